@@ -1,0 +1,308 @@
+/*
+ * proto.h - the ixmesh wire formats, as pure functions.
+ *
+ * Nothing here opens a socket, touches an event loop or logs: every function
+ * takes bytes or structures and returns 0 (or a length) on success and a
+ * negative errno value on failure, so callers can pass libuv codes and ours
+ * through the same path.  proto_strerror() turns either into text.
+ *
+ * Common error codes:
+ *   -EBADMSG   malformed input (wrong type, missing field, out of range)
+ *   -EMSGSIZE  a length beyond the enforced maximum
+ *   -ENOBUFS   the caller's output buffer is too small
+ *   -ENOMEM    allocation failed
+ *   -EPROTO    a peer speaks a protocol version we do not
+ */
+#ifndef IXMESH_PROTO_H
+#define IXMESH_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <msgpack.h>
+
+/* ---- errors (proto.c) -------------------------------------------------- */
+
+const char *proto_strerror(int err);
+
+/* ---- bounded reader and writer (buf.c) ---------------------------------- */
+
+/*
+ * All parsing of untrusted bytes goes through proto_rd; no other code does
+ * pointer arithmetic on them.  Every getter fails with -EBADMSG rather than
+ * read past the end, and leaves the reader where it was.
+ */
+struct proto_rd {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+};
+
+struct proto_wr {
+    uint8_t *p;
+    size_t cap;
+    size_t off;
+};
+
+void proto_rd_init(struct proto_rd *r, const uint8_t *p, size_t len);
+size_t proto_rd_left(const struct proto_rd *r);
+int proto_rd_u8(struct proto_rd *r, uint8_t *v);
+int proto_rd_u16(struct proto_rd *r, uint16_t *v);
+int proto_rd_u32(struct proto_rd *r, uint32_t *v);
+int proto_rd_u64(struct proto_rd *r, uint64_t *v);
+int proto_rd_skip(struct proto_rd *r, size_t n);
+int proto_rd_bytes(struct proto_rd *r, uint8_t *out, size_t n);
+
+void proto_wr_init(struct proto_wr *w, uint8_t *p, size_t cap);
+int proto_wr_u8(struct proto_wr *w, uint8_t v);
+int proto_wr_u16(struct proto_wr *w, uint16_t v);
+int proto_wr_u32(struct proto_wr *w, uint32_t v);
+int proto_wr_u64(struct proto_wr *w, uint64_t v);
+int proto_wr_zero(struct proto_wr *w, size_t n);
+
+/* ---- framing (frame.c) --------------------------------------------------- */
+
+/*
+ * A frame is a 4-octet big-endian payload length followed by that many
+ * octets of one msgpack-encoded message.  A length of zero or above the
+ * maximum is an error: the receiver closes the connection.
+ */
+#define PROTO_FRAME_HDR 4
+#define PROTO_FRAME_MAX (1u << 20)
+
+void proto_frame_header(uint8_t out[PROTO_FRAME_HDR], uint32_t payload_len);
+
+/*
+ * Looks for one complete frame at the start of buf.  Returns the number of
+ * octets it occupies (header included) and points *payload into buf; returns
+ * 0 when more octets are needed; -EMSGSIZE when the declared length exceeds
+ * max; -EBADMSG when it is zero.  *payload is a view into buf.
+ */
+long proto_frame_parse(const uint8_t *buf, size_t len, size_t max, const uint8_t **payload,
+                       size_t *payload_len);
+
+/* ---- latency sketch (sketch.c) ------------------------------------------- */
+
+/*
+ * A mergeable quantile sketch with logarithmic buckets (DDSketch style):
+ * any quantile is read with relative error PROTO_SKETCH_ALPHA.  Values are
+ * nanoseconds; values below PROTO_SKETCH_MIN_NS land in the zero bucket.
+ * Bucket i holds values in (gamma^(i-1), gamma^i], gamma = (1+a)/(1-a).
+ * The bins are a dense array covering [offset, offset + nbins); it grows
+ * only when a value falls outside that range, so adding a sample in a
+ * steady state allocates nothing.
+ */
+#define PROTO_SKETCH_ALPHA  0.01
+#define PROTO_SKETCH_MIN_NS 1.0
+#define PROTO_SKETCH_MAX_NS 1e13 /* about 2.8 hours; larger values are clamped */
+
+struct proto_sketch {
+    int32_t offset;
+    uint32_t nbins;
+    uint32_t cap;
+    uint64_t *bins;
+    uint64_t zero;
+    uint64_t count;
+};
+
+void proto_sketch_init(struct proto_sketch *s);
+void proto_sketch_free(struct proto_sketch *s);
+void proto_sketch_reset(struct proto_sketch *s);
+int proto_sketch_add(struct proto_sketch *s, double value_ns);
+int proto_sketch_merge(struct proto_sketch *dst, const struct proto_sketch *src);
+/* Returns the q-quantile (0 <= q <= 1) in nanoseconds, or NAN when empty. */
+double proto_sketch_quantile(const struct proto_sketch *s, double q);
+int proto_sketch_equal(const struct proto_sketch *a, const struct proto_sketch *b);
+
+/* msgpack form: a map {"a": alpha, "o": offset, "z": zero, "b": [counts]}. */
+int proto_sketch_pack(const struct proto_sketch *s, msgpack_packer *pk);
+/* Decodes into s, which must be initialised; replaces its contents. */
+int proto_sketch_unpack(struct proto_sketch *s, const msgpack_object *o);
+/* Serialised form for storage; *out is malloc'd and freed by the caller. */
+int proto_sketch_to_bytes(const struct proto_sketch *s, uint8_t **out, size_t *len);
+int proto_sketch_from_bytes(struct proto_sketch *s, const uint8_t *p, size_t len);
+
+/* ---- STAMP test packets (stamp.c), RFC 8762 ------------------------------ */
+
+#define PROTO_STAMP_BASE_LEN 44   /* unauthenticated, RFC 8762 4.2.1 and 4.3.1 */
+#define PROTO_STAMP_MAX_LEN  1472 /* what fits an Ethernet MTU over IPv4 */
+
+/* Error Estimate, RFC 8762 4.2.1 referring to RFC 4656 4.1.2. */
+struct proto_stamp_errest {
+    uint8_t sync;  /* S: 1 when the clock is synchronised to UTC */
+    uint8_t ptp;   /* Z: 0 NTP timestamp format, 1 PTPv2 truncated */
+    uint8_t scale; /* 6 bits */
+    uint8_t mult;  /* 8 bits; 0 is invalid */
+};
+
+struct proto_stamp_sender {
+    uint32_t seq;
+    uint64_t ts; /* 32.32 NTP (or PTP when err.ptp) */
+    struct proto_stamp_errest err;
+};
+
+struct proto_stamp_reflector {
+    uint32_t seq;
+    uint64_t ts; /* T3, transmit time at the reflector */
+    struct proto_stamp_errest err;
+    uint64_t rx_ts; /* T2, receive time at the reflector */
+    uint32_t sender_seq;
+    uint64_t sender_ts; /* T1, copied from the request */
+    struct proto_stamp_errest sender_err;
+    uint8_t sender_ttl;
+};
+
+uint16_t proto_stamp_errest_pack(const struct proto_stamp_errest *e);
+void proto_stamp_errest_unpack(uint16_t v, struct proto_stamp_errest *e);
+
+/*
+ * Encoders write the 44-octet base packet and zero-fill up to len octets
+ * (the task's packet size, so len >= PROTO_STAMP_BASE_LEN).  They return
+ * len or -ENOBUFS.  Decoders accept len >= 44 and ignore what follows the
+ * base packet; shorter input is -EBADMSG.
+ */
+int proto_stamp_sender_encode(const struct proto_stamp_sender *m, uint8_t *buf, size_t len);
+int proto_stamp_sender_decode(const uint8_t *buf, size_t len, struct proto_stamp_sender *m);
+int proto_stamp_reflector_encode(const struct proto_stamp_reflector *m, uint8_t *buf,
+                                 size_t len);
+int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
+                                 struct proto_stamp_reflector *m);
+
+/*
+ * A reflected packet carries a non-zero Receive Timestamp in octets 16-23,
+ * where a session-sender packet has must-be-zero octets.  That lets one UDP
+ * socket serve as both sender and reflector.
+ */
+int proto_stamp_is_reflected(const uint8_t *buf, size_t len);
+
+/* NTP 32.32 timestamps (RFC 5905 6) from and to Unix wall-clock time. */
+uint64_t proto_ntp_from_timespec(const struct timespec *ts);
+void proto_ntp_to_timespec(uint64_t ntp, struct timespec *ts);
+/* a - b in nanoseconds. */
+int64_t proto_ntp_diff_ns(uint64_t a, uint64_t b);
+
+/* ---- control messages (msg.c) -------------------------------------------- */
+
+#define PROTO_VERSION       1
+#define PROTO_ID_MAX        64 /* probe and target ids: [A-Za-z0-9._-]{1,64} */
+#define PROTO_NAME_MAX      64
+#define PROTO_SWVER_MAX     32
+#define PROTO_ADDR_MAX      8  /* addresses a probe announces */
+#define PROTO_ADDRSTR_MAX   46 /* INET6_ADDRSTRLEN */
+#define PROTO_REASON_MAX    256
+#define PROTO_TASKS_MAX     4096
+#define PROTO_RESULTS_MAX   1024
+
+enum proto_msg_type {
+    PROTO_MSG_HELLO = 1,
+    PROTO_MSG_TASKS = 2,
+    PROTO_MSG_RESULTS = 3,
+    PROTO_MSG_ACK = 4,
+    PROTO_MSG_ERROR = 5,
+};
+
+enum proto_method {
+    PROTO_METHOD_STAMP = 1,
+};
+
+enum proto_error_code {
+    PROTO_ERR_INTERNAL = 1,
+    PROTO_ERR_MALFORMED = 2,
+    PROTO_ERR_VERSION = 3,
+    PROTO_ERR_IDENTITY = 4, /* probe id does not match its certificate */
+    PROTO_ERR_STATE = 5,    /* a message that is not allowed now */
+};
+
+struct proto_hello {
+    uint32_t version;
+    char probe_id[PROTO_ID_MAX + 1];
+    char name[PROTO_NAME_MAX + 1];
+    char sw_version[PROTO_SWVER_MAX + 1];
+    uint32_t naddrs;
+    char addrs[PROTO_ADDR_MAX][PROTO_ADDRSTR_MAX];
+    uint16_t stamp_port;
+    int has_location;
+    double lat, lon;
+};
+
+struct proto_task {
+    uint32_t id;
+    uint8_t method; /* enum proto_method */
+    char target_id[PROTO_ID_MAX + 1];
+    char addr[PROTO_ADDRSTR_MAX];
+    uint16_t port;
+    uint32_t interval_ms;
+    uint32_t timeout_ms;
+    uint16_t size;
+    uint8_t dscp;
+};
+
+struct proto_tasks {
+    uint64_t generation;
+    uint32_t window_s;
+    uint32_t ntasks;
+    struct proto_task *tasks; /* owned by the message */
+};
+
+/* One summary record: one task over one window. */
+struct proto_result {
+    uint64_t seq;
+    uint32_t task_id;
+    uint8_t method;
+    char target_id[PROTO_ID_MAX + 1];
+    int64_t window_start_ms; /* Unix time, a label only */
+    uint32_t window_s;
+    uint32_t sent;
+    uint32_t received;
+    uint32_t lost;
+    uint64_t rtt_min_ns;
+    uint64_t rtt_max_ns;
+    uint64_t ipdv_sum_ns; /* sum of |RTT(i) - RTT(i-1)|, RFC 3393 */
+    uint32_t ipdv_count;
+    struct proto_sketch sketch; /* owned by the record */
+};
+
+struct proto_results {
+    uint32_t nresults;
+    struct proto_result *results; /* owned by the message */
+};
+
+struct proto_ack {
+    uint64_t seq; /* highest sequence number durably stored */
+};
+
+struct proto_error {
+    uint32_t code; /* enum proto_error_code */
+    char reason[PROTO_REASON_MAX + 1];
+};
+
+struct proto_msg {
+    enum proto_msg_type type;
+    union {
+        struct proto_hello hello;
+        struct proto_tasks tasks;
+        struct proto_results results;
+        struct proto_ack ack;
+        struct proto_error error;
+    } u;
+};
+
+/*
+ * Encodes m as one complete frame (header and payload).  On success *out is
+ * malloc'd, owned and freed by the caller.
+ */
+int proto_msg_encode(const struct proto_msg *m, uint8_t **out, size_t *len);
+/*
+ * Decodes one frame payload into m.  On success the caller releases m with
+ * proto_msg_free(); on failure m holds nothing to free.
+ */
+int proto_msg_decode(const uint8_t *payload, size_t len, struct proto_msg *m);
+void proto_msg_free(struct proto_msg *m);
+const char *proto_msg_type_name(enum proto_msg_type t);
+const char *proto_method_name(uint8_t method);
+int proto_method_parse(const char *name);
+/* Checks an id against [A-Za-z0-9._-]{1,PROTO_ID_MAX}. */
+int proto_id_valid(const char *id);
+
+#endif
