@@ -18,9 +18,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <msgpack.h>
+#include <openssl/ssl.h>
 
 /* ---- errors (proto.c) -------------------------------------------------- */
 
@@ -304,5 +306,55 @@ const char *proto_method_name(uint8_t method);
 int proto_method_parse(const char *name);
 /* Checks an id against [A-Za-z0-9._-]{1,PROTO_ID_MAX}. */
 int proto_id_valid(const char *id);
+
+/* ---- numeric socket addresses (addr.c) ----------------------------------- */
+
+/*
+ * Parses "ADDR:PORT", "[ADDR6]:PORT" or a bare "ADDR" (port = default_port)
+ * with numeric addresses only ("*" means the IPv4 and IPv6 wildcard, "::").
+ */
+int proto_addr_parse(const char *s, uint16_t default_port, struct sockaddr_storage *ss,
+                     socklen_t *len);
+/* Writes "ADDR" (no port) into buf; returns 0 or -ENOBUFS. */
+int proto_addr_ntop(const struct sockaddr *sa, char *buf, size_t len);
+uint16_t proto_addr_port(const struct sockaddr *sa);
+
+/* ---- the control channel: TLS 1.3 plus framing, sockets apart (chan.c) -- */
+
+/*
+ * A proto_chan runs one TLS connection over memory buffers: the caller feeds
+ * it the octets that came from the network and writes out what it hands
+ * back.  It never touches a socket, so both daemons share it and tests pump
+ * two of them into each other.  Messages are queued until the handshake
+ * completes.
+ */
+struct proto_chan;
+
+/*
+ * Makes a TLS 1.3-only context that presents cert/key and verifies the peer
+ * against ca_file; a server context requires a client certificate.  On
+ * failure returns NULL and writes the reason into err.
+ */
+SSL_CTX *proto_chan_ctx_new(int is_server, const char *ca_file, const char *cert_file,
+                            const char *key_file, char *err, size_t errlen);
+/* verify_host (client only, may be NULL): the name or address the peer's
+ * certificate must match. */
+struct proto_chan *proto_chan_new(SSL_CTX *ctx, int is_server, const char *verify_host);
+void proto_chan_free(struct proto_chan *c);
+/* Feeds ciphertext; -EPROTO on a TLS failure (see proto_chan_reason()). */
+int proto_chan_feed(struct proto_chan *c, const uint8_t *in, size_t len);
+/* 1 with a message in m (free with proto_msg_free), 0 when none is complete,
+ * negative when the peer sent a malformed frame. */
+int proto_chan_recv(struct proto_chan *c, struct proto_msg *m);
+int proto_chan_send(struct proto_chan *c, const struct proto_msg *m);
+/* Hands over the ciphertext waiting for the network: *out is malloc'd and
+ * freed by the caller, NULL with *len 0 when there is none. */
+int proto_chan_take_out(struct proto_chan *c, uint8_t **out, size_t *len);
+int proto_chan_ready(const struct proto_chan *c);
+/* The peer certificate's subject CN; -ENOENT without a verified peer. */
+int proto_chan_peer_cn(const struct proto_chan *c, char *buf, size_t len);
+const char *proto_chan_reason(const struct proto_chan *c);
+/* Octets of plaintext queued until the handshake completes or the socket drains. */
+size_t proto_chan_backlog(const struct proto_chan *c);
 
 #endif

@@ -1,0 +1,395 @@
+/*
+ * channel_io.c - the TLS server the probes connect to.
+ *
+ * A connection is refused unless its client certificate is signed by our
+ * CA (OpenSSL checks that in the handshake) and its first message is a
+ * HELLO of our protocol version whose probe id is the certificate's CN.
+ * After that it may only send RESULTS, which are acknowledged once stored.
+ * Anything malformed closes that one connection, logged and counted.
+ *
+ * Ownership: a ctl_conn lives from accept until the close callback of its
+ * TCP handle, which unlinks and frees it; everything that ends a
+ * connection goes through conn_close().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "log.h"
+
+#define REPLAN_DELAY_MS 100 /* joins and leaves within this share one push */
+
+struct ctl_conn {
+    struct ctl *ctl;
+    uv_tcp_t tcp;
+    uv_shutdown_t shutdown;
+    struct proto_chan *chan;
+    char peer[PROTO_ADDRSTR_MAX + 8];
+    char cn[PROTO_ID_MAX + 1];
+    int hello_done;
+    int closing;
+    struct proto_hello hello;
+    int64_t key;
+    struct ctl_conn *next;
+};
+
+static void schedule_replan(struct ctl *c);
+
+static const char *conn_name(const struct ctl_conn *k)
+{
+    return k->hello_done ? k->hello.probe_id : k->peer;
+}
+
+static void unlink_conn(struct ctl *c, struct ctl_conn *k)
+{
+    for (struct ctl_conn **pp = &c->conns; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == k) {
+            *pp = k->next;
+            c->nconns--;
+            return;
+        }
+    }
+}
+
+static void on_closed_cb(uv_handle_t *h)
+{
+    struct ctl_conn *k = h->data;
+    struct ctl *c = k->ctl;
+
+    unlink_conn(c, k);
+    if (k->hello_done && !c->stopping) {
+        log_info("probe %s disconnected", k->hello.probe_id);
+        schedule_replan(c);
+    }
+    proto_chan_free(k->chan);
+    free(k);
+}
+
+static void on_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    uv_close((uv_handle_t *)req->handle, on_closed_cb);
+}
+
+/* Ends k; with graceful set, what is queued (an ERROR, an alert) goes first. */
+static void conn_close(struct ctl_conn *k, int graceful)
+{
+    if (k->closing)
+        return;
+    k->closing = 1;
+    uv_read_stop((uv_stream_t *)&k->tcp);
+    if (graceful &&
+        uv_shutdown(&k->shutdown, (uv_stream_t *)&k->tcp, on_shutdown_cb) == 0)
+        return;
+    uv_close((uv_handle_t *)&k->tcp, on_closed_cb);
+}
+
+static void on_write_cb(uv_write_t *req, int status)
+{
+    struct ctl_conn *k = req->handle->data;
+
+    free(req->data);
+    free(req);
+    if (status < 0 && status != UV_ECANCELED) {
+        log_warn("write to %s failed: %s", conn_name(k), uv_strerror(status));
+        conn_close(k, 0);
+    }
+}
+
+/* Writes the ciphertext the channel holds. */
+static void pump_out(struct ctl_conn *k)
+{
+    uint8_t *data;
+    size_t len;
+    uv_write_t *req;
+    uv_buf_t b;
+
+    if (proto_chan_take_out(k->chan, &data, &len) < 0 || len == 0)
+        return;
+    req = malloc(sizeof(*req));
+    if (req == NULL) {
+        free(data);
+        conn_close(k, 0);
+        return;
+    }
+    req->data = data;
+    b = uv_buf_init((char *)data, (unsigned)len);
+    if (uv_write(req, (uv_stream_t *)&k->tcp, &b, 1, on_write_cb) < 0) {
+        free(data);
+        free(req);
+        conn_close(k, 0);
+    }
+}
+
+/* Tells the probe why, then closes. */
+static void refuse(struct ctl_conn *k, uint32_t code, const char *reason)
+{
+    struct proto_msg m = {.type = PROTO_MSG_ERROR};
+
+    log_warn("refusing %s: %s", conn_name(k), reason);
+    m.u.error.code = code;
+    snprintf(m.u.error.reason, sizeof(m.u.error.reason), "%s", reason);
+    proto_chan_send(k->chan, &m);
+    pump_out(k);
+    conn_close(k, 1);
+}
+
+/* A second connection of the same probe replaces the first. */
+static void drop_older(struct ctl *c, struct ctl_conn *k)
+{
+    for (struct ctl_conn *o = c->conns; o != NULL; o = o->next) {
+        if (o != k && o->hello_done && !o->closing &&
+            strcmp(o->hello.probe_id, k->hello.probe_id) == 0) {
+            log_info("probe %s reconnected from %s: closing its old connection",
+                     k->hello.probe_id, k->peer);
+            o->hello_done = 0; /* its close must not look like a leave */
+            conn_close(o, 0);
+        }
+    }
+}
+
+static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
+{
+    struct ctl *c = k->ctl;
+    char reason[PROTO_REASON_MAX];
+
+    if (h->version != PROTO_VERSION) {
+        snprintf(reason, sizeof(reason),
+                 "protocol version %u not supported (we speak %u)", h->version,
+                 PROTO_VERSION);
+        refuse(k, PROTO_ERR_VERSION, reason);
+        return;
+    }
+    if (strcmp(h->probe_id, k->cn) != 0) {
+        snprintf(reason, sizeof(reason), "probe id '%s' is not the certificate's CN '%s'",
+                 h->probe_id, k->cn);
+        refuse(k, PROTO_ERR_IDENTITY, reason);
+        return;
+    }
+    if (ctl_store_probe_seen(c->store, h, ctl_now_ms(), &k->key) < 0) {
+        log_error("store: %s", ctl_store_error(c->store));
+        refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
+        return;
+    }
+    k->hello = *h;
+    k->hello_done = 1;
+    log_info("probe %s (%s, version %s) connected from %s, %u addresses", h->probe_id,
+             h->name, h->sw_version, k->peer, h->naddrs);
+    drop_older(c, k);
+    schedule_replan(c);
+}
+
+static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
+{
+    struct ctl *c = k->ctl;
+    struct proto_msg ack = {.type = PROTO_MSG_ACK};
+    int64_t now = ctl_now_ms();
+
+    if (ctl_store_results(c->store, k->hello.probe_id, rs, now, &ack.u.ack.seq) < 0) {
+        /* Not acknowledged: the probe keeps the records and sends them again. */
+        log_error("store: %s", ctl_store_error(c->store));
+        refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
+        return;
+    }
+    ctl_store_probe_touch(c->store, k->hello.probe_id, now);
+    log_debug("probe %s: stored %u records up to %llu", k->hello.probe_id, rs->nresults,
+              (unsigned long long)ack.u.ack.seq);
+    proto_chan_send(k->chan, &ack);
+}
+
+static void handle_msg(struct ctl_conn *k, struct proto_msg *m)
+{
+    if (m->type == PROTO_MSG_HELLO && !k->hello_done)
+        handle_hello(k, &m->u.hello);
+    else if (m->type == PROTO_MSG_RESULTS && k->hello_done)
+        handle_results(k, &m->u.results);
+    else
+        refuse(k, PROTO_ERR_STATE,
+               k->hello_done ? "unexpected message" : "HELLO expected");
+}
+
+/* After the handshake: the verified certificate names the probe. */
+static int check_identity(struct ctl_conn *k)
+{
+    if (k->cn[0] != '\0' || !proto_chan_ready(k->chan))
+        return 0;
+    if (proto_chan_peer_cn(k->chan, k->cn, sizeof(k->cn)) < 0 || !proto_id_valid(k->cn)) {
+        k->cn[0] = '\0';
+        refuse(k, PROTO_ERR_IDENTITY, "client certificate has no usable CN");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_malformed(struct ctl_conn *k)
+{
+    k->ctl->malformed++;
+    log_warn("closing connection of %s: %s", conn_name(k), proto_chan_reason(k->chan));
+    conn_close(k, 0);
+}
+
+static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct ctl_conn *k = s->data;
+    struct proto_msg m;
+    int rc = 0;
+
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_info("connection of %s: %s", conn_name(k), uv_strerror((int)nread));
+        conn_close(k, 0);
+        goto done;
+    }
+    if (proto_chan_feed(k->chan, (uint8_t *)b->base, (size_t)nread) < 0) {
+        log_warn("%s %s: %s", k->cn[0] ? "closing" : "refused TLS connection from",
+                 k->peer, proto_chan_reason(k->chan));
+        pump_out(k); /* the alert tells the peer why */
+        conn_close(k, 1);
+        goto done;
+    }
+    if (check_identity(k) < 0)
+        goto done;
+    while (!k->closing && (rc = proto_chan_recv(k->chan, &m)) > 0) {
+        handle_msg(k, &m);
+        proto_msg_free(&m);
+    }
+    if (rc < 0 && !k->closing)
+        on_malformed(k);
+    else
+        pump_out(k);
+done:
+    free(b->base);
+}
+
+static void on_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    b->base = malloc(suggested);
+    b->len = b->base ? suggested : 0;
+}
+
+static void set_peer_name(struct ctl_conn *k)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char a[PROTO_ADDRSTR_MAX] = "?";
+
+    if (uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&ss, &len) == 0)
+        proto_addr_ntop((struct sockaddr *)&ss, a, sizeof(a));
+    snprintf(k->peer, sizeof(k->peer), "%s%s%s:%u", strchr(a, ':') ? "[" : "", a,
+             strchr(a, ':') ? "]" : "", proto_addr_port((struct sockaddr *)&ss));
+}
+
+static void on_connection_cb(uv_stream_t *server, int status)
+{
+    struct ctl *c = server->data;
+    struct ctl_conn *k;
+
+    if (status < 0) {
+        log_warn("accept: %s", uv_strerror(status));
+        return;
+    }
+    k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return;
+    k->ctl = c;
+    uv_tcp_init(c->loop, &k->tcp);
+    k->tcp.data = k;
+    k->next = c->conns;
+    c->conns = k;
+    c->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&k->tcp) < 0 ||
+        (k->chan = proto_chan_new(c->tls, 1, NULL)) == NULL) {
+        conn_close(k, 0);
+        return;
+    }
+    set_peer_name(k);
+    log_debug("connection from %s", k->peer);
+    uv_read_start((uv_stream_t *)&k->tcp, on_alloc_cb, on_read_cb);
+}
+
+/* Sends every connected probe its task list for the current mesh. */
+static void on_replan_cb(uv_timer_t *h)
+{
+    struct ctl *c = h->data;
+    size_t cap = c->nconns ? c->nconns : 1, n = 0;
+    struct ctl_peer *peers = calloc(cap, sizeof(*peers));
+    struct ctl_conn **conn_of = calloc(cap, sizeof(*conn_of));
+
+    if (peers == NULL || conn_of == NULL)
+        goto done;
+    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next) {
+        if (!k->hello_done || k->closing)
+            continue;
+        peers[n] = (struct ctl_peer){.key = k->key, .hello = &k->hello};
+        conn_of[n++] = k;
+    }
+    c->generation++;
+    for (size_t i = 0; i < n; i++) {
+        struct proto_msg m = {.type = PROTO_MSG_TASKS};
+
+        if (ctl_plan_tasks(peers, n, i, &c->cfg.mesh, c->generation, &m.u.tasks) < 0)
+            continue;
+        proto_chan_send(conn_of[i]->chan, &m);
+        free(m.u.tasks.tasks);
+        pump_out(conn_of[i]);
+    }
+    log_info("mesh of %zu probes: task lists of generation %llu sent", n,
+             (unsigned long long)c->generation);
+done:
+    free(peers);
+    free(conn_of);
+}
+
+static void schedule_replan(struct ctl *c)
+{
+    if (!uv_is_active((uv_handle_t *)&c->replan))
+        uv_timer_start(&c->replan, on_replan_cb, REPLAN_DELAY_MS, 0);
+}
+
+int ctl_channel_connected(void *ctl, const char *probe_id)
+{
+    struct ctl *c = ctl;
+
+    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
+        if (k->hello_done && !k->closing && strcmp(k->hello.probe_id, probe_id) == 0)
+            return 1;
+    return 0;
+}
+
+int ctl_channel_start(struct ctl *c)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&c->cfg.listen_addr;
+    char a[PROTO_ADDRSTR_MAX], err[512];
+    int rc;
+
+    c->tls = proto_chan_ctx_new(1, c->cfg.ca, c->cfg.cert, c->cfg.key, err, sizeof(err));
+    if (c->tls == NULL) {
+        log_error("%s", err);
+        return -EINVAL;
+    }
+    uv_timer_init(c->loop, &c->replan);
+    c->replan.data = c;
+    uv_tcp_init(c->loop, &c->listener);
+    c->listener.data = c;
+    proto_addr_ntop(sa, a, sizeof(a));
+    rc = uv_tcp_bind(&c->listener, sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&c->listener, 1024, on_connection_cb);
+    if (rc < 0) {
+        log_error("cannot listen on %s port %u: %s", a, proto_addr_port(sa),
+                  uv_strerror(rc));
+        return rc;
+    }
+    log_info("probe channel listening on %s port %u", a, proto_addr_port(sa));
+    return 0;
+}
+
+void ctl_channel_stop(struct ctl *c)
+{
+    uv_close((uv_handle_t *)&c->listener, NULL);
+    uv_close((uv_handle_t *)&c->replan, NULL);
+    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
+        conn_close(k, 0);
+}

@@ -1,0 +1,145 @@
+/*
+ * controller.h - ixmesh-controller: one libuv loop that serves the probes'
+ * TLS channel, plans their tasks, stores their results and publishes the map.
+ *
+ * Files, and who touches libuv:
+ *   main.c        arguments, signals, the loop
+ *   config.c      the INI configuration
+ *   planner.c     task lists: the full mesh of connected probes (no I/O)
+ *   store.c       SQLite: probes and summary records
+ *   map.c         the JSON documents of the HTTP API (no I/O)
+ *   channel_io.c  the TLS server for probes: HELLO, TASKS, RESULTS, ACK
+ *   http_io.c     libmicrohttpd driven from the loop: the API and the page
+ */
+#ifndef IXMESH_CONTROLLER_H
+#define IXMESH_CONTROLLER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "proto.h"
+
+#define CTL_CHANNEL_PORT 7862
+#define CTL_HTTP_PORT    8080
+
+/* ---- config.c ---------------------------------------------------------- */
+
+struct ctl_mesh {
+    uint32_t window_s;
+    uint32_t interval_ms;
+    uint32_t timeout_ms;
+    uint16_t size;
+    uint8_t dscp;
+};
+
+struct ctl_config {
+    struct sockaddr_storage listen_addr;
+    socklen_t listen_len;
+    struct sockaddr_storage http_addr;
+    socklen_t http_len;
+    char ca[1024], cert[1024], key[1024];
+    char database[1024];
+    char log_level[16];
+    struct ctl_mesh mesh;
+};
+
+/* On failure returns -1 with "FILE:LINE: reason" (or "FILE: reason") in err. */
+int ctl_config_load(const char *path, struct ctl_config *cfg, char *err, size_t errlen);
+
+/* ---- planner.c ----------------------------------------------------------- */
+
+/* What the planner knows of one connected probe. */
+struct ctl_peer {
+    int64_t key; /* the probe's row in the store: stable across restarts */
+    const struct proto_hello *hello;
+};
+
+/*
+ * Builds the task list of peers[self]: a STAMP task to every other peer,
+ * at an address of a family both can use.  tl->tasks is malloc'd; the
+ * caller frees it.
+ */
+int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
+                   const struct ctl_mesh *mesh, uint64_t generation,
+                   struct proto_tasks *tl);
+
+/* ---- store.c ------------------------------------------------------------- */
+
+struct ctl_store;
+
+/* Opens (creating if needed) the SQLite database at path, in WAL mode. */
+int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen);
+void ctl_store_close(struct ctl_store *st);
+/* Records a probe's HELLO; *key receives its stable row id. */
+int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
+                         int64_t now_ms, int64_t *key);
+int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms);
+/*
+ * Stores a batch in one transaction; records already stored (same probe
+ * and sequence number) are ignored.  *acked receives the highest sequence
+ * number of the batch, which is durable once this returns 0.
+ */
+int ctl_store_results(struct ctl_store *st, const char *probe_id,
+                      const struct proto_results *rs, int64_t now_ms, uint64_t *acked);
+const char *ctl_store_error(const struct ctl_store *st);
+sqlite3 *ctl_store_db(struct ctl_store *st);
+
+/* ---- map.c --------------------------------------------------------------- */
+
+/* Tells whether a probe has a live channel now. */
+typedef int (*ctl_connected_fn)(void *arg, const char *probe_id);
+
+/* Builds the /api/v1/probes document; NULL on a store error. */
+json_t *ctl_map_probes(struct ctl_store *st, ctl_connected_fn connected, void *arg);
+/* Builds the /api/v1/map document over the last window_s seconds. */
+json_t *ctl_map_matrix(struct ctl_store *st, int64_t now_ms, uint32_t window_s,
+                       ctl_connected_fn connected, void *arg);
+/* Minimum RTT over fibre between two points, in ms (2 x d / (c / 1.47)). */
+double ctl_fibre_rtt_ms(double lat1, double lon1, double lat2, double lon2);
+
+/* ---- channel_io.c -------------------------------------------------------- */
+
+struct ctl;
+struct ctl_conn;
+
+int ctl_channel_start(struct ctl *c);
+void ctl_channel_stop(struct ctl *c);
+int ctl_channel_connected(void *ctl, const char *probe_id);
+
+/* ---- http_io.c ------------------------------------------------------------ */
+
+int ctl_http_start(struct ctl *c);
+void ctl_http_stop(struct ctl *c);
+
+/* ---- web assets, generated at build time from web/ -------------------------- */
+
+extern const unsigned char ctl_web_index_html[];
+extern const size_t ctl_web_index_html_len;
+
+/* ---- main.c -------------------------------------------------------------- */
+
+struct ctl {
+    uv_loop_t *loop;
+    struct ctl_config cfg;
+    struct ctl_store *store;
+    SSL_CTX *tls;
+    uv_tcp_t listener;
+    struct ctl_conn *conns; /* every open probe connection */
+    size_t nconns;
+    uint64_t generation; /* of the task lists, bumped when the mesh changes */
+    uint64_t malformed;  /* connections closed for a malformed frame */
+    uv_timer_t replan;   /* coalesces joins and leaves into one push */
+    struct MHD_Daemon *http;
+    uv_poll_t http_poll;
+    uv_timer_t http_timer;
+    uv_signal_t sigint, sigterm;
+    int stopping;
+};
+
+int64_t ctl_now_ms(void);
+
+#endif

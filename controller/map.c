@@ -1,0 +1,279 @@
+/*
+ * map.c - the JSON documents of the HTTP API, built from the store.
+ *
+ * A pair's percentiles are read from the merge of its windows' sketches,
+ * never averaged from per-window percentiles (DESIGN.md, measurement rules).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "controller.h"
+
+#define FIBRE_KM_PER_MS (299792.458 / 1.47 / 1000.0) /* light in fibre, km per ms */
+#define EARTH_RADIUS_KM 6371.0
+
+struct node {
+    char id[PROTO_ID_MAX + 1];
+    int has_location;
+    double lat, lon;
+};
+
+/* One (src, dst, method) being accumulated from consecutive rows. */
+struct pair_acc {
+    char src[PROTO_ID_MAX + 1];
+    char dst[PROTO_ID_MAX + 1];
+    int method;
+    uint64_t sent, received, lost;
+    uint64_t min_ns, max_ns;
+    uint64_t ipdv_sum_ns, ipdv_count;
+    struct proto_sketch sketch;
+};
+
+static json_t *iso_time(int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+
+    if (ms <= 0)
+        return json_null();
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+/* Milliseconds with microsecond resolution, or null. */
+static json_t *ms_value(double ns, int valid)
+{
+    if (!valid || !isfinite(ns))
+        return json_null();
+    return json_real(round(ns / 1000.0) / 1000.0);
+}
+
+double ctl_fibre_rtt_ms(double lat1, double lon1, double lat2, double lon2)
+{
+    double p1 = lat1 * M_PI / 180, p2 = lat2 * M_PI / 180;
+    double dp = p2 - p1, dl = (lon2 - lon1) * M_PI / 180;
+    double a = sin(dp / 2) * sin(dp / 2) + cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
+    double km = 2 * EARTH_RADIUS_KM * atan2(sqrt(a), sqrt(1 - a));
+
+    return 2 * km / FIBRE_KM_PER_MS;
+}
+
+static json_t *probe_json(sqlite3_stmt *s, ctl_connected_fn connected, void *arg)
+{
+    const char *id = (const char *)sqlite3_column_text(s, 0);
+    json_t *addrs = json_loads((const char *)sqlite3_column_text(s, 2), 0, NULL);
+    json_t *loc = json_null();
+
+    if (sqlite3_column_type(s, 3) != SQLITE_NULL)
+        loc = json_pack("{s:f, s:f}", "lat", sqlite3_column_double(s, 3), "lon",
+                        sqlite3_column_double(s, 4));
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:b}", "id", id, "name",
+                     (const char *)sqlite3_column_text(s, 1), "addresses",
+                     addrs ? addrs : json_array(), "location", loc ? loc : json_null(),
+                     "last_seen", iso_time(sqlite3_column_int64(s, 5)), "connected",
+                     connected(arg, id));
+}
+
+static sqlite3_stmt *probes_query(struct ctl_store *st)
+{
+    sqlite3_stmt *s = NULL;
+
+    sqlite3_prepare_v2(ctl_store_db(st),
+                       "SELECT id, name, addresses, lat, lon, last_seen_ms FROM probes"
+                       " ORDER BY id",
+                       -1, &s, NULL);
+    return s;
+}
+
+json_t *ctl_map_probes(struct ctl_store *st, ctl_connected_fn connected, void *arg)
+{
+    sqlite3_stmt *s = probes_query(st);
+    json_t *list = json_array();
+    int rc;
+
+    if (s == NULL || list == NULL)
+        goto fail;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        json_array_append_new(list, probe_json(s, connected, arg));
+    if (rc != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(s);
+    return json_pack("{s:o}", "probes", list);
+fail:
+    sqlite3_finalize(s);
+    json_decref(list);
+    return NULL;
+}
+
+/* Loads the nodes (probes) of the map and their locations. */
+static json_t *load_nodes(struct ctl_store *st, struct node **nodes, size_t *n,
+                          ctl_connected_fn connected, void *arg)
+{
+    sqlite3_stmt *s = probes_query(st);
+    json_t *list = json_array();
+    size_t cap = 0;
+
+    *nodes = NULL;
+    *n = 0;
+    while (s != NULL && list != NULL && sqlite3_step(s) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        struct node *nd;
+
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            nd = realloc(*nodes, cap * sizeof(*nd));
+            if (nd == NULL)
+                break;
+            *nodes = nd;
+        }
+        nd = &(*nodes)[(*n)++];
+        snprintf(nd->id, sizeof(nd->id), "%s", id);
+        nd->has_location = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        nd->lat = sqlite3_column_double(s, 3);
+        nd->lon = sqlite3_column_double(s, 4);
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:b}", "id", id, "name",
+                                        (const char *)sqlite3_column_text(s, 1), "kind",
+                                        "probe", "connected", connected(arg, id)));
+    }
+    sqlite3_finalize(s);
+    return list;
+}
+
+static const struct node *find_node(const struct node *nodes, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(nodes[i].id, id) == 0)
+            return &nodes[i];
+    return NULL;
+}
+
+/* Speed-of-light stretch of the pair: p50 over the fibre minimum. */
+static json_t *stretch_json(const struct node *a, const struct node *b, double p50_ns,
+                            int valid)
+{
+    double min_ms;
+
+    if (!valid || a == NULL || b == NULL || !a->has_location || !b->has_location)
+        return json_null();
+    min_ms = ctl_fibre_rtt_ms(a->lat, a->lon, b->lat, b->lon);
+    if (min_ms < 0.001)
+        return json_null(); /* co-located: the ratio means nothing */
+    return json_real(round(p50_ns / 1e6 / min_ms * 100) / 100);
+}
+
+static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
+                         size_t nnodes)
+{
+    int ok = p->received > 0;
+    double p50 = proto_sketch_quantile(&p->sketch, 0.5);
+    json_t *loss =
+        p->sent ? json_real(round(p->lost * 10000.0 / p->sent) / 100) : json_null();
+    json_t *jitter =
+        p->ipdv_count ? ms_value((double)p->ipdv_sum_ns / p->ipdv_count, 1) : json_null();
+
+    return json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o}", "src",
+        p->src, "dst", p->dst, "method", proto_method_name((uint8_t)p->method), "sent",
+        (json_int_t)p->sent, "received", (json_int_t)p->received, "loss_pct", loss,
+        "rtt_min_ms", ms_value((double)p->min_ns, ok), "rtt_p50_ms", ms_value(p50, ok),
+        "rtt_p90_ms", ms_value(proto_sketch_quantile(&p->sketch, 0.9), ok), "rtt_p99_ms",
+        ms_value(proto_sketch_quantile(&p->sketch, 0.99), ok), "rtt_max_ms",
+        ms_value((double)p->max_ns, ok), "jitter_ms", jitter, "path_class", "stretch",
+        stretch_json(find_node(nodes, nnodes, p->src), find_node(nodes, nnodes, p->dst),
+                     p50, ok));
+}
+
+static int same_pair(const struct pair_acc *p, sqlite3_stmt *s)
+{
+    return strcmp(p->src, (const char *)sqlite3_column_text(s, 0)) == 0 &&
+           strcmp(p->dst, (const char *)sqlite3_column_text(s, 1)) == 0 &&
+           p->method == sqlite3_column_int(s, 2);
+}
+
+static void pair_start(struct pair_acc *p, sqlite3_stmt *s)
+{
+    proto_sketch_reset(&p->sketch);
+    snprintf(p->src, sizeof(p->src), "%s", (const char *)sqlite3_column_text(s, 0));
+    snprintf(p->dst, sizeof(p->dst), "%s", (const char *)sqlite3_column_text(s, 1));
+    p->method = sqlite3_column_int(s, 2);
+    p->sent = p->received = p->lost = 0;
+    p->min_ns = p->max_ns = 0;
+    p->ipdv_sum_ns = p->ipdv_count = 0;
+}
+
+/* Adds one stored window to the pair; a sketch that does not decode is skipped. */
+static void pair_add(struct pair_acc *p, sqlite3_stmt *s)
+{
+    uint64_t received = (uint64_t)sqlite3_column_int64(s, 4);
+    uint64_t min = (uint64_t)sqlite3_column_int64(s, 6);
+    uint64_t max = (uint64_t)sqlite3_column_int64(s, 7);
+    struct proto_sketch sk;
+
+    p->sent += (uint64_t)sqlite3_column_int64(s, 3);
+    p->lost += (uint64_t)sqlite3_column_int64(s, 5);
+    p->ipdv_sum_ns += (uint64_t)sqlite3_column_int64(s, 8);
+    p->ipdv_count += (uint64_t)sqlite3_column_int64(s, 9);
+    if (received == 0)
+        return;
+    if (p->received == 0 || min < p->min_ns)
+        p->min_ns = min;
+    if (max > p->max_ns)
+        p->max_ns = max;
+    p->received += received;
+    proto_sketch_init(&sk);
+    if (proto_sketch_from_bytes(&sk, sqlite3_column_blob(s, 10),
+                                (size_t)sqlite3_column_bytes(s, 10)) == 0)
+        proto_sketch_merge(&p->sketch, &sk);
+    proto_sketch_free(&sk);
+}
+
+static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
+                          const struct node *nodes, size_t nnodes)
+{
+    sqlite3_stmt *s = NULL;
+    json_t *pairs = json_array();
+    struct pair_acc acc = {0};
+    int have = 0;
+
+    sqlite3_prepare_v2(
+        ctl_store_db(st),
+        "SELECT probe_id, target_id, method, sent, received, lost, rtt_min_ns,"
+        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch FROM results"
+        " WHERE window_start_ms >= ? ORDER BY probe_id, target_id, method",
+        -1, &s, NULL);
+    proto_sketch_init(&acc.sketch);
+    sqlite3_bind_int64(s, 1, since_ms);
+    while (s != NULL && sqlite3_step(s) == SQLITE_ROW) {
+        if (have && !same_pair(&acc, s))
+            json_array_append_new(pairs, pair_json(&acc, nodes, nnodes));
+        if (!have || !same_pair(&acc, s))
+            pair_start(&acc, s);
+        have = 1;
+        pair_add(&acc, s);
+    }
+    if (have)
+        json_array_append_new(pairs, pair_json(&acc, nodes, nnodes));
+    proto_sketch_free(&acc.sketch);
+    sqlite3_finalize(s);
+    return pairs;
+}
+
+json_t *ctl_map_matrix(struct ctl_store *st, int64_t now_ms, uint32_t window_s,
+                       ctl_connected_fn connected, void *arg)
+{
+    struct node *nodes;
+    size_t nnodes;
+    json_t *nodes_json = load_nodes(st, &nodes, &nnodes, connected, arg);
+    json_t *pairs = load_pairs(st, now_ms - (int64_t)window_s * 1000, nodes, nnodes);
+
+    free(nodes);
+    return json_pack("{s:o, s:I, s:o, s:o}", "generated_at", iso_time(now_ms), "window_s",
+                     (json_int_t)window_s, "nodes",
+                     nodes_json ? nodes_json : json_array(), "pairs",
+                     pairs ? pairs : json_array());
+}

@@ -1,0 +1,255 @@
+/*
+ * store.c - SQLite: the probes that ever said HELLO, and every summary
+ * record, keyed by (probe id, sequence number) so that a batch sent twice
+ * is stored once.
+ *
+ * WAL mode with synchronous=FULL: a commit is on disk when it returns,
+ * which is what lets the channel acknowledge right after it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "controller.h"
+
+struct ctl_store {
+    sqlite3 *db;
+    sqlite3_stmt *insert_result;
+    sqlite3_stmt *upsert_probe;
+    sqlite3_stmt *touch_probe;
+    char err[256];
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS probes ("
+    "  key INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  addresses TEXT NOT NULL," /* a JSON array */
+    "  stamp_port INTEGER NOT NULL,"
+    "  lat REAL, lon REAL,"
+    "  sw_version TEXT NOT NULL,"
+    "  first_seen_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS results ("
+    "  probe_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  task_id INTEGER NOT NULL,"
+    "  method INTEGER NOT NULL,"
+    "  target_id TEXT NOT NULL,"
+    "  window_start_ms INTEGER NOT NULL,"
+    "  window_s INTEGER NOT NULL,"
+    "  sent INTEGER NOT NULL,"
+    "  received INTEGER NOT NULL,"
+    "  lost INTEGER NOT NULL,"
+    "  rtt_min_ns INTEGER NOT NULL,"
+    "  rtt_max_ns INTEGER NOT NULL,"
+    "  ipdv_sum_ns INTEGER NOT NULL,"
+    "  ipdv_count INTEGER NOT NULL,"
+    "  sketch BLOB NOT NULL,"
+    "  stored_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (probe_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS results_by_window ON results (window_start_ms);";
+
+static int fail(struct ctl_store *st, const char *what)
+{
+    snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+    return -EIO;
+}
+
+static int prepare(struct ctl_store *st)
+{
+    static const char ins[] =
+        "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    static const char ups[] =
+        "INSERT INTO probes (id, name, addresses, stamp_port, lat, lon, sw_version,"
+        " first_seen_ms, last_seen_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)"
+        " ON CONFLICT (id) DO UPDATE SET name=?2, addresses=?3, stamp_port=?4, lat=?5,"
+        " lon=?6, sw_version=?7, last_seen_ms=?8 RETURNING key";
+    static const char touch[] = "UPDATE probes SET last_seen_ms=?2 WHERE id=?1";
+
+    if (sqlite3_prepare_v2(st->db, ins, -1, &st->insert_result, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, ups, -1, &st->upsert_probe, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, touch, -1, &st->touch_probe, NULL) != SQLITE_OK)
+        return fail(st, "prepare");
+    return 0;
+}
+
+int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen)
+{
+    struct ctl_store *st = calloc(1, sizeof(*st));
+    int rc = -EIO;
+
+    *out = NULL;
+    if (st == NULL)
+        return -ENOMEM;
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        fail(st, path);
+        goto done;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        fail(st, path);
+        goto done;
+    }
+    rc = prepare(st);
+done:
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", st->err);
+        ctl_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+void ctl_store_close(struct ctl_store *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_finalize(st->insert_result);
+    sqlite3_finalize(st->upsert_probe);
+    sqlite3_finalize(st->touch_probe);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+const char *ctl_store_error(const struct ctl_store *st)
+{
+    return st->err;
+}
+
+sqlite3 *ctl_store_db(struct ctl_store *st)
+{
+    return st->db;
+}
+
+static char *addresses_json(const struct proto_hello *h)
+{
+    json_t *a = json_array();
+    char *s;
+
+    for (uint32_t i = 0; a != NULL && i < h->naddrs; i++)
+        json_array_append_new(a, json_string(h->addrs[i]));
+    s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
+                         int64_t now_ms, int64_t *key)
+{
+    sqlite3_stmt *s = st->upsert_probe;
+    char *addrs = addresses_json(h);
+    int rc = -EIO;
+
+    if (addrs == NULL)
+        return -ENOMEM;
+    sqlite3_bind_text(s, 1, h->probe_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, h->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, addrs, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, h->stamp_port);
+    if (h->has_location) {
+        sqlite3_bind_double(s, 5, h->lat);
+        sqlite3_bind_double(s, 6, h->lon);
+    } else {
+        sqlite3_bind_null(s, 5);
+        sqlite3_bind_null(s, 6);
+    }
+    sqlite3_bind_text(s, 7, h->sw_version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, now_ms);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *key = sqlite3_column_int64(s, 0);
+        rc = 0;
+    }
+    if (sqlite3_step(s) != SQLITE_DONE || rc < 0)
+        rc = fail(st, "store probe");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    free(addrs);
+    return rc;
+}
+
+int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms)
+{
+    sqlite3_stmt *s = st->touch_probe;
+    int rc = 0;
+
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now_ms);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = fail(st, "touch probe");
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int insert_one(struct ctl_store *st, const char *probe_id,
+                      const struct proto_result *r, int64_t now_ms)
+{
+    sqlite3_stmt *s = st->insert_result;
+    uint8_t *sk;
+    size_t sklen;
+    int rc = proto_sketch_to_bytes(&r->sketch, &sk, &sklen);
+    int i = 1;
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, i++, probe_id, -1, SQLITE_STATIC);
+    /* SQLite integers are signed 64-bit; sequence numbers fit below 2^63. */
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)r->seq);
+    sqlite3_bind_int64(s, i++, r->task_id);
+    sqlite3_bind_int(s, i++, r->method);
+    sqlite3_bind_text(s, i++, r->target_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, r->window_start_ms);
+    sqlite3_bind_int64(s, i++, r->window_s);
+    sqlite3_bind_int64(s, i++, r->sent);
+    sqlite3_bind_int64(s, i++, r->received);
+    sqlite3_bind_int64(s, i++, r->lost);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)r->rtt_min_ns);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)r->rtt_max_ns);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)r->ipdv_sum_ns);
+    sqlite3_bind_int64(s, i++, r->ipdv_count);
+    sqlite3_bind_blob(s, i++, sk, (int)sklen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, now_ms);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : fail(st, "store result");
+    sqlite3_reset(s);
+    free(sk);
+    return rc;
+}
+
+int ctl_store_results(struct ctl_store *st, const char *probe_id,
+                      const struct proto_results *rs, int64_t now_ms, uint64_t *acked)
+{
+    uint64_t max = 0;
+    int rc = 0;
+
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(st, "begin");
+    for (uint32_t i = 0; i < rs->nresults && rc == 0; i++) {
+        if (rs->results[i].seq > INT64_MAX) {
+            snprintf(st->err, sizeof(st->err), "sequence number beyond 2^63");
+            rc = -ERANGE;
+            break;
+        }
+        rc = insert_one(st, probe_id, &rs->results[i], now_ms);
+        if (rs->results[i].seq > max)
+            max = rs->results[i].seq;
+    }
+    if (rc < 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = fail(st, "commit");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    *acked = max;
+    return 0;
+}

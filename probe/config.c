@@ -1,0 +1,247 @@
+/*
+ * config.c - the probe's INI configuration.
+ *
+ *   [probe]
+ *   id = karachi-1                  ; required, [A-Za-z0-9._-]{1,64}, = certificate CN
+ *   name = Karachi member 1         ; optional display name
+ *   controller = 127.0.0.1:7862     ; required, numeric address, port default 7862
+ *   controller_name = 127.0.0.1     ; optional, what the controller certificate matches
+ *   ca = ca.pem                     ; required
+ *   cert = probe.pem                ; required
+ *   key = probe.key                 ; required
+ *   stamp_listen = 127.0.1.1:8620   ; default *:862
+ *   addresses = 127.0.1.1, ::1      ; announced; default the stamp_listen address
+ *   latitude = 24.86                ; optional, with longitude
+ *   longitude = 67.01
+ *   log_level = info                ; error, warn, info, debug
+ */
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "probe.h"
+
+struct parse_ctx {
+    struct probe_config *cfg;
+    char reason[256];
+    int has_lat, has_lon;
+};
+
+static int copy_str(char *dst, size_t len, const char *v, struct parse_ctx *pc)
+{
+    if (strlen(v) >= len || v[0] == '\0') {
+        snprintf(pc->reason, sizeof(pc->reason), "value must be 1 to %zu characters",
+                 len - 1);
+        return -1;
+    }
+    strcpy(dst, v);
+    return 0;
+}
+
+static int parse_coord(const char *v, double lim, double *out, struct parse_ctx *pc)
+{
+    char *end;
+    double d;
+
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno != 0 || *end != '\0' || end == v || !isfinite(d) || fabs(d) > lim) {
+        snprintf(pc->reason, sizeof(pc->reason), "'%s' is not a coordinate in [-%g, %g]",
+                 v, lim, lim);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Adds each comma- or space-separated numeric address of v. */
+static int parse_addresses(const char *v, struct parse_ctx *pc)
+{
+    struct probe_config *cfg = pc->cfg;
+    char tmp[1024];
+    char *save = NULL;
+
+    if (strlen(v) >= sizeof(tmp))
+        return snprintf(pc->reason, sizeof(pc->reason), "address list too long"), -1;
+    strcpy(tmp, v);
+    cfg->naddrs = 0;
+    for (char *tok = strtok_r(tmp, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+
+        if (cfg->naddrs == PROTO_ADDR_MAX) {
+            snprintf(pc->reason, sizeof(pc->reason), "more than %d addresses",
+                     PROTO_ADDR_MAX);
+            return -1;
+        }
+        /* One colon is IPv4 with a port; IPv6 has at least two. */
+        if (strchr(tok, ':') != NULL && strchr(tok, ':') == strrchr(tok, ':')) {
+            snprintf(pc->reason, sizeof(pc->reason),
+                     "'%s': give addresses without a port", tok);
+            return -1;
+        }
+        if (proto_addr_parse(tok, 1, &ss, &sl) < 0 ||
+            proto_addr_ntop((struct sockaddr *)&ss, cfg->addrs[cfg->naddrs],
+                            PROTO_ADDRSTR_MAX) < 0) {
+            snprintf(pc->reason, sizeof(pc->reason), "'%s' is not a numeric IP address",
+                     tok);
+            return -1;
+        }
+        cfg->naddrs++;
+    }
+    return 0;
+}
+
+static int parse_sockaddr(const char *v, uint16_t port, struct sockaddr_storage *ss,
+                          socklen_t *len, struct parse_ctx *pc)
+{
+    if (proto_addr_parse(v, port, ss, len) == 0)
+        return 0;
+    snprintf(pc->reason, sizeof(pc->reason),
+             "'%s' is not ADDRESS[:PORT] with a numeric address (IPv6 in brackets)", v);
+    return -1;
+}
+
+static int set_key(struct parse_ctx *pc, const char *name, const char *v)
+{
+    struct probe_config *cfg = pc->cfg;
+
+    if (strcmp(name, "id") == 0) {
+        if (!proto_id_valid(v))
+            return snprintf(pc->reason, sizeof(pc->reason),
+                            "id must be 1-64 of A-Z a-z 0-9 . _ -"),
+                   -1;
+        return copy_str(cfg->id, sizeof(cfg->id), v, pc);
+    }
+    if (strcmp(name, "name") == 0)
+        return copy_str(cfg->name, sizeof(cfg->name), v, pc);
+    if (strcmp(name, "controller") == 0) {
+        if (copy_str(cfg->controller, sizeof(cfg->controller), v, pc) < 0)
+            return -1;
+        return parse_sockaddr(v, PROBE_CONTROLLER_PORT, &cfg->controller_addr,
+                              &cfg->controller_len, pc);
+    }
+    if (strcmp(name, "controller_name") == 0)
+        return copy_str(cfg->controller_name, sizeof(cfg->controller_name), v, pc);
+    if (strcmp(name, "ca") == 0)
+        return copy_str(cfg->ca, sizeof(cfg->ca), v, pc);
+    if (strcmp(name, "cert") == 0)
+        return copy_str(cfg->cert, sizeof(cfg->cert), v, pc);
+    if (strcmp(name, "key") == 0)
+        return copy_str(cfg->key, sizeof(cfg->key), v, pc);
+    if (strcmp(name, "stamp_listen") == 0)
+        return parse_sockaddr(v, PROBE_STAMP_PORT, &cfg->stamp_addr, &cfg->stamp_len, pc);
+    if (strcmp(name, "addresses") == 0)
+        return parse_addresses(v, pc);
+    if (strcmp(name, "latitude") == 0)
+        return pc->has_lat = 1, parse_coord(v, 90, &cfg->lat, pc);
+    if (strcmp(name, "longitude") == 0)
+        return pc->has_lon = 1, parse_coord(v, 180, &cfg->lon, pc);
+    if (strcmp(name, "log_level") == 0) {
+        enum log_level l;
+
+        if (log_level_parse(v, &l) < 0)
+            return snprintf(pc->reason, sizeof(pc->reason),
+                            "log_level must be error, warn, info or debug"),
+                   -1;
+        return copy_str(cfg->log_level, sizeof(cfg->log_level), v, pc);
+    }
+    snprintf(pc->reason, sizeof(pc->reason), "unknown key '%s'", name);
+    return -1;
+}
+
+/* inih callback: returns 1 to go on, 0 to report an error on this line. */
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_ctx *pc = user;
+
+    if (pc->reason[0] != '\0')
+        return 0; /* keep the first error */
+    if (name == NULL)
+        return 1; /* a section header alone */
+    if (strcmp(section, "probe") != 0) {
+        snprintf(pc->reason, sizeof(pc->reason), "unknown section [%s]", section);
+        return 0;
+    }
+    return set_key(pc, name, value) == 0;
+}
+
+static void set_defaults(struct probe_config *cfg)
+{
+    socklen_t sl;
+
+    memset(cfg, 0, sizeof(*cfg));
+    proto_addr_parse("*", PROBE_STAMP_PORT, &cfg->stamp_addr, &sl);
+    cfg->stamp_len = sl;
+    strcpy(cfg->log_level, "info");
+}
+
+/* Fills in what follows from other keys, and checks what is required. */
+static const char *finish(struct probe_config *cfg, const struct parse_ctx *pc)
+{
+    static const char *const required[] = {"id", "controller", "ca", "cert", "key"};
+    const char *values[] = {cfg->id, cfg->controller, cfg->ca, cfg->cert, cfg->key};
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        if (values[i][0] == '\0')
+            return required[i];
+    if (pc->has_lat != pc->has_lon)
+        return "latitude and longitude (both or neither)";
+    cfg->has_location = pc->has_lat;
+    if (cfg->name[0] == '\0')
+        strcpy(cfg->name, cfg->id);
+    if (cfg->controller_name[0] == '\0')
+        proto_addr_ntop((struct sockaddr *)&cfg->controller_addr, cfg->controller_name,
+                        sizeof(cfg->controller_name));
+    return NULL;
+}
+
+/* Without an address list the probe announces its STAMP address, if specific. */
+static int default_addresses(struct probe_config *cfg)
+{
+    char a[PROTO_ADDRSTR_MAX];
+
+    if (cfg->naddrs > 0)
+        return 0;
+    proto_addr_ntop((struct sockaddr *)&cfg->stamp_addr, a, sizeof(a));
+    if (strcmp(a, "::") == 0 || strcmp(a, "0.0.0.0") == 0)
+        return -1;
+    strcpy(cfg->addrs[0], a);
+    cfg->naddrs = 1;
+    return 0;
+}
+
+int probe_config_load(const char *path, struct probe_config *cfg, char *err,
+                      size_t errlen)
+{
+    struct parse_ctx pc = {.cfg = cfg};
+    const char *missing;
+    int line;
+
+    set_defaults(cfg);
+    line = ini_parse(path, on_entry, &pc);
+    if (line == -1)
+        return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), -1;
+    if (line == -2)
+        return snprintf(err, errlen, "%s: out of memory", path), -1;
+    if (line > 0) {
+        snprintf(err, errlen, "%s:%d: %s", path, line,
+                 pc.reason[0] ? pc.reason : "syntax error");
+        return -1;
+    }
+    missing = finish(cfg, &pc);
+    if (missing != NULL)
+        return snprintf(err, errlen, "%s: [probe] %s is required", path, missing), -1;
+    if (default_addresses(cfg) < 0)
+        return snprintf(
+                   err, errlen,
+                   "%s: [probe] addresses is required when stamp_listen is a wildcard",
+                   path),
+               -1;
+    return 0;
+}

@@ -1,0 +1,144 @@
+/*
+ * main.c - ixmesh-probe: arguments, signals and the loop.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "probe.h"
+
+#define DEFAULT_WINDOW_S 10
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ixmesh-probe --config FILE [--log-level LEVEL]\n"
+            "\n"
+            "Measures round-trip latency and loss to the targets the ixmesh controller\n"
+            "assigns, reflects other probes' STAMP packets, and streams one summary\n"
+            "record per task and window to the controller over TLS.\n"
+            "\n"
+            "  -c, --config FILE      INI configuration (see deploy/probe.ini.example)\n"
+            "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+            "  -h, --help             this text\n"
+            "  -V, --version          print the version\n");
+}
+
+static void begin_stop(struct probe *p)
+{
+    if (p->stopping)
+        return;
+    p->stopping = 1;
+    log_info("stopping: %zu records not yet acknowledged", p->queue.len);
+    probe_uplink_stop(p);
+    probe_sched_stop(p);
+    probe_stamp_io_close(p);
+    uv_close((uv_handle_t *)&p->sigint, NULL);
+    uv_close((uv_handle_t *)&p->sigterm, NULL);
+}
+
+static void on_signal_cb(uv_signal_t *h, int signum)
+{
+    log_info("got signal %d", signum);
+    begin_stop(h->data);
+}
+
+static int parse_args(int argc, char **argv, const char **config, const char **level)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 'l':
+            *level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(EXIT_SUCCESS);
+        case 'V':
+            printf("ixmesh-probe %s\n", IXMESH_VERSION);
+            exit(EXIT_SUCCESS);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc || *config == NULL) {
+        fprintf(stderr, "ixmesh-probe: %s\n",
+                optind != argc ? "unexpected argument" : "--config FILE is required");
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(struct probe *p)
+{
+    p->loop = uv_default_loop();
+    p->window_s = DEFAULT_WINDOW_S;
+    /* Sequence numbers start from the clock, so a restarted probe (which
+     * keeps no state yet) never reuses a number the controller has. */
+    p->next_seq = (uint64_t)(probe_now_ns() / 1000);
+    p->stamp.fd = -1;
+    probe_queue_init(&p->queue);
+    if (probe_stamp_io_open(p) < 0)
+        return -1;
+    if (probe_uplink_start(p) < 0) {
+        probe_stamp_io_close(p);
+        return -1;
+    }
+    probe_sched_init(p);
+    uv_signal_init(p->loop, &p->sigint);
+    uv_signal_init(p->loop, &p->sigterm);
+    p->sigint.data = p->sigterm.data = p;
+    uv_signal_start(&p->sigint, on_signal_cb, SIGINT);
+    uv_signal_start(&p->sigterm, on_signal_cb, SIGTERM);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct probe p;
+    const char *config = NULL, *level = NULL;
+    enum log_level lvl = LOG_LEVEL_INFO;
+    char err[1024];
+
+    if (parse_args(argc, argv, &config, &level) < 0)
+        return 2;
+    if (probe_config_load(config, &p.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ixmesh-probe: %s\n", err);
+        return 2;
+    }
+    if (level == NULL)
+        level = p.cfg.log_level;
+    if (log_level_parse(level, &lvl) < 0) {
+        fprintf(stderr, "ixmesh-probe: unknown log level '%s'\n", level);
+        return 2;
+    }
+    log_init("ixmesh-probe", lvl);
+    srandom((unsigned)(probe_now_ns() ^ getpid()));
+    if (setup(&p) < 0) {
+        uv_run(p.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    log_info("probe %s (%s) started, controller %s", p.cfg.id, p.cfg.name,
+             p.cfg.controller);
+    uv_run(p.loop, UV_RUN_DEFAULT);
+    probe_uplink_free(&p);
+    probe_queue_free(&p.queue);
+    uv_loop_close(p.loop);
+    log_info("stopped");
+    return 0;
+}

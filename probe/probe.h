@@ -1,0 +1,222 @@
+/*
+ * probe.h - ixmesh-probe: one libuv loop that measures the tasks the
+ * controller sends and streams one summary record per task and window.
+ *
+ * Files, and who touches libuv:
+ *   main.c       arguments, signals, the loop
+ *   config.c     the INI configuration
+ *   task.c       the task table and per-window statistics (no I/O)
+ *   stamp.c      STAMP session-sender and reflector logic (no I/O)
+ *   queue.c      records waiting for the controller's acknowledgement
+ *   stamp_io.c   the UDP socket that sends, reflects and receives STAMP
+ *   sched_io.c   send timers and window boundaries
+ *   uplink_io.c  the TLS connection to the controller
+ */
+#ifndef IXMESH_PROBE_H
+#define IXMESH_PROBE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "proto.h"
+
+#define PROBE_CONTROLLER_PORT 7862
+#define PROBE_STAMP_PORT      862
+#define PROBE_STAMP_RING      256    /* outstanding requests remembered per task */
+#define PROBE_QUEUE_MAX       100000 /* records kept while the controller is away */
+#define PROBE_BATCH_MAX       256    /* records per RESULTS message */
+
+/* ---- config.c ---------------------------------------------------------- */
+
+struct probe_config {
+    char id[PROTO_ID_MAX + 1];
+    char name[PROTO_NAME_MAX + 1];
+    char controller[128];      /* "host:port" as written */
+    char controller_name[256]; /* what the controller's certificate must match */
+    struct sockaddr_storage controller_addr;
+    socklen_t controller_len;
+    char ca[1024], cert[1024], key[1024];
+    struct sockaddr_storage stamp_addr;
+    socklen_t stamp_len;
+    uint32_t naddrs;
+    char addrs[PROTO_ADDR_MAX][PROTO_ADDRSTR_MAX];
+    int has_location;
+    double lat, lon;
+    char log_level[16];
+};
+
+/*
+ * Reads path into cfg.  On failure returns -1 and writes "FILE:LINE: reason"
+ * (or "FILE: reason") into err.
+ */
+int probe_config_load(const char *path, struct probe_config *cfg, char *err,
+                      size_t errlen);
+
+/* ---- task.c -------------------------------------------------------------- */
+
+/* One window of one task: what becomes one summary record. */
+struct probe_window {
+    int64_t start_ms; /* 0 when the slot is not in use */
+    uint32_t sent;
+    uint32_t received;
+    uint64_t rtt_min_ns;
+    uint64_t rtt_max_ns;
+    uint64_t ipdv_sum_ns;
+    uint32_t ipdv_count;
+    int64_t last_rtt_ns; /* -1 before the first reply */
+    struct proto_sketch sketch;
+};
+
+struct stamp_slot {
+    uint32_t seq;
+    int64_t t1_ns; /* wall-clock send time, ns since the Unix epoch */
+    int64_t window_ms;
+    int used;
+};
+
+struct probe;
+
+struct probe_task {
+    struct proto_task spec;
+    struct sockaddr_storage dst;
+    socklen_t dstlen;
+    uint32_t next_seq;
+    struct stamp_slot ring[PROBE_STAMP_RING];
+    /* Two windows: the open one, and the one that closed at the last
+     * boundary and waits one timeout for late replies. */
+    struct probe_window win[2];
+    int cur;
+    uv_timer_t timer; /* owned by sched_io.c; the task is freed in its close cb */
+    struct probe *probe;
+};
+
+/* Allocates a task for spec; NULL when the target address does not parse. */
+struct probe_task *probe_task_new(const struct proto_task *spec);
+void probe_task_free(struct probe_task *t);
+/* Tasks are the same measurement (kept across task-list pushes) when equal. */
+int probe_task_same(const struct proto_task *a, const struct proto_task *b);
+void probe_window_open(struct probe_window *w, int64_t start_ms);
+void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns);
+/* Turns a closed window into a record (moving the sketch) and clears it. */
+int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t window_s,
+                       struct proto_result *r);
+struct probe_window *probe_task_window(struct probe_task *t, int64_t start_ms);
+
+/* ---- stamp.c ------------------------------------------------------------- */
+
+/*
+ * Builds the next session-sender packet of t into buf (t->spec.size octets)
+ * stamped with now_ns, and counts it as sent in the open window.
+ */
+int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size_t len);
+/*
+ * Matches a reflected packet to its request and adds its RTT; -ENOENT when
+ * it answers nothing we are waiting for (late, duplicate, or unknown).
+ */
+int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len,
+                      int64_t t4_ns);
+/*
+ * Builds the stateless reflector's answer to req into out (same length as
+ * the request: a reflector never amplifies).  Returns that length.
+ */
+int probe_stamp_reflect(const uint8_t *req, size_t len, int64_t t2_ns, int64_t t3_ns,
+                        uint8_t ttl, uint8_t *out, size_t outlen);
+int64_t probe_ntp_to_ns(uint64_t ntp);
+uint64_t probe_ns_to_ntp(int64_t ns);
+
+/* ---- queue.c ------------------------------------------------------------- */
+
+/* Records in sequence order; [0, nsent) went out on the current connection. */
+struct probe_queue {
+    struct proto_result *recs;
+    size_t head; /* index of the oldest record */
+    size_t len;  /* records from head */
+    size_t cap;
+    size_t nsent;
+    uint64_t dropped; /* records dropped because the queue was full */
+};
+
+void probe_queue_init(struct probe_queue *q);
+void probe_queue_free(struct probe_queue *q);
+/* Takes ownership of r's sketch. */
+int probe_queue_push(struct probe_queue *q, struct proto_result *r);
+/* Drops every record with seq <= acked. */
+size_t probe_queue_ack(struct probe_queue *q, uint64_t acked);
+/* The next unsent records, as a view valid until the queue changes. */
+size_t probe_queue_next_batch(struct probe_queue *q, size_t max,
+                              struct proto_result **first);
+void probe_queue_mark_sent(struct probe_queue *q, size_t n);
+void probe_queue_rewind(struct probe_queue *q);
+
+/* ---- stamp_io.c ---------------------------------------------------------- */
+
+struct probe_stamp_io {
+    uv_poll_t poll;
+    int fd;
+    int family;
+    uint64_t reflected;
+    uint64_t send_errors;
+};
+
+int probe_stamp_io_open(struct probe *p);
+void probe_stamp_io_close(struct probe *p);
+int probe_stamp_io_send(struct probe *p, struct probe_task *t);
+
+/* ---- sched_io.c ---------------------------------------------------------- */
+
+void probe_sched_init(struct probe *p);
+/* Replaces the task list; tasks equal to a current one keep their state. */
+int probe_sched_apply(struct probe *p, const struct proto_tasks *tl);
+void probe_sched_stop(struct probe *p);
+struct probe_task *probe_sched_find(struct probe *p, const struct sockaddr *from);
+
+/* ---- uplink_io.c --------------------------------------------------------- */
+
+enum probe_uplink_state {
+    UPLINK_IDLE,
+    UPLINK_CONNECTING,
+    UPLINK_CONNECTED,
+    UPLINK_CLOSING
+};
+
+struct probe_uplink {
+    enum probe_uplink_state state;
+    SSL_CTX *ctx;
+    uv_tcp_t *tcp; /* freed in its close callback */
+    struct proto_chan *chan;
+    uv_timer_t retry;
+    unsigned attempt;
+    uint64_t reconnects;
+    int got_tasks;
+};
+
+int probe_uplink_start(struct probe *p);
+void probe_uplink_stop(struct probe *p);
+void probe_uplink_free(struct probe *p);
+/* Sends what the queue holds beyond what is in flight. */
+void probe_uplink_flush(struct probe *p);
+
+/* ---- main.c -------------------------------------------------------------- */
+
+struct probe {
+    uv_loop_t *loop;
+    struct probe_config cfg;
+    struct probe_stamp_io stamp;
+    struct probe_task **tasks;
+    size_t ntasks;
+    uint64_t generation;
+    uint32_t window_s;
+    uv_timer_t window_timer;
+    uv_timer_t close_timer;
+    struct probe_queue queue;
+    uint64_t next_seq;
+    struct probe_uplink uplink;
+    uv_signal_t sigint, sigterm;
+    int stopping;
+};
+
+int64_t probe_now_ns(void);
+
+#endif

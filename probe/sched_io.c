@@ -1,0 +1,265 @@
+/*
+ * sched_io.c - runs the task list: a send timer per task with a random
+ * phase, so that the probe never bursts all its targets in one tick, and
+ * the window boundaries, aligned to wall-clock multiples of the window so
+ * that every probe's records cover the same intervals.
+ *
+ * At a boundary each task's open window becomes the closing one and a new
+ * one opens; the closing one waits for the longest task timeout, then
+ * becomes a record.  Replies arriving later count as lost (RFC 7680).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "probe.h"
+
+static void schedule_boundary(struct probe *p);
+
+static int64_t now_ms(void)
+{
+    return probe_now_ns() / 1000000;
+}
+
+static int64_t window_ms(const struct probe *p)
+{
+    return (int64_t)p->window_s * 1000;
+}
+
+/* A v4 target on a dual-stack v6 socket is addressed as ::ffff:a.b.c.d. */
+static int fit_family(struct probe_task *t, int family)
+{
+    struct sockaddr_in v4;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->dst;
+
+    if (t->dst.ss_family == family)
+        return 0;
+    if (family != AF_INET6)
+        return -EAFNOSUPPORT;
+    memcpy(&v4, &t->dst, sizeof(v4));
+    memset(v6, 0, sizeof(*v6));
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = v4.sin_port;
+    v6->sin6_addr.s6_addr[10] = 0xff;
+    v6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+    t->dstlen = sizeof(*v6);
+    return 0;
+}
+
+static int same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (b->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (b->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return 0;
+}
+
+struct probe_task *probe_sched_find(struct probe *p, const struct sockaddr *from)
+{
+    for (size_t i = 0; i < p->ntasks; i++)
+        if (same_sockaddr(&p->tasks[i]->dst, from))
+            return p->tasks[i];
+    return NULL;
+}
+
+static void on_send_cb(uv_timer_t *h)
+{
+    struct probe_task *t = h->data;
+    int rc = probe_stamp_io_send(t->probe, t);
+
+    if (rc < 0)
+        log_debug("task %u to %s: send failed: %s", t->spec.id, t->spec.target_id,
+                  uv_strerror(rc));
+}
+
+static void on_task_closed_cb(uv_handle_t *h)
+{
+    probe_task_free(h->data);
+}
+
+static void start_task(struct probe *p, struct probe_task *t, int64_t open_start_ms)
+{
+    uint64_t interval = t->spec.interval_ms;
+
+    t->probe = p;
+    if (open_start_ms != 0)
+        probe_window_open(&t->win[t->cur], open_start_ms);
+    uv_timer_init(p->loop, &t->timer);
+    t->timer.data = t;
+    uv_timer_start(&t->timer, on_send_cb, (uint64_t)random() % interval, interval);
+}
+
+static void stop_task(struct probe_task *t)
+{
+    uv_timer_stop(&t->timer);
+    uv_close((uv_handle_t *)&t->timer, on_task_closed_cb);
+}
+
+/* Finds a current task equal to spec and takes it out of the old list. */
+static struct probe_task *take_same(struct probe_task **old, size_t nold,
+                                    const struct proto_task *spec)
+{
+    for (size_t i = 0; i < nold; i++) {
+        struct probe_task *t = old[i];
+
+        if (t != NULL && probe_task_same(&t->spec, spec)) {
+            old[i] = NULL;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static struct probe_task *make_task(struct probe *p, const struct proto_task *spec)
+{
+    struct probe_task *t = probe_task_new(spec);
+
+    if (t == NULL) {
+        log_warn("task %u: bad target address %s", spec->id, spec->addr);
+        return NULL;
+    }
+    if (fit_family(t, p->stamp.family) < 0) {
+        log_warn("task %u: cannot reach %s from an IPv4-only STAMP socket", spec->id,
+                 spec->addr);
+        probe_task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int probe_sched_apply(struct probe *p, const struct proto_tasks *tl)
+{
+    struct probe_task **next = calloc(tl->ntasks ? tl->ntasks : 1, sizeof(*next));
+    int64_t open_start;
+    size_t n = 0, kept = 0;
+
+    if (next == NULL)
+        return -ENOMEM;
+    if (tl->window_s != p->window_s) {
+        p->window_s = tl->window_s;
+        schedule_boundary(p);
+    }
+    open_start = now_ms() - now_ms() % window_ms(p);
+    for (uint32_t i = 0; i < tl->ntasks; i++) {
+        struct probe_task *t = take_same(p->tasks, p->ntasks, &tl->tasks[i]);
+
+        if (t != NULL) {
+            next[n++] = t;
+            kept++;
+            continue;
+        }
+        t = make_task(p, &tl->tasks[i]);
+        if (t == NULL)
+            continue;
+        start_task(p, t, open_start);
+        next[n++] = t;
+    }
+    for (size_t i = 0; i < p->ntasks; i++)
+        if (p->tasks[i] != NULL)
+            stop_task(p->tasks[i]); /* its open windows are dropped with it */
+    free(p->tasks);
+    p->tasks = next;
+    p->ntasks = n;
+    p->generation = tl->generation;
+    log_info("task list %llu: %zu tasks (%zu kept, %zu new)",
+             (unsigned long long)tl->generation, n, kept, n - kept);
+    return 0;
+}
+
+static uint32_t max_timeout_ms(const struct probe *p)
+{
+    uint32_t m = 0;
+
+    for (size_t i = 0; i < p->ntasks; i++)
+        if (p->tasks[i]->spec.timeout_ms > m)
+            m = p->tasks[i]->spec.timeout_ms;
+    return m;
+}
+
+/* The closing windows have waited a timeout: they become records. */
+static void on_close_cb(uv_timer_t *h)
+{
+    struct probe *p = h->data;
+    size_t made = 0;
+
+    for (size_t i = 0; i < p->ntasks; i++) {
+        struct probe_task *t = p->tasks[i];
+        struct probe_window *w = &t->win[t->cur ^ 1];
+        struct proto_result r;
+
+        if (w->start_ms == 0)
+            continue;
+        probe_window_close(t, w, p->window_s, &r);
+        r.seq = p->next_seq++;
+        if (probe_queue_push(&p->queue, &r) < 0) {
+            proto_sketch_free(&r.sketch);
+            log_error("out of memory: record of task %u lost", t->spec.id);
+            continue;
+        }
+        made++;
+    }
+    log_debug("closed %zu windows, %zu records pending", made, p->queue.len);
+    probe_uplink_flush(p);
+}
+
+static void on_boundary_cb(uv_timer_t *h)
+{
+    struct probe *p = h->data;
+    int64_t start = now_ms() - now_ms() % window_ms(p);
+
+    /* The previous windows must be records before their slots are reused. */
+    if (uv_is_active((uv_handle_t *)&p->close_timer)) {
+        uv_timer_stop(&p->close_timer);
+        on_close_cb(&p->close_timer);
+    }
+    for (size_t i = 0; i < p->ntasks; i++) {
+        struct probe_task *t = p->tasks[i];
+
+        t->cur ^= 1;
+        probe_window_open(&t->win[t->cur], start);
+    }
+    uv_timer_start(&p->close_timer, on_close_cb, max_timeout_ms(p) + 1, 0);
+    schedule_boundary(p);
+}
+
+/* Re-armed at each boundary rather than repeating, so it does not drift. */
+static void schedule_boundary(struct probe *p)
+{
+    int64_t w = window_ms(p);
+    int64_t delay = w - now_ms() % w;
+
+    uv_timer_start(&p->window_timer, on_boundary_cb, (uint64_t)delay + 1, 0);
+}
+
+void probe_sched_init(struct probe *p)
+{
+    uv_timer_init(p->loop, &p->window_timer);
+    uv_timer_init(p->loop, &p->close_timer);
+    p->window_timer.data = p;
+    p->close_timer.data = p;
+    schedule_boundary(p);
+}
+
+void probe_sched_stop(struct probe *p)
+{
+    for (size_t i = 0; i < p->ntasks; i++)
+        stop_task(p->tasks[i]);
+    free(p->tasks);
+    p->tasks = NULL;
+    p->ntasks = 0;
+    uv_close((uv_handle_t *)&p->window_timer, NULL);
+    uv_close((uv_handle_t *)&p->close_timer, NULL);
+}

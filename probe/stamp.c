@@ -1,0 +1,100 @@
+/*
+ * stamp.c - STAMP session-sender and stateless session-reflector logic
+ * (RFC 8762), apart from the socket: stamp_io.c moves the octets.
+ *
+ * RTT = (T4 - T1) - (T3 - T2): the reflector's own turnaround is taken out
+ * (RFC 8762 4.3, RFC 2681).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "probe.h"
+
+/* Our clocks are not known to be synchronised to UTC: S = 0, and an error
+ * estimate of 1 x 2^-14 s ~ 61 us, a software timestamp's honest figure. */
+static const struct proto_stamp_errest our_errest = {
+    .sync = 0, .ptp = 0, .scale = 14, .mult = 1};
+
+int64_t probe_ntp_to_ns(uint64_t ntp)
+{
+    struct timespec ts;
+
+    proto_ntp_to_timespec(ntp, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t probe_ns_to_ntp(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+
+    return proto_ntp_from_timespec(&ts);
+}
+
+int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size_t len)
+{
+    struct probe_window *w = &t->win[t->cur];
+    struct proto_stamp_sender m = {
+        .seq = t->next_seq, .ts = probe_ns_to_ntp(now_ns), .err = our_errest};
+    struct stamp_slot *slot = &t->ring[m.seq % PROBE_STAMP_RING];
+    int n = proto_stamp_sender_encode(&m, buf, len);
+
+    if (n < 0)
+        return n;
+    slot->seq = m.seq;
+    slot->t1_ns = now_ns;
+    slot->window_ms = w->start_ms;
+    slot->used = 1;
+    t->next_seq++;
+    w->sent++;
+    return n;
+}
+
+int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int64_t t4_ns)
+{
+    struct proto_stamp_reflector m;
+    struct stamp_slot *slot;
+    struct probe_window *w;
+    int64_t rtt, turnaround;
+
+    if (proto_stamp_reflector_decode(buf, len, &m) < 0)
+        return -EBADMSG;
+    slot = &t->ring[m.sender_seq % PROBE_STAMP_RING];
+    if (!slot->used || slot->seq != m.sender_seq)
+        return -ENOENT;
+    w = probe_task_window(t, slot->window_ms);
+    slot->used = 0; /* a duplicate of this reply will not match again */
+    if (w == NULL)
+        return -ENOENT; /* its window already closed: counted as lost */
+    rtt = t4_ns - slot->t1_ns;
+    turnaround = proto_ntp_diff_ns(m.ts, m.rx_ts);
+    /* A reflector clock step could make the turnaround nonsense; then the
+     * plain round trip is the better figure. */
+    if (turnaround > 0 && turnaround < rtt)
+        rtt -= turnaround;
+    if (rtt < 0)
+        return -ERANGE;
+    probe_window_add_rtt(w, rtt);
+    return 0;
+}
+
+int probe_stamp_reflect(const uint8_t *req, size_t len, int64_t t2_ns, int64_t t3_ns,
+                        uint8_t ttl, uint8_t *out, size_t outlen)
+{
+    struct proto_stamp_sender in;
+    struct proto_stamp_reflector m;
+
+    if (len > outlen || proto_stamp_sender_decode(req, len, &in) < 0)
+        return -EBADMSG;
+    /* Stateless mode copies the sender's sequence number (RFC 8762 4.3). */
+    m = (struct proto_stamp_reflector){
+        .seq = in.seq,
+        .ts = probe_ns_to_ntp(t3_ns),
+        .err = our_errest,
+        .rx_ts = probe_ns_to_ntp(t2_ns),
+        .sender_seq = in.seq,
+        .sender_ts = in.ts,
+        .sender_err = in.err,
+        .sender_ttl = ttl,
+    };
+    return proto_stamp_reflector_encode(&m, out, len);
+}

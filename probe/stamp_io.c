@@ -1,0 +1,209 @@
+/*
+ * stamp_io.c - the one UDP socket that sends STAMP requests, reflects the
+ * requests of other probes, and receives the replies to ours.
+ *
+ * libuv's UDP handle hides the ancillary data, so the socket is ours and
+ * libuv only polls it: recvmsg() then hands us the kernel's receive
+ * timestamp (SO_TIMESTAMPNS) and the TTL or hop limit the packet arrived
+ * with, which the reflector copies into its answer (RFC 8762 4.3.1).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "probe.h"
+
+#define RECV_BURST 64 /* datagrams per readable event, so other work runs too */
+
+struct rx_meta {
+    int64_t t_ns;
+    int ttl;
+};
+
+static int set_int(int fd, int level, int opt, int v)
+{
+    return setsockopt(fd, level, opt, &v, sizeof(v)) == 0 ? 0 : -errno;
+}
+
+/* TTL 255 on what we send (STAMP over a peering LAN is one hop), and the
+ * kernel's timestamp and TTL on what we receive. */
+static int configure_socket(int fd, int family, const struct sockaddr *sa)
+{
+    int rc = set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+
+    if (family == AF_INET) {
+        if (rc == 0)
+            rc = set_int(fd, IPPROTO_IP, IP_TTL, 255);
+        if (rc == 0)
+            rc = set_int(fd, IPPROTO_IP, IP_RECVTTL, 1);
+        return rc;
+    }
+    /* A wildcard IPv6 socket also serves IPv4, as mapped addresses. */
+    if (rc == 0 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+        rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    if (rc == 0)
+        rc = set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255);
+    if (rc == 0)
+        rc = set_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
+    if (rc == 0)
+        rc = set_int(fd, IPPROTO_IP, IP_RECVTTL, 1);
+    return rc;
+}
+
+static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
+{
+    meta->t_ns = 0;
+    meta->ttl = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+            struct timespec ts;
+
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            meta->t_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+            memcpy(&meta->ttl, CMSG_DATA(c), sizeof(int));
+        }
+    }
+    /* No kernel timestamp: the clock read right after the syscall. */
+    if (meta->t_ns == 0)
+        meta->t_ns = probe_now_ns();
+}
+
+static void reflect(struct probe *p, const uint8_t *buf, size_t len,
+                    const struct sockaddr_storage *from, socklen_t fromlen,
+                    const struct rx_meta *meta)
+{
+    uint8_t out[PROTO_STAMP_MAX_LEN];
+    int n;
+
+    if (len < PROTO_STAMP_BASE_LEN || len > sizeof(out))
+        return;
+    n = probe_stamp_reflect(buf, len, meta->t_ns, probe_now_ns(), (uint8_t)meta->ttl, out,
+                            sizeof(out));
+    if (n < 0)
+        return;
+    if (sendto(p->stamp.fd, out, (size_t)n, 0, (const struct sockaddr *)from, fromlen) <
+        0)
+        p->stamp.send_errors++;
+    else
+        p->stamp.reflected++;
+}
+
+static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
+                        const struct sockaddr_storage *from, socklen_t fromlen,
+                        const struct rx_meta *meta)
+{
+    struct probe_task *t;
+
+    if (proto_stamp_is_reflected(buf, len)) {
+        t = probe_sched_find(p, (const struct sockaddr *)from);
+        if (t != NULL)
+            probe_stamp_reply(t, buf, len, meta->t_ns);
+        return;
+    }
+    reflect(p, buf, len, from, fromlen, meta);
+}
+
+static void on_readable_cb(uv_poll_t *h, int status, int events)
+{
+    struct probe *p = h->data;
+    uint8_t buf[PROTO_STAMP_MAX_LEN + 1];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec)) + 2 * CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+
+    if (status < 0 || !(events & UV_READABLE))
+        return;
+    for (int i = 0; i < RECV_BURST; i++) {
+        struct sockaddr_storage from;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+        struct msghdr mh = {.msg_name = &from,
+                            .msg_namelen = sizeof(from),
+                            .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = ctl.buf,
+                            .msg_controllen = sizeof(ctl.buf)};
+        struct rx_meta meta;
+        ssize_t n = recvmsg(p->stamp.fd, &mh, MSG_DONTWAIT);
+
+        if (n < 0)
+            return; /* EAGAIN, or an ICMP error queued for a past send */
+        if (mh.msg_flags & MSG_TRUNC)
+            continue; /* larger than any STAMP packet we accept */
+        read_cmsgs(&mh, &meta);
+        on_datagram(p, buf, (size_t)n, &from, mh.msg_namelen, &meta);
+    }
+}
+
+int probe_stamp_io_open(struct probe *p)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&p->cfg.stamp_addr;
+    char a[PROTO_ADDRSTR_MAX];
+    int fd, rc;
+
+    proto_addr_ntop(sa, a, sizeof(a));
+    fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = configure_socket(fd, sa->sa_family, sa);
+    if (rc == 0 && bind(fd, sa, p->cfg.stamp_len) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = uv_poll_init(p->loop, &p->stamp.poll, fd);
+    if (rc < 0) {
+        close(fd);
+        goto fail;
+    }
+    p->stamp.fd = fd;
+    p->stamp.family = sa->sa_family;
+    p->stamp.poll.data = p;
+    uv_poll_start(&p->stamp.poll, UV_READABLE, on_readable_cb);
+    log_info("STAMP sender and reflector on %s port %u", a, proto_addr_port(sa));
+    return 0;
+fail:
+    log_error("cannot open STAMP socket on %s port %u: %s", a, proto_addr_port(sa),
+              uv_strerror(rc));
+    return rc;
+}
+
+static void on_poll_closed_cb(uv_handle_t *h)
+{
+    struct probe *p = h->data;
+
+    close(p->stamp.fd);
+    p->stamp.fd = -1;
+}
+
+void probe_stamp_io_close(struct probe *p)
+{
+    if (p->stamp.fd >= 0 && !uv_is_closing((uv_handle_t *)&p->stamp.poll))
+        uv_close((uv_handle_t *)&p->stamp.poll, on_poll_closed_cb);
+}
+
+int probe_stamp_io_send(struct probe *p, struct probe_task *t)
+{
+    uint8_t buf[PROTO_STAMP_MAX_LEN];
+    size_t len = t->spec.size;
+    int n;
+
+    if (len < PROTO_STAMP_BASE_LEN || len > sizeof(buf))
+        return -EINVAL;
+    /* The send time is read as late as possible before the syscall. */
+    n = probe_stamp_request(t, probe_now_ns(), buf, len);
+    if (n < 0)
+        return n;
+    if (sendto(p->stamp.fd, buf, len, 0, (struct sockaddr *)&t->dst, t->dstlen) < 0) {
+        /* Not on the wire, so not a loss: take it back out of the count. */
+        t->win[t->cur].sent--;
+        p->stamp.send_errors++;
+        return -errno;
+    }
+    return 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * task.c - the task table entries and their per-window statistics.
+ * Nothing here does I/O; sched_io.c drives it from timers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe.h"
+
+/* Wall-clock time: STAMP timestamps are wall-clock by definition (RFC 8762),
+ * and the kernel's receive timestamps are on the same clock. */
+int64_t probe_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct probe_task *probe_task_new(const struct proto_task *spec)
+{
+    struct probe_task *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    t->spec = *spec;
+    if (proto_addr_parse(spec->addr, spec->port, &t->dst, &t->dstlen) < 0) {
+        free(t);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        proto_sketch_init(&t->win[i].sketch);
+        t->win[i].last_rtt_ns = -1;
+    }
+    /* A random first sequence number, so a restarted task is not mistaken
+     * by the reflector's peer for the previous one. */
+    t->next_seq = (uint32_t)random();
+    return t;
+}
+
+void probe_task_free(struct probe_task *t)
+{
+    if (t == NULL)
+        return;
+    proto_sketch_free(&t->win[0].sketch);
+    proto_sketch_free(&t->win[1].sketch);
+    free(t);
+}
+
+int probe_task_same(const struct proto_task *a, const struct proto_task *b)
+{
+    return a->id == b->id && a->method == b->method && a->port == b->port &&
+           a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+           a->size == b->size && a->dscp == b->dscp && strcmp(a->addr, b->addr) == 0 &&
+           strcmp(a->target_id, b->target_id) == 0;
+}
+
+void probe_window_open(struct probe_window *w, int64_t start_ms)
+{
+    proto_sketch_reset(&w->sketch);
+    w->start_ms = start_ms;
+    w->sent = 0;
+    w->received = 0;
+    w->rtt_min_ns = 0;
+    w->rtt_max_ns = 0;
+    w->ipdv_sum_ns = 0;
+    w->ipdv_count = 0;
+    w->last_rtt_ns = -1;
+}
+
+void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns)
+{
+    uint64_t v = (uint64_t)rtt_ns;
+
+    if (w->received == 0 || v < w->rtt_min_ns)
+        w->rtt_min_ns = v;
+    if (v > w->rtt_max_ns)
+        w->rtt_max_ns = v;
+    /* RFC 3393 delay variation between consecutive replies, as |D|. */
+    if (w->last_rtt_ns >= 0) {
+        int64_t d = rtt_ns - w->last_rtt_ns;
+
+        w->ipdv_sum_ns += (uint64_t)(d < 0 ? -d : d);
+        w->ipdv_count++;
+    }
+    w->last_rtt_ns = rtt_ns;
+    w->received++;
+    proto_sketch_add(&w->sketch, (double)rtt_ns);
+}
+
+struct probe_window *probe_task_window(struct probe_task *t, int64_t start_ms)
+{
+    for (int i = 0; i < 2; i++)
+        if (t->win[i].start_ms != 0 && t->win[i].start_ms == start_ms)
+            return &t->win[i];
+    return NULL;
+}
+
+int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t window_s,
+                       struct proto_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->task_id = t->spec.id;
+    r->method = t->spec.method;
+    strcpy(r->target_id, t->spec.target_id);
+    r->window_start_ms = w->start_ms;
+    r->window_s = window_s;
+    r->sent = w->sent;
+    r->received = w->received;
+    /* Whatever has not come back within the timeout is lost (RFC 7680). */
+    r->lost = w->sent - w->received;
+    r->rtt_min_ns = w->rtt_min_ns;
+    r->rtt_max_ns = w->rtt_max_ns;
+    r->ipdv_sum_ns = w->ipdv_sum_ns;
+    r->ipdv_count = w->ipdv_count;
+    r->sketch = w->sketch; /* the record takes the bins */
+    proto_sketch_init(&w->sketch);
+    w->start_ms = 0;
+    return 0;
+}

@@ -1,0 +1,296 @@
+/*
+ * uplink_io.c - the probe's TLS connection to the controller.
+ *
+ * States: IDLE (waiting to retry) -> CONNECTING (TCP) -> CONNECTED (TLS
+ * handshake, HELLO, then TASKS, RESULTS and ACK) -> CLOSING -> IDLE.
+ * Whatever ends a connection ends in close_conn(), and only the TCP
+ * handle's close callback frees it and schedules the next attempt, with
+ * exponential backoff and full jitter (a random delay in [0, min(cap,
+ * base * 2^attempt)]) so that a thousand probes do not return in one second.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "probe.h"
+
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS  60000
+
+static void connect_now(struct probe *p);
+
+static uint64_t backoff_ms(unsigned attempt)
+{
+    uint64_t ceiling = BACKOFF_BASE_MS;
+
+    while (attempt-- > 0 && ceiling < BACKOFF_CAP_MS)
+        ceiling *= 2;
+    if (ceiling > BACKOFF_CAP_MS)
+        ceiling = BACKOFF_CAP_MS;
+    return (uint64_t)random() % (ceiling + 1);
+}
+
+static void on_retry_cb(uv_timer_t *h)
+{
+    connect_now(h->data);
+}
+
+static void on_tcp_closed_cb(uv_handle_t *h)
+{
+    struct probe *p = h->data;
+    struct probe_uplink *u = &p->uplink;
+    uint64_t delay;
+
+    free(h);
+    u->tcp = NULL;
+    proto_chan_free(u->chan);
+    u->chan = NULL;
+    u->state = UPLINK_IDLE;
+    probe_queue_rewind(&p->queue); /* unacknowledged records go again */
+    if (p->stopping)
+        return;
+    delay = backoff_ms(u->attempt++);
+    log_info("reconnecting to controller %s in %llu ms", p->cfg.controller,
+             (unsigned long long)delay);
+    uv_timer_start(&u->retry, on_retry_cb, delay, 0);
+}
+
+static void close_conn(struct probe *p, const char *why)
+{
+    struct probe_uplink *u = &p->uplink;
+
+    if (u->tcp == NULL || u->state == UPLINK_CLOSING)
+        return;
+    if (why != NULL)
+        log_warn("connection to controller %s closed: %s", p->cfg.controller, why);
+    u->state = UPLINK_CLOSING;
+    u->got_tasks = 0;
+    uv_close((uv_handle_t *)u->tcp, on_tcp_closed_cb);
+}
+
+static void on_write_cb(uv_write_t *req, int status)
+{
+    struct probe *p = req->handle->data;
+
+    free(req->data);
+    free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        close_conn(p, uv_strerror(status));
+}
+
+/* Writes whatever ciphertext the channel holds. */
+static void pump_out(struct probe *p)
+{
+    struct probe_uplink *u = &p->uplink;
+    uint8_t *data;
+    size_t len;
+    uv_write_t *req;
+    uv_buf_t b;
+
+    if (u->chan == NULL || u->state != UPLINK_CONNECTED)
+        return;
+    if (proto_chan_take_out(u->chan, &data, &len) < 0 || len == 0)
+        return;
+    req = malloc(sizeof(*req));
+    if (req == NULL) {
+        free(data);
+        close_conn(p, "out of memory");
+        return;
+    }
+    req->data = data;
+    b = uv_buf_init((char *)data, (unsigned)len);
+    if (uv_write(req, (uv_stream_t *)u->tcp, &b, 1, on_write_cb) < 0) {
+        free(data);
+        free(req);
+        close_conn(p, "write failed");
+    }
+}
+
+static void send_msg(struct probe *p, const struct proto_msg *m)
+{
+    int rc = proto_chan_send(p->uplink.chan, m);
+
+    if (rc < 0)
+        close_conn(p, proto_strerror(rc));
+}
+
+void probe_uplink_flush(struct probe *p)
+{
+    struct probe_uplink *u = &p->uplink;
+    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    size_t n;
+
+    if (u->state != UPLINK_CONNECTED || !u->got_tasks)
+        return;
+    while ((n = probe_queue_next_batch(&p->queue, PROBE_BATCH_MAX,
+                                       &m.u.results.results)) > 0) {
+        m.u.results.nresults = (uint32_t)n;
+        send_msg(p, &m);
+        if (u->state != UPLINK_CONNECTED)
+            return;
+        probe_queue_mark_sent(&p->queue, n);
+    }
+    pump_out(p);
+}
+
+static void send_hello(struct probe *p)
+{
+    struct proto_msg m = {.type = PROTO_MSG_HELLO};
+    struct proto_hello *h = &m.u.hello;
+
+    h->version = PROTO_VERSION;
+    strcpy(h->probe_id, p->cfg.id);
+    strcpy(h->name, p->cfg.name);
+    snprintf(h->sw_version, sizeof(h->sw_version), "%s", IXMESH_VERSION);
+    h->naddrs = p->cfg.naddrs;
+    memcpy(h->addrs, p->cfg.addrs, sizeof(h->addrs));
+    h->stamp_port = proto_addr_port((struct sockaddr *)&p->cfg.stamp_addr);
+    h->has_location = p->cfg.has_location;
+    h->lat = p->cfg.lat;
+    h->lon = p->cfg.lon;
+    send_msg(p, &m);
+}
+
+static void handle_msg(struct probe *p, struct proto_msg *m)
+{
+    struct probe_uplink *u = &p->uplink;
+
+    switch (m->type) {
+    case PROTO_MSG_TASKS:
+        if (!u->got_tasks)
+            log_info("connected to controller %s", p->cfg.controller);
+        probe_sched_apply(p, &m->u.tasks);
+        u->got_tasks = 1;
+        u->attempt = 0;
+        probe_uplink_flush(p);
+        break;
+    case PROTO_MSG_ACK:
+        probe_queue_ack(&p->queue, m->u.ack.seq);
+        break;
+    case PROTO_MSG_ERROR:
+        log_error("controller refused us: error %u: %s", m->u.error.code,
+                  m->u.error.reason);
+        close_conn(p, NULL);
+        break;
+    default:
+        close_conn(p, "unexpected message from controller");
+        break;
+    }
+}
+
+static void on_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    b->base = malloc(suggested);
+    b->len = b->base ? suggested : 0;
+}
+
+static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct probe *p = s->data;
+    struct probe_uplink *u = &p->uplink;
+    struct proto_msg m;
+    int rc = 0;
+
+    if (nread < 0) {
+        close_conn(p, nread == UV_EOF ? "controller closed the connection"
+                                      : uv_strerror((int)nread));
+        goto done;
+    }
+    if (proto_chan_feed(u->chan, (uint8_t *)b->base, (size_t)nread) < 0) {
+        pump_out(p); /* let the controller see our alert */
+        close_conn(p, proto_chan_reason(u->chan));
+        goto done;
+    }
+    while (u->state == UPLINK_CONNECTED && (rc = proto_chan_recv(u->chan, &m)) > 0) {
+        handle_msg(p, &m);
+        proto_msg_free(&m);
+    }
+    if (rc < 0)
+        close_conn(p, proto_chan_reason(u->chan));
+    pump_out(p);
+done:
+    free(b->base);
+}
+
+static void on_connect_cb(uv_connect_t *req, int status)
+{
+    struct probe *p = req->data;
+    struct probe_uplink *u = &p->uplink;
+
+    free(req);
+    if (status < 0) {
+        close_conn(p, uv_strerror(status));
+        return;
+    }
+    if (u->state != UPLINK_CONNECTING)
+        return;
+    u->chan = proto_chan_new(u->ctx, 0, p->cfg.controller_name);
+    if (u->chan == NULL) {
+        close_conn(p, "cannot start TLS");
+        return;
+    }
+    u->state = UPLINK_CONNECTED;
+    send_hello(p); /* queued until the handshake is done */
+    uv_read_start((uv_stream_t *)u->tcp, on_alloc_cb, on_read_cb);
+    pump_out(p);
+}
+
+static void connect_now(struct probe *p)
+{
+    struct probe_uplink *u = &p->uplink;
+    uv_connect_t *req = malloc(sizeof(*req));
+    int rc;
+
+    u->tcp = malloc(sizeof(*u->tcp));
+    if (req == NULL || u->tcp == NULL) {
+        free(req);
+        free(u->tcp);
+        u->tcp = NULL;
+        uv_timer_start(&u->retry, on_retry_cb, BACKOFF_CAP_MS, 0);
+        return;
+    }
+    uv_tcp_init(p->loop, u->tcp);
+    u->tcp->data = p;
+    req->data = p;
+    u->state = UPLINK_CONNECTING;
+    u->reconnects++;
+    rc = uv_tcp_connect(req, u->tcp, (struct sockaddr *)&p->cfg.controller_addr,
+                        on_connect_cb);
+    if (rc < 0) {
+        free(req);
+        close_conn(p, uv_strerror(rc));
+    }
+}
+
+int probe_uplink_start(struct probe *p)
+{
+    struct probe_uplink *u = &p->uplink;
+    char err[512];
+
+    u->ctx = proto_chan_ctx_new(0, p->cfg.ca, p->cfg.cert, p->cfg.key, err, sizeof(err));
+    if (u->ctx == NULL) {
+        log_error("%s", err);
+        return -EINVAL;
+    }
+    uv_timer_init(p->loop, &u->retry);
+    u->retry.data = p;
+    connect_now(p);
+    return 0;
+}
+
+void probe_uplink_stop(struct probe *p)
+{
+    struct probe_uplink *u = &p->uplink;
+
+    uv_timer_stop(&u->retry);
+    uv_close((uv_handle_t *)&u->retry, NULL);
+    close_conn(p, NULL);
+}
+
+void probe_uplink_free(struct probe *p)
+{
+    SSL_CTX_free(p->uplink.ctx);
+    p->uplink.ctx = NULL;
+}
