@@ -1,0 +1,35 @@
+/*
+ * check_controller - the Check runner for controller/.  With an argument it
+ * runs only the suite of that name, so ctest lists each suite on its own.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_controller.h"
+
+void test_hello(struct proto_hello *h, const char *id, const char *addr)
+{
+    memset(h, 0, sizeof(*h));
+    h->version = PROTO_VERSION;
+    strcpy(h->probe_id, id);
+    strcpy(h->name, id);
+    strcpy(h->sw_version, "test");
+    strcpy(h->addrs[0], addr);
+    h->naddrs = 1;
+    h->stamp_port = 8620;
+}
+
+int main(int argc, char **argv)
+{
+    SRunner *sr = srunner_create(NULL);
+    int failed;
+
+    srunner_add_suite(sr, config_suite());
+    srunner_add_suite(sr, planner_suite());
+    srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, map_suite());
+    srunner_run(sr, argc > 1 ? argv[1] : NULL, NULL, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,69 @@
+/*
+ * config_test.c - golden files: config/NAME.in against config/NAME.ok.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_controller.h"
+
+static void describe(const struct ctl_config *c, char *out, size_t len)
+{
+    char l[PROTO_ADDRSTR_MAX], h[PROTO_ADDRSTR_MAX];
+
+    proto_addr_ntop((const struct sockaddr *)&c->listen_addr, l, sizeof(l));
+    proto_addr_ntop((const struct sockaddr *)&c->http_addr, h, sizeof(h));
+    snprintf(out, len,
+             "listen=%s port=%u http=%s port=%u db=%s window=%u interval=%u timeout=%u "
+             "size=%u dscp=%u",
+             l, proto_addr_port((const struct sockaddr *)&c->listen_addr), h,
+             proto_addr_port((const struct sockaddr *)&c->http_addr), c->database,
+             c->mesh.window_s, c->mesh.interval_ms, c->mesh.timeout_ms, c->mesh.size,
+             c->mesh.dscp);
+}
+
+START_TEST(golden_files)
+{
+    const char *data = getenv("IXMESH_TEST_DATA");
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    ck_assert_msg(data != NULL, "IXMESH_TEST_DATA not set");
+    ck_assert_int_eq(chdir(data), 0);
+    ck_assert_int_eq(chdir("config"), 0);
+    ck_assert_ptr_nonnull(d = opendir("."));
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        struct ctl_config cfg;
+        char got[2048], want[2048] = "", ok[512];
+        FILE *f;
+
+        if (l < 4 || strcmp(e->d_name + l - 3, ".in") != 0)
+            continue;
+        if (ctl_config_load(e->d_name, &cfg, got, sizeof(got)) == 0)
+            describe(&cfg, got, sizeof(got));
+        snprintf(ok, sizeof(ok), "%.*s.ok", (int)(l - 3), e->d_name);
+        ck_assert_ptr_nonnull(f = fopen(ok, "r"));
+        ck_assert_ptr_nonnull(fgets(want, sizeof(want), f));
+        fclose(f);
+        want[strcspn(want, "\n")] = '\0';
+        ck_assert_msg(strcmp(got, want) == 0, "%s:\n got  %s\n want %s", e->d_name, got,
+                      want);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_ge(n, 5);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("files");
+
+    tcase_add_test(tc, golden_files);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,150 @@
+/*
+ * store_test.c - results are stored once per (probe, sequence number), and
+ * the acknowledgement names the highest stored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_controller.h"
+
+static struct ctl_store *open_mem(void)
+{
+    struct ctl_store *st;
+    char err[256];
+
+    ck_assert_int_eq(ctl_store_open(":memory:", &st, err, sizeof(err)), 0);
+    return st;
+}
+
+static int64_t count_rows(struct ctl_store *st, const char *sql)
+{
+    sqlite3_stmt *s;
+    int64_t n;
+
+    ck_assert_int_eq(sqlite3_prepare_v2(ctl_store_db(st), sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+static const char *journal_mode(struct ctl_store *st)
+{
+    static char mode[16];
+    sqlite3_stmt *s;
+
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(ctl_store_db(st), "PRAGMA journal_mode", -1, &s, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return mode;
+}
+
+static void make_batch(struct proto_results *rs, struct proto_result *r, uint64_t first,
+                       uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        r[i] = (struct proto_result){.seq = first + i,
+                                     .task_id = 1,
+                                     .method = PROTO_METHOD_STAMP,
+                                     .target_id = "b",
+                                     .window_start_ms = 1000 * (int64_t)(first + i),
+                                     .window_s = 10,
+                                     .sent = 10,
+                                     .received = 10};
+        proto_sketch_init(&r[i].sketch);
+        proto_sketch_add(&r[i].sketch, 1e6);
+    }
+    rs->nresults = n;
+    rs->results = r;
+}
+
+static void free_batch(struct proto_result *r, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        proto_sketch_free(&r[i].sketch);
+}
+
+START_TEST(resent_batch_is_stored_once)
+{
+    struct ctl_store *st = open_mem();
+    struct proto_results rs;
+    struct proto_result r[8];
+    uint64_t acked = 0;
+
+    make_batch(&rs, r, 100, 5);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+    ck_assert_uint_eq(acked, 104);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 2, &acked), 0);
+    ck_assert_uint_eq(acked, 104);
+    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 5);
+    /* The same numbers from another probe are other records. */
+    ck_assert_int_eq(ctl_store_results(st, "b", &rs, 3, &acked), 0);
+    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 10);
+    free_batch(r, 5);
+    ctl_store_close(st);
+}
+END_TEST
+
+START_TEST(probe_keys_are_stable)
+{
+    struct ctl_store *st = open_mem();
+    struct proto_hello a, b;
+    int64_t ka, kb, ka2;
+
+    test_hello(&a, "a", "127.0.0.1");
+    test_hello(&b, "b", "127.0.0.2");
+    ck_assert_int_eq(ctl_store_probe_seen(st, &a, 1, &ka), 0);
+    ck_assert_int_eq(ctl_store_probe_seen(st, &b, 2, &kb), 0);
+    strcpy(a.name, "renamed");
+    ck_assert_int_eq(ctl_store_probe_seen(st, &a, 3, &ka2), 0);
+    ck_assert_int_eq(ka, ka2);
+    ck_assert_int_ne(ka, kb);
+    ck_assert_int_eq(count_rows(st,
+                                "SELECT count(*) FROM probes WHERE name='renamed' AND "
+                                "first_seen_ms=1 AND last_seen_ms=3"),
+                     1);
+    ctl_store_close(st);
+}
+END_TEST
+
+START_TEST(file_database_survives_reopen)
+{
+    char path[] = "/tmp/ixmesh-store-XXXXXX";
+    int fd = mkstemp(path);
+    struct ctl_store *st;
+    struct proto_results rs;
+    struct proto_result r[3];
+    uint64_t acked;
+    char err[256];
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    make_batch(&rs, r, 1, 3);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+    ctl_store_close(st);
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 3);
+    ck_assert_str_eq(journal_mode(st), "wal");
+    ctl_store_close(st);
+    free_batch(r, 3);
+    unlink(path);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("sqlite");
+
+    tcase_add_test(tc, resent_batch_is_stored_once);
+    tcase_add_test(tc, probe_keys_are_stable);
+    tcase_add_test(tc, file_database_survives_reopen);
+    suite_add_tcase(s, tc);
+    return s;
+}

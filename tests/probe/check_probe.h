@@ -1,0 +1,10 @@
+#ifndef IXMESH_CHECK_PROBE_H
+#define IXMESH_CHECK_PROBE_H
+
+#include <check.h>
+
+Suite *config_suite(void);
+Suite *stamp_suite(void);
+Suite *queue_suite(void);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * config_test.c - golden files: each config/NAME.in is loaded and what the
+ * probe makes of it, or the error it reports, must equal config/NAME.ok.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_probe.h"
+#include "probe.h"
+
+static void describe(const struct probe_config *c, char *out, size_t len)
+{
+    char ctl[PROTO_ADDRSTR_MAX], stamp[PROTO_ADDRSTR_MAX], addrs[512] = "",
+                                                           loc[64] = "none";
+
+    proto_addr_ntop((const struct sockaddr *)&c->controller_addr, ctl, sizeof(ctl));
+    proto_addr_ntop((const struct sockaddr *)&c->stamp_addr, stamp, sizeof(stamp));
+    for (uint32_t i = 0; i < c->naddrs; i++) {
+        strcat(addrs, i ? "," : "");
+        strcat(addrs, c->addrs[i]);
+    }
+    if (c->has_location)
+        snprintf(loc, sizeof(loc), "%g,%g", c->lat, c->lon);
+    snprintf(out, len,
+             "id=%s name=%s controller=%s port=%u stamp=%s port=%u addrs=%s location=%s",
+             c->id, c->name, ctl,
+             proto_addr_port((const struct sockaddr *)&c->controller_addr), stamp,
+             proto_addr_port((const struct sockaddr *)&c->stamp_addr), addrs, loc);
+}
+
+static void read_ok(const char *in, char *out, size_t len)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%.*s.ok", (int)(strlen(in) - 3), in);
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "missing %s", path);
+    ck_assert_ptr_nonnull(fgets(out, (int)len, f));
+    out[strcspn(out, "\n")] = '\0';
+    fclose(f);
+}
+
+START_TEST(golden_files)
+{
+    const char *data = getenv("IXMESH_TEST_DATA");
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    ck_assert_msg(data != NULL, "IXMESH_TEST_DATA not set");
+    ck_assert_int_eq(chdir(data), 0);
+    ck_assert_int_eq(chdir("config"), 0);
+    d = opendir(".");
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        struct probe_config cfg;
+        char got[1024], want[1024];
+
+        if (l < 4 || strcmp(e->d_name + l - 3, ".in") != 0)
+            continue;
+        if (probe_config_load(e->d_name, &cfg, got, sizeof(got)) == 0)
+            describe(&cfg, got, sizeof(got));
+        read_ok(e->d_name, want, sizeof(want));
+        ck_assert_msg(strcmp(got, want) == 0, "%s:\n got  %s\n want %s", e->d_name, got,
+                      want);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_ge(n, 10);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+    struct probe_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(probe_config_load("/nonexistent/probe.ini", &cfg, err, sizeof(err)),
+                     -1);
+    ck_assert_str_eq(err,
+                     "/nonexistent/probe.ini: cannot open: No such file or directory");
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("files");
+
+    tcase_add_test(tc, golden_files);
+    tcase_add_test(tc, missing_file);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,138 @@
+/*
+ * stamp_test.c - the probe's STAMP logic without a socket: a request goes
+ * through our reflector and back, and the RTT comes out as T4 - T1 minus the
+ * reflector's turnaround.
+ */
+#include <string.h>
+
+#include "check_probe.h"
+#include "probe.h"
+
+#define T0 1764000000000000000LL /* some wall-clock time, ns */
+
+static struct probe_task *make_task(void)
+{
+    struct proto_task spec = {.id = 17,
+                              .method = PROTO_METHOD_STAMP,
+                              .target_id = "p2",
+                              .addr = "127.0.1.2",
+                              .port = 8620,
+                              .interval_ms = 100,
+                              .timeout_ms = 500,
+                              .size = 60};
+    struct probe_task *t = probe_task_new(&spec);
+
+    ck_assert_ptr_nonnull(t);
+    probe_window_open(&t->win[0], T0 / 1000000);
+    return t;
+}
+
+/* Sends one request at t1, reflects it (t2 -> t3) and feeds the reply at t4. */
+static int exchange(struct probe_task *t, int64_t t1, int64_t t2, int64_t t3, int64_t t4)
+{
+    uint8_t req[60], rep[60];
+
+    ck_assert_int_eq(probe_stamp_request(t, t1, req, sizeof(req)), 60);
+    ck_assert_int_eq(probe_stamp_reflect(req, sizeof(req), t2, t3, 64, rep, sizeof(rep)),
+                     60);
+    ck_assert(proto_stamp_is_reflected(rep, sizeof(rep)));
+    ck_assert(!proto_stamp_is_reflected(req, sizeof(req)));
+    return probe_stamp_reply(t, rep, sizeof(rep), t4);
+}
+
+START_TEST(rtt_excludes_turnaround)
+{
+    struct probe_task *t = make_task();
+
+    /* 1 ms out, 5 ms at the reflector, 1 ms back: RTT 2 ms. */
+    ck_assert_int_eq(exchange(t, T0, T0 + 1000000, T0 + 6000000, T0 + 7000000), 0);
+    ck_assert_uint_eq(t->win[0].sent, 1);
+    ck_assert_uint_eq(t->win[0].received, 1);
+    /* NTP fractions carry 232 ps steps, so allow a few ns of rounding. */
+    ck_assert_uint_le(t->win[0].rtt_min_ns > 2000000 ? t->win[0].rtt_min_ns - 2000000
+                                                     : 2000000 - t->win[0].rtt_min_ns,
+                      4);
+    probe_task_free(t);
+}
+END_TEST
+
+START_TEST(duplicate_reply_counted_once)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[60], rep[60];
+
+    probe_stamp_request(t, T0, req, sizeof(req));
+    probe_stamp_reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
+    ck_assert_int_eq(probe_stamp_reply(t, rep, sizeof(rep), T0 + 500000), 0);
+    ck_assert_int_eq(probe_stamp_reply(t, rep, sizeof(rep), T0 + 600000), -ENOENT);
+    ck_assert_uint_eq(t->win[0].received, 1);
+    probe_task_free(t);
+}
+END_TEST
+
+START_TEST(reply_after_window_closed_is_lost)
+{
+    struct probe_task *t = make_task();
+    struct proto_result r;
+    uint8_t req[60], rep[60];
+
+    probe_stamp_request(t, T0, req, sizeof(req));
+    probe_stamp_reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
+    probe_window_close(t, &t->win[0], 10, &r);
+    ck_assert_uint_eq(r.sent, 1);
+    ck_assert_uint_eq(r.lost, 1);
+    ck_assert_int_eq(probe_stamp_reply(t, rep, sizeof(rep), T0 + 500000), -ENOENT);
+    proto_sketch_free(&r.sketch);
+    probe_task_free(t);
+}
+END_TEST
+
+START_TEST(window_record_fields)
+{
+    struct probe_task *t = make_task();
+    struct proto_result r;
+    int64_t rtts[] = {1000000, 3000000, 2000000};
+
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(
+            exchange(t, T0 + i * 100000000LL, 0, 0, T0 + i * 100000000LL + rtts[i]), 0);
+    probe_window_close(t, &t->win[0], 10, &r);
+    ck_assert_uint_eq(r.task_id, 17);
+    ck_assert_str_eq(r.target_id, "p2");
+    ck_assert_uint_eq(r.sent, 3);
+    ck_assert_uint_eq(r.received, 3);
+    ck_assert_uint_eq(r.lost, 0);
+    ck_assert_uint_eq(r.rtt_min_ns / 1000, 1000);
+    ck_assert_uint_eq(r.rtt_max_ns / 1000, 3000);
+    /* |3-1| + |2-3| = 3 ms over two differences (RFC 3393). */
+    ck_assert_uint_eq(r.ipdv_count, 2);
+    ck_assert_uint_eq((r.ipdv_sum_ns + 500) / 1000, 3000);
+    ck_assert_uint_eq(r.sketch.count, 3);
+    proto_sketch_free(&r.sketch);
+    probe_task_free(t);
+}
+END_TEST
+
+START_TEST(reflector_never_amplifies)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN + 20] = {0}, rep[PROTO_STAMP_MAX_LEN];
+
+    ck_assert_int_eq(probe_stamp_reflect(req, sizeof(req), T0, T0, 1, rep, sizeof(rep)),
+                     (int)sizeof(req));
+    ck_assert_int_lt(probe_stamp_reflect(req, 43, T0, T0, 1, rep, sizeof(rep)), 0);
+}
+END_TEST
+
+Suite *stamp_suite(void)
+{
+    Suite *s = suite_create("stamp");
+    TCase *tc = tcase_create("sender and reflector");
+
+    tcase_add_test(tc, rtt_excludes_turnaround);
+    tcase_add_test(tc, duplicate_reply_counted_once);
+    tcase_add_test(tc, reply_after_window_closed_is_lost);
+    tcase_add_test(tc, window_record_fields);
+    tcase_add_test(tc, reflector_never_amplifies);
+    suite_add_tcase(s, tc);
+    return s;
+}
