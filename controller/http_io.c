@@ -161,10 +161,12 @@ int ctl_http_start(struct ctl *c)
     proto_addr_ntop(sa, a, sizeof(a));
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    c->http = MHD_start_daemon(
-        flags, proto_addr_port(sa), NULL, NULL, on_request_cb, c, MHD_OPTION_SOCK_ADDR,
-        sa, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)256, MHD_OPTION_EXTERNAL_LOGGER, log_mhd_cb, NULL, MHD_OPTION_END);
+    /* The logger goes first, or MHD reports the options before it on stderr. */
+    c->http = MHD_start_daemon(flags, proto_addr_port(sa), NULL, NULL, on_request_cb, c,
+                               MHD_OPTION_EXTERNAL_LOGGER, log_mhd_cb, NULL,
+                               MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                               MHD_OPTION_END);
     if (c->http == NULL) {
         log_error("cannot serve HTTP on %s port %u (in use?)", a, proto_addr_port(sa));
         return -EADDRINUSE;
