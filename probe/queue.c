@@ -89,6 +89,10 @@ size_t probe_queue_next_batch(struct probe_queue *q, size_t max,
 {
     size_t n = q->len - q->nsent;
 
+    if (n == 0) {
+        *first = NULL;
+        return 0;
+    }
     *first = q->recs + q->head + q->nsent;
     return n < max ? n : max;
 }

@@ -20,6 +20,8 @@ START_TEST(batches_ack_and_rewind)
     struct proto_result *first;
 
     probe_queue_init(&q);
+    ck_assert_uint_eq(probe_queue_next_batch(&q, 4, &first),
+                      0); /* empty, never allocated */
     for (uint64_t s = 1; s <= 10; s++)
         push_seq(&q, s);
     ck_assert_uint_eq(probe_queue_next_batch(&q, 4, &first), 4);
@@ -31,6 +33,7 @@ START_TEST(batches_ack_and_rewind)
     ck_assert_uint_eq(probe_queue_ack(&q, 4), 4);
     ck_assert_uint_eq(q.len, 6);
     ck_assert_uint_eq(probe_queue_next_batch(&q, 100, &first), 0);
+    ck_assert_ptr_null(first);
     /* A new connection sends everything not acknowledged again. */
     probe_queue_rewind(&q);
     ck_assert_uint_eq(probe_queue_next_batch(&q, 100, &first), 6);
