@@ -189,6 +189,24 @@ static uint32_t max_timeout_ms(const struct probe *p)
     return m;
 }
 
+/*
+ * A record the encoder refuses would stall the uplink, which could never
+ * send the batch holding it: check each one before it is queued.
+ */
+static int record_encodes(struct proto_result *r)
+{
+    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    uint8_t *frame;
+    size_t len;
+
+    m.u.results.nresults = 1;
+    m.u.results.results = r;
+    if (proto_msg_encode(&m, &frame, &len) < 0)
+        return 0;
+    free(frame);
+    return 1;
+}
+
 /* The closing windows have waited a timeout: they become records. */
 static void on_close_cb(uv_timer_t *h)
 {
@@ -202,8 +220,18 @@ static void on_close_cb(uv_timer_t *h)
 
         if (w->start_ms == 0)
             continue;
+        if (w->sent == 0) {
+            probe_window_open(w, 0); /* nothing measured: no record */
+            continue;
+        }
         probe_window_close(t, w, p->window_s, &r);
         r.seq = p->next_seq++;
+        if (!record_encodes(&r)) {
+            log_error("task %u: dropping a record the protocol rejects (a bug)",
+                      t->spec.id);
+            proto_sketch_free(&r.sketch);
+            continue;
+        }
         if (probe_queue_push(&p->queue, &r) < 0) {
             proto_sketch_free(&r.sketch);
             log_error("out of memory: record of task %u lost", t->spec.id);
