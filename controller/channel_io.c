@@ -27,6 +27,7 @@ struct ctl_conn {
     struct proto_chan *chan;
     char peer[PROTO_ADDRSTR_MAX + 8];
     char cn[PROTO_ID_MAX + 1];
+    char label[PROTO_ID_MAX + PROTO_ADDRSTR_MAX + 16]; /* "CN at ADDR:PORT" */
     int hello_done;
     int closing;
     struct proto_hello hello;
@@ -36,9 +37,10 @@ struct ctl_conn {
 
 static void schedule_replan(struct ctl *c);
 
+/* How logs name a connection: by its certificate once known. */
 static const char *conn_name(const struct ctl_conn *k)
 {
-    return k->hello_done ? k->hello.probe_id : k->peer;
+    return k->label[0] ? k->label : k->peer;
 }
 
 static void unlink_conn(struct ctl *c, struct ctl_conn *k)
@@ -219,6 +221,7 @@ static int check_identity(struct ctl_conn *k)
         refuse(k, PROTO_ERR_IDENTITY, "client certificate has no usable CN");
         return -1;
     }
+    snprintf(k->label, sizeof(k->label), "%s at %s", k->cn, k->peer);
     return 0;
 }
 
