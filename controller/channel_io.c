@@ -3,7 +3,8 @@
  *
  * A connection is refused unless its client certificate is signed by our
  * CA (OpenSSL checks that in the handshake) and its first message is a
- * HELLO of our protocol version whose probe id is the certificate's CN.
+ * HELLO offering a protocol version we speak, whose probe id is the
+ * certificate's CN.  We answer WELCOME with the version chosen, then TASKS.
  * After that it may only send RESULTS, which are acknowledged once stored.
  * Anything malformed closes that one connection, logged and counted.
  *
@@ -18,7 +19,9 @@
 #include "controller.h"
 #include "log.h"
 
-#define REPLAN_DELAY_MS 100 /* joins and leaves within this share one push */
+#define REPLAN_DELAY_MS  100   /* joins and leaves within this share one push */
+#define HELLO_TIMEOUT_MS 10000 /* from accept to a HELLO, handshake included */
+#define TICK_MS          1000
 
 struct ctl_conn {
     struct ctl *ctl;
@@ -30,6 +33,8 @@ struct ctl_conn {
     char label[PROTO_ID_MAX + PROTO_ADDRSTR_MAX + 16]; /* "CN at ADDR:PORT" */
     int hello_done;
     int closing;
+    uint32_t version;                             /* negotiated in the HELLO */
+    uint64_t accepted_ms, last_rx_ms, last_tx_ms; /* loop time */
     struct proto_hello hello;
     int64_t key;
     struct ctl_conn *next;
@@ -117,6 +122,7 @@ static void pump_out(struct ctl_conn *k)
     }
     req->data = data;
     b = uv_buf_init((char *)data, (unsigned)len);
+    k->last_tx_ms = uv_now(k->ctl->loop);
     if (uv_write(req, (uv_stream_t *)&k->tcp, &b, 1, on_write_cb) < 0) {
         free(data);
         free(req);
@@ -151,18 +157,37 @@ static void drop_older(struct ctl *c, struct ctl_conn *k)
     }
 }
 
+/* Picks the protocol version, or tells the probe why there is none. */
+static int negotiate(struct ctl_conn *k, const struct proto_hello *h)
+{
+    char reason[PROTO_REASON_MAX];
+
+    if (proto_version_pick(h->version_min, h->version_max, &k->version) == 0)
+        return 0;
+    snprintf(reason, sizeof(reason),
+             "no common protocol version: probe speaks %u to %u, controller %u to %u",
+             h->version_min, h->version_max, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
+    refuse(k, PROTO_ERR_VERSION, reason);
+    return -1;
+}
+
+static void send_welcome(struct ctl_conn *k)
+{
+    struct proto_msg m = {.type = PROTO_MSG_WELCOME};
+
+    m.u.welcome.version = k->version;
+    m.u.welcome.heartbeat_s = k->ctl->cfg.heartbeat_s;
+    m.u.welcome.idle_s = k->ctl->cfg.idle_s;
+    proto_chan_send(k->chan, &m);
+}
+
 static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
 {
     struct ctl *c = k->ctl;
     char reason[PROTO_REASON_MAX];
 
-    if (h->version != PROTO_VERSION) {
-        snprintf(reason, sizeof(reason),
-                 "protocol version %u not supported (we speak %u)", h->version,
-                 PROTO_VERSION);
-        refuse(k, PROTO_ERR_VERSION, reason);
+    if (negotiate(k, h) < 0)
         return;
-    }
     if (strcmp(h->probe_id, k->cn) != 0) {
         snprintf(reason, sizeof(reason), "probe id '%s' is not the certificate's CN '%s'",
                  h->probe_id, k->cn);
@@ -176,8 +201,9 @@ static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
     }
     k->hello = *h;
     k->hello_done = 1;
-    log_info("probe %s (%s, version %s) connected from %s, %u addresses", h->probe_id,
-             h->name, h->sw_version, k->peer, h->naddrs);
+    send_welcome(k);
+    log_info("probe %s (%s, software %s, protocol %u) connected from %s, %u addresses",
+             h->probe_id, h->name, h->sw_version, k->version, k->peer, h->naddrs);
     drop_older(c, k);
     schedule_replan(c);
 }
@@ -200,12 +226,22 @@ static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
     proto_chan_send(k->chan, &ack);
 }
 
+static void on_peer_error(struct ctl_conn *k, const struct proto_error *e)
+{
+    log_warn("%s ended the session: error %u: %s", conn_name(k), e->code, e->reason);
+    conn_close(k, 0);
+}
+
 static void handle_msg(struct ctl_conn *k, struct proto_msg *m)
 {
     if (m->type == PROTO_MSG_HELLO && !k->hello_done)
         handle_hello(k, &m->u.hello);
     else if (m->type == PROTO_MSG_RESULTS && k->hello_done)
         handle_results(k, &m->u.results);
+    else if (m->type == PROTO_MSG_HEARTBEAT && k->hello_done)
+        return; /* reading it was the point */
+    else if (m->type == PROTO_MSG_ERROR)
+        on_peer_error(k, &m->u.error);
     else
         refuse(k, PROTO_ERR_STATE,
                k->hello_done ? "unexpected message" : "HELLO expected");
@@ -244,6 +280,7 @@ static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(k, 0);
         goto done;
     }
+    k->last_rx_ms = uv_now(k->ctl->loop);
     if (proto_chan_feed(k->chan, (uint8_t *)b->base, (size_t)nread) < 0) {
         log_warn("%s %s: %s", k->cn[0] ? "closing" : "refused TLS connection from",
                  k->peer, proto_chan_reason(k->chan));
@@ -308,6 +345,7 @@ static void on_connection_cb(uv_stream_t *server, int status)
         return;
     }
     set_peer_name(k);
+    k->accepted_ms = k->last_rx_ms = k->last_tx_ms = uv_now(c->loop);
     log_debug("connection from %s", k->peer);
     uv_read_start((uv_stream_t *)&k->tcp, on_alloc_cb, on_read_cb);
 }
@@ -351,6 +389,44 @@ static void schedule_replan(struct ctl *c)
         uv_timer_start(&c->replan, on_replan_cb, REPLAN_DELAY_MS, 0);
 }
 
+/* One connection's clock: a HELLO in time, a heartbeat due, or silence. */
+static void check_conn(struct ctl_conn *k, uint64_t now)
+{
+    struct ctl *c = k->ctl;
+    struct proto_msg hb = {.type = PROTO_MSG_HEARTBEAT};
+    char why[96];
+
+    if (k->closing)
+        return;
+    if (!k->hello_done) {
+        if (now - k->accepted_ms >= HELLO_TIMEOUT_MS) {
+            log_warn("closing connection of %s: no HELLO within %d s", conn_name(k),
+                     HELLO_TIMEOUT_MS / 1000);
+            conn_close(k, 0);
+        }
+        return;
+    }
+    if (now - k->last_rx_ms >= (uint64_t)c->cfg.idle_s * 1000) {
+        snprintf(why, sizeof(why), "silent for %llu s",
+                 (unsigned long long)(now - k->last_rx_ms) / 1000);
+        refuse(k, PROTO_ERR_IDLE, why);
+        return;
+    }
+    if (now - k->last_tx_ms >= (uint64_t)c->cfg.heartbeat_s * 1000) {
+        proto_chan_send(k->chan, &hb);
+        pump_out(k);
+    }
+}
+
+static void on_tick_cb(uv_timer_t *h)
+{
+    struct ctl *c = h->data;
+    uint64_t now = uv_now(c->loop);
+
+    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
+        check_conn(k, now);
+}
+
 int ctl_channel_connected(void *ctl, const char *probe_id)
 {
     struct ctl *c = ctl;
@@ -373,7 +449,9 @@ int ctl_channel_start(struct ctl *c)
         return -EINVAL;
     }
     uv_timer_init(c->loop, &c->replan);
-    c->replan.data = c;
+    uv_timer_init(c->loop, &c->tick);
+    c->replan.data = c->tick.data = c;
+    uv_timer_start(&c->tick, on_tick_cb, TICK_MS, TICK_MS);
     uv_tcp_init(c->loop, &c->listener);
     c->listener.data = c;
     proto_addr_ntop(sa, a, sizeof(a));
@@ -393,6 +471,7 @@ void ctl_channel_stop(struct ctl *c)
 {
     uv_close((uv_handle_t *)&c->listener, NULL);
     uv_close((uv_handle_t *)&c->replan, NULL);
+    uv_close((uv_handle_t *)&c->tick, NULL);
     for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
         conn_close(k, 0);
 }

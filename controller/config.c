@@ -9,6 +9,8 @@
  *   key = controller.key            ; required
  *   database = ixmesh.db            ; SQLite file; required
  *   log_level = info
+ *   heartbeat = 10                 ; seconds between heartbeats, both ways
+ *   idle_timeout = 35               ; a connection silent this long is closed
  *
  *   [mesh]
  *   window = 10                     ; seconds per summary record
@@ -66,6 +68,17 @@ static int parse_uint(const char *v, unsigned long lo, unsigned long hi,
     return 0;
 }
 
+static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out,
+                     struct parse_ctx *pc)
+{
+    unsigned long x;
+
+    if (parse_uint(v, lo, hi, &x, pc) < 0)
+        return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
 static int parse_sockaddr(const char *v, uint16_t port, struct sockaddr_storage *ss,
                           socklen_t *len, struct parse_ctx *pc)
 {
@@ -99,6 +112,10 @@ static int set_controller(struct parse_ctx *pc, const char *name, const char *v)
             return fail(pc, "log_level must be error, warn, info or debug%s", "");
         return copy_str(cfg->log_level, sizeof(cfg->log_level), v, pc);
     }
+    if (strcmp(name, "heartbeat") == 0)
+        return parse_u32(v, 1, 3600, &cfg->heartbeat_s, pc);
+    if (strcmp(name, "idle_timeout") == 0)
+        return parse_u32(v, 2, 86400, &cfg->idle_s, pc);
     return fail(pc, "unknown key '%s' in [controller]", name);
 }
 
@@ -166,6 +183,8 @@ static void set_defaults(struct ctl_config *cfg)
     proto_addr_parse("*", CTL_CHANNEL_PORT, &cfg->listen_addr, &cfg->listen_len);
     proto_addr_parse("127.0.0.1", CTL_HTTP_PORT, &cfg->http_addr, &cfg->http_len);
     strcpy(cfg->log_level, "info");
+    cfg->heartbeat_s = 10;
+    cfg->idle_s = 35;
     cfg->mesh = (struct ctl_mesh){.window_s = 10,
                                   .interval_ms = 1000,
                                   .timeout_ms = 1000,
@@ -183,6 +202,8 @@ static const char *check(const struct ctl_config *cfg)
         return "[controller] key is required";
     if (cfg->database[0] == '\0')
         return "[controller] database is required";
+    if (cfg->heartbeat_s >= cfg->idle_s)
+        return "[controller] heartbeat must be shorter than idle_timeout";
     /* A window must close after its last reply could arrive. */
     if ((uint64_t)cfg->mesh.timeout_ms >= (uint64_t)cfg->mesh.window_s * 1000)
         return "[mesh] timeout_ms must be shorter than the window";

@@ -44,6 +44,8 @@ struct ctl_config {
     char ca[1024], cert[1024], key[1024];
     char database[1024];
     char log_level[16];
+    uint32_t heartbeat_s; /* told to probes in WELCOME; we send as often */
+    uint32_t idle_s;      /* a probe silent for this long is dropped */
     struct ctl_mesh mesh;
 };
 
@@ -133,6 +135,7 @@ struct ctl {
     uint64_t generation; /* of the task lists, bumped when the mesh changes */
     uint64_t malformed;  /* connections closed for a malformed frame */
     uv_timer_t replan;   /* coalesces joins and leaves into one push */
+    uv_timer_t tick;     /* heartbeats and idle timeouts, once a second */
     struct MHD_Daemon *http;
     uv_poll_t http_poll;
     uv_timer_t http_timer;

@@ -52,6 +52,9 @@ int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
 
         if (i == self || strcmp(dst->probe_id, me->probe_id) == 0)
             continue;
+        /* Both ends run STAMP: one sends, the other reflects. */
+        if (!(me->caps & PROTO_CAP_STAMP) || !(dst->caps & PROTO_CAP_STAMP))
+            continue;
         addr = pick_addr(me, dst);
         if (addr == NULL)
             continue; /* no common address family: nothing to measure */

@@ -24,8 +24,12 @@ static void usage(FILE *f)
             "\n"
             "  -c, --config FILE      INI configuration (see deploy/probe.ini.example)\n"
             "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+            "      --protocol-versions MIN:MAX\n"
+            "                         offer only these control protocol versions\n"
+            "                         (for interoperability tests; default %u:%u)\n"
             "  -h, --help             this text\n"
-            "  -V, --version          print the version\n");
+            "  -V, --version          print the version\n",
+            PROTO_VERSION_MIN, PROTO_VERSION_MAX);
 }
 
 static void begin_stop(struct probe *p)
@@ -47,13 +51,31 @@ static void on_signal_cb(uv_signal_t *h, int signum)
     begin_stop(h->data);
 }
 
-static int parse_args(int argc, char **argv, const char **config, const char **level)
+/* "MIN:MAX", two whole numbers with 1 <= MIN <= MAX. */
+static int parse_versions(const char *s, struct probe_uplink *u)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"log-level", required_argument, NULL, 'l'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
+    unsigned a, b;
+    char end;
+
+    if (sscanf(s, "%u:%u%c", &a, &b, &end) != 2 || a < 1 || a > b) {
+        fprintf(stderr, "ixmesh-probe: --protocol-versions wants MIN:MAX, not '%s'\n", s);
+        return -1;
+    }
+    u->version_min = a;
+    u->version_max = b;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, const char **config, const char **level,
+                      struct probe_uplink *u)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"protocol-versions", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     int c;
 
     while ((c = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
@@ -63,6 +85,10 @@ static int parse_args(int argc, char **argv, const char **config, const char **l
             break;
         case 'l':
             *level = optarg;
+            break;
+        case 'P':
+            if (parse_versions(optarg, u) < 0)
+                return -1;
             break;
         case 'h':
             usage(stdout);
@@ -115,7 +141,7 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_LEVEL_INFO;
     char err[1024];
 
-    if (parse_args(argc, argv, &config, &level) < 0)
+    if (parse_args(argc, argv, &config, &level, &p.uplink) < 0)
         return 2;
     if (probe_config_load(config, &p.cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "ixmesh-probe: %s\n", err);

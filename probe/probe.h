@@ -24,9 +24,10 @@
 
 #define PROBE_CONTROLLER_PORT 7862
 #define PROBE_STAMP_PORT      862
-#define PROBE_STAMP_RING      256    /* outstanding requests remembered per task */
-#define PROBE_QUEUE_MAX       100000 /* records kept while the controller is away */
-#define PROBE_BATCH_MAX       256    /* records per RESULTS message */
+#define PROBE_STAMP_RING      256          /* outstanding requests remembered per task */
+#define PROBE_QUEUE_MAX       100000       /* records kept while the controller is away */
+#define PROBE_BATCH_MAX       256          /* records per RESULTS message */
+#define PROBE_WRITE_QUEUE_MAX (256 * 1024) /* octets waiting for the socket */
 
 /* ---- config.c ---------------------------------------------------------- */
 
@@ -187,9 +188,13 @@ struct probe_uplink {
     uv_tcp_t *tcp; /* freed in its close callback */
     struct proto_chan *chan;
     uv_timer_t retry;
+    uv_timer_t heartbeat; /* sends HEARTBEAT, and notices a silent controller */
     unsigned attempt;
     uint64_t reconnects;
     int got_tasks;
+    struct proto_welcome welcome;      /* version 0 until the controller welcomed us */
+    uint64_t last_rx_ms;               /* loop time of the last octets received */
+    uint32_t version_min, version_max; /* what our HELLO offers */
 };
 
 int probe_uplink_start(struct probe *p);

@@ -101,6 +101,7 @@ int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t wi
                        struct proto_result *r)
 {
     memset(r, 0, sizeof(*r));
+    r->schema = PROTO_SCHEMA;
     r->task_id = t->spec.id;
     r->method = t->spec.method;
     strcpy(r->target_id, t->spec.target_id);

@@ -44,6 +44,7 @@ static void on_tcp_closed_cb(uv_handle_t *h)
 
     free(h);
     u->tcp = NULL;
+    uv_timer_stop(&u->heartbeat);
     proto_chan_free(u->chan);
     u->chan = NULL;
     u->state = UPLINK_IDLE;
@@ -66,6 +67,7 @@ static void close_conn(struct probe *p, const char *why)
         log_warn("connection to controller %s closed: %s", p->cfg.controller, why);
     u->state = UPLINK_CLOSING;
     u->got_tasks = 0;
+    memset(&u->welcome, 0, sizeof(u->welcome));
     uv_close((uv_handle_t *)u->tcp, on_tcp_closed_cb);
 }
 
@@ -77,6 +79,8 @@ static void on_write_cb(uv_write_t *req, int status)
     free(req);
     if (status < 0 && status != UV_ECANCELED)
         close_conn(p, uv_strerror(status));
+    else if (status == 0)
+        probe_uplink_flush(p);
 }
 
 /* Writes whatever ciphertext the channel holds. */
@@ -107,31 +111,57 @@ static void pump_out(struct probe *p)
     }
 }
 
-static void send_msg(struct probe *p, const struct proto_msg *m)
+static int send_msg(struct probe *p, const struct proto_msg *m)
 {
     int rc = proto_chan_send(p->uplink.chan, m);
 
     if (rc < 0)
         close_conn(p, proto_strerror(rc));
+    return rc;
+}
+
+/*
+ * Sends one batch of at most n records; a batch too large for a frame is
+ * halved until it fits (sketches make record sizes vary).
+ */
+static int send_batch(struct probe *p, struct proto_result *first, size_t n)
+{
+    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    int rc;
+
+    m.u.results.results = first;
+    for (;;) {
+        m.u.results.nresults = (uint32_t)n;
+        rc = proto_chan_send(p->uplink.chan, &m);
+        if (rc != -EMSGSIZE || n == 1)
+            break;
+        n /= 2;
+    }
+    if (rc < 0) {
+        close_conn(p, proto_strerror(rc));
+        return rc;
+    }
+    probe_queue_mark_sent(&p->queue, n);
+    return 0;
 }
 
 void probe_uplink_flush(struct probe *p)
 {
     struct probe_uplink *u = &p->uplink;
-    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    struct proto_result *first;
     size_t n;
 
     if (u->state != UPLINK_CONNECTED || !u->got_tasks)
         return;
-    while ((n = probe_queue_next_batch(&p->queue, PROBE_BATCH_MAX,
-                                       &m.u.results.results)) > 0) {
-        m.u.results.nresults = (uint32_t)n;
-        send_msg(p, &m);
-        if (u->state != UPLINK_CONNECTED)
+    /* A slow link fills the socket's queue: wait for it to drain
+     * (on_write_cb calls us again) instead of piling up memory. */
+    while (uv_stream_get_write_queue_size((uv_stream_t *)u->tcp) <
+               PROBE_WRITE_QUEUE_MAX &&
+           (n = probe_queue_next_batch(&p->queue, PROBE_BATCH_MAX, &first)) > 0) {
+        if (send_batch(p, first, n) < 0)
             return;
-        probe_queue_mark_sent(&p->queue, n);
+        pump_out(p);
     }
-    pump_out(p);
 }
 
 static void send_hello(struct probe *p)
@@ -139,7 +169,11 @@ static void send_hello(struct probe *p)
     struct proto_msg m = {.type = PROTO_MSG_HELLO};
     struct proto_hello *h = &m.u.hello;
 
-    h->version = PROTO_VERSION;
+    h->version_min = p->uplink.version_min;
+    h->version_max = p->uplink.version_max;
+    h->caps = PROTO_CAP_STAMP | PROTO_CAP_KERNEL_TS;
+    if (p->stamp.family == AF_INET6)
+        h->caps |= PROTO_CAP_IPV6;
     strcpy(h->probe_id, p->cfg.id);
     strcpy(h->name, p->cfg.name);
     snprintf(h->sw_version, sizeof(h->sw_version), "%s", IXMESH_VERSION);
@@ -152,11 +186,80 @@ static void send_hello(struct probe *p)
     send_msg(p, &m);
 }
 
+static void send_error(struct probe *p, uint32_t code, const char *reason)
+{
+    struct proto_msg m = {.type = PROTO_MSG_ERROR};
+
+    m.u.error.code = code;
+    snprintf(m.u.error.reason, sizeof(m.u.error.reason), "%s", reason);
+    if (send_msg(p, &m) == 0)
+        pump_out(p);
+}
+
+static void on_heartbeat_cb(uv_timer_t *h)
+{
+    struct probe *p = h->data;
+    struct probe_uplink *u = &p->uplink;
+    struct proto_msg m = {.type = PROTO_MSG_HEARTBEAT};
+    uint64_t silent_ms = uv_now(p->loop) - u->last_rx_ms;
+    char why[96];
+
+    if (u->state != UPLINK_CONNECTED)
+        return;
+    if (silent_ms >= (uint64_t)u->welcome.idle_s * 1000) {
+        snprintf(why, sizeof(why), "controller silent for %llu s",
+                 (unsigned long long)silent_ms / 1000);
+        send_error(p, PROTO_ERR_IDLE, why);
+        close_conn(p, why);
+        return;
+    }
+    if (send_msg(p, &m) == 0)
+        pump_out(p);
+}
+
+/* The controller chose a version: it must be one we offered. */
+static void handle_welcome(struct probe *p, const struct proto_welcome *w)
+{
+    struct probe_uplink *u = &p->uplink;
+    char why[128];
+
+    if (w->version < u->version_min || w->version > u->version_max) {
+        snprintf(why, sizeof(why),
+                 "controller chose protocol version %u, we speak %u to %u", w->version,
+                 u->version_min, u->version_max);
+        log_error("%s", why);
+        send_error(p, PROTO_ERR_VERSION, why);
+        close_conn(p, NULL);
+        return;
+    }
+    u->welcome = *w;
+    log_info(
+        "controller %s speaks protocol version %u, heartbeat %u s, idle timeout %u s",
+        p->cfg.controller, w->version, w->heartbeat_s, w->idle_s);
+    uv_timer_start(&u->heartbeat, on_heartbeat_cb, (uint64_t)w->heartbeat_s * 1000,
+                   (uint64_t)w->heartbeat_s * 1000);
+}
+
 static void handle_msg(struct probe *p, struct proto_msg *m)
 {
     struct probe_uplink *u = &p->uplink;
 
+    if (u->welcome.version == 0 && m->type != PROTO_MSG_WELCOME &&
+        m->type != PROTO_MSG_ERROR) {
+        send_error(p, PROTO_ERR_STATE, "WELCOME expected");
+        close_conn(p, "controller sent a message before WELCOME");
+        return;
+    }
     switch (m->type) {
+    case PROTO_MSG_WELCOME:
+        if (u->welcome.version != 0) {
+            close_conn(p, "second WELCOME from controller");
+            break;
+        }
+        handle_welcome(p, &m->u.welcome);
+        break;
+    case PROTO_MSG_HEARTBEAT:
+        break;
     case PROTO_MSG_TASKS:
         if (!u->got_tasks)
             log_info("connected to controller %s", p->cfg.controller);
@@ -169,7 +272,7 @@ static void handle_msg(struct probe *p, struct proto_msg *m)
         probe_queue_ack(&p->queue, m->u.ack.seq);
         break;
     case PROTO_MSG_ERROR:
-        log_error("controller refused us: error %u: %s", m->u.error.code,
+        log_error("controller ended the session: error %u: %s", m->u.error.code,
                   m->u.error.reason);
         close_conn(p, NULL);
         break;
@@ -198,6 +301,7 @@ static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                                       : uv_strerror((int)nread));
         goto done;
     }
+    u->last_rx_ms = uv_now(p->loop);
     if (proto_chan_feed(u->chan, (uint8_t *)b->base, (size_t)nread) < 0) {
         pump_out(p); /* let the controller see our alert */
         close_conn(p, proto_chan_reason(u->chan));
@@ -232,6 +336,7 @@ static void on_connect_cb(uv_connect_t *req, int status)
         return;
     }
     u->state = UPLINK_CONNECTED;
+    u->last_rx_ms = uv_now(p->loop);
     send_hello(p); /* queued until the handshake is done */
     uv_read_start((uv_stream_t *)u->tcp, on_alloc_cb, on_read_cb);
     pump_out(p);
@@ -275,7 +380,12 @@ int probe_uplink_start(struct probe *p)
         return -EINVAL;
     }
     uv_timer_init(p->loop, &u->retry);
-    u->retry.data = p;
+    uv_timer_init(p->loop, &u->heartbeat);
+    u->retry.data = u->heartbeat.data = p;
+    if (u->version_min == 0) {
+        u->version_min = PROTO_VERSION_MIN;
+        u->version_max = PROTO_VERSION_MAX;
+    }
     connect_now(p);
     return 0;
 }
@@ -286,6 +396,7 @@ void probe_uplink_stop(struct probe *p)
 
     uv_timer_stop(&u->retry);
     uv_close((uv_handle_t *)&u->retry, NULL);
+    uv_close((uv_handle_t *)&u->heartbeat, NULL);
     close_conn(p, NULL);
 }
 

@@ -30,9 +30,10 @@
 /* ---- names and small validators ------------------------------------------ */
 
 static const char *const msg_type_names[] = {
-    [PROTO_MSG_HELLO] = "HELLO",     [PROTO_MSG_TASKS] = "TASKS",
-    [PROTO_MSG_RESULTS] = "RESULTS", [PROTO_MSG_ACK] = "ACK",
-    [PROTO_MSG_ERROR] = "ERROR",
+    [PROTO_MSG_HELLO] = "HELLO",         [PROTO_MSG_TASKS] = "TASKS",
+    [PROTO_MSG_RESULTS] = "RESULTS",     [PROTO_MSG_ACK] = "ACK",
+    [PROTO_MSG_ERROR] = "ERROR",         [PROTO_MSG_WELCOME] = "WELCOME",
+    [PROTO_MSG_HEARTBEAT] = "HEARTBEAT",
 };
 
 static const char *const method_names[] = {
@@ -366,7 +367,9 @@ struct field {
     }
 
 static const struct field hello_fields[] = {
-    FIELD(struct proto_hello, version, "v", F_UINT, 1, UINT32_MAX),
+    FIELD(struct proto_hello, version_min, "vmin", F_UINT, 1, UINT32_MAX),
+    FIELD(struct proto_hello, version_max, "vmax", F_UINT, 1, UINT32_MAX),
+    FIELD(struct proto_hello, caps, "caps", F_UINT, 0, UINT32_MAX),
     FIELD(struct proto_hello, probe_id, "id", F_ID, 0, 0),
     FIELD(struct proto_hello, name, "name", F_STR, 0, 0),
     FIELD(struct proto_hello, sw_version, "sw", F_STR, 1, 0),
@@ -392,6 +395,7 @@ static const struct field task_fields[] = {
 };
 
 static const struct field result_fields[] = {
+    FIELD(struct proto_result, schema, "sv", F_UINT, 1, UINT32_MAX),
     FIELD(struct proto_result, seq, "seq", F_UINT, 1, UINT64_MAX),
     FIELD(struct proto_result, task_id, "task", F_UINT, 0, UINT32_MAX),
     FIELD(struct proto_result, method, "m", F_METHOD, 0, 0),
@@ -401,6 +405,8 @@ static const struct field result_fields[] = {
     FIELD(struct proto_result, sent, "sent", F_UINT, 0, UINT32_MAX),
     FIELD(struct proto_result, received, "recv", F_UINT, 0, UINT32_MAX),
     FIELD(struct proto_result, lost, "lost", F_UINT, 0, UINT32_MAX),
+    FIELD(struct proto_result, duplicates, "dup", F_UINT, 0, UINT32_MAX),
+    FIELD(struct proto_result, reordered, "reord", F_UINT, 0, UINT32_MAX),
     FIELD(struct proto_result, rtt_min_ns, "min", F_UINT, 0, UINT64_MAX),
     FIELD(struct proto_result, rtt_max_ns, "max", F_UINT, 0, UINT64_MAX),
     FIELD(struct proto_result, ipdv_sum_ns, "jsum", F_UINT, 0, UINT64_MAX),
@@ -409,6 +415,12 @@ static const struct field result_fields[] = {
 
 static const struct field ack_fields[] = {
     FIELD(struct proto_ack, seq, "seq", F_UINT, 0, UINT64_MAX),
+};
+
+static const struct field welcome_fields[] = {
+    FIELD(struct proto_welcome, version, "v", F_UINT, 1, UINT32_MAX),
+    FIELD(struct proto_welcome, heartbeat_s, "hb", F_UINT, 1, 3600),
+    FIELD(struct proto_welcome, idle_s, "idle", F_UINT, 2, 86400),
 };
 
 static const struct field error_fields[] = {
@@ -588,7 +600,7 @@ static int hello_encode(msgpack_packer *pk, const struct proto_msg *m)
     uint32_t i;
     int rc;
 
-    if (h->naddrs > PROTO_ADDR_MAX ||
+    if (h->naddrs > PROTO_ADDR_MAX || h->version_min > h->version_max ||
         (h->has_location && !location_valid(h->lat, h->lon)))
         return -EINVAL;
     for (i = 0; i < h->naddrs; i++) {
@@ -649,6 +661,8 @@ static int hello_decode(const msgpack_object *map, struct proto_msg *m)
     int rc;
 
     rc = fields_decode(map, hello_fields, nitems(hello_fields), h);
+    if (rc == 0 && h->version_min > h->version_max)
+        rc = -EBADMSG;
     if (rc == 0)
         rc = addrs_decode(map_get(map, "addrs"), h);
     if (rc == 0)
@@ -855,6 +869,56 @@ static int error_decode(const msgpack_object *map, struct proto_msg *m)
     return fields_decode(map, error_fields, nitems(error_fields), &m->u.error);
 }
 
+/* ---- WELCOME and HEARTBEAT --------------------------------------------------- */
+
+/* A heartbeat must come well within the idle timeout. */
+static int welcome_valid(const struct proto_welcome *w)
+{
+    return w->heartbeat_s < w->idle_s;
+}
+
+static int welcome_encode(msgpack_packer *pk, const struct proto_msg *m)
+{
+    int rc;
+
+    if (!welcome_valid(&m->u.welcome))
+        return -EINVAL;
+    rc = pack_head(pk, nitems(welcome_fields), PROTO_MSG_WELCOME);
+    return rc != 0
+               ? rc
+               : fields_encode(pk, welcome_fields, nitems(welcome_fields), &m->u.welcome);
+}
+
+static int welcome_decode(const msgpack_object *map, struct proto_msg *m)
+{
+    int rc = fields_decode(map, welcome_fields, nitems(welcome_fields), &m->u.welcome);
+
+    return rc == 0 && !welcome_valid(&m->u.welcome) ? -EBADMSG : rc;
+}
+
+static int heartbeat_encode(msgpack_packer *pk, const struct proto_msg *m)
+{
+    (void)m;
+    return pack_head(pk, 0, PROTO_MSG_HEARTBEAT);
+}
+
+static int heartbeat_decode(const msgpack_object *map, struct proto_msg *m)
+{
+    (void)map, (void)m;
+    return 0;
+}
+
+int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen)
+{
+    uint32_t hi = max < PROTO_VERSION_MAX ? max : PROTO_VERSION_MAX;
+    uint32_t lo = min > PROTO_VERSION_MIN ? min : PROTO_VERSION_MIN;
+
+    if (min > max || lo > hi)
+        return -EPROTO;
+    *chosen = hi;
+    return 0;
+}
+
 /* ---- messages -------------------------------------------------------------- */
 
 static const struct msg_ops {
@@ -866,6 +930,8 @@ static const struct msg_ops {
     [PROTO_MSG_RESULTS] = {results_encode, results_decode},
     [PROTO_MSG_ACK] = {ack_encode, ack_decode},
     [PROTO_MSG_ERROR] = {error_encode, error_decode},
+    [PROTO_MSG_WELCOME] = {welcome_encode, welcome_decode},
+    [PROTO_MSG_HEARTBEAT] = {heartbeat_encode, heartbeat_decode},
 };
 
 static const struct msg_ops *msg_ops_find(uint64_t t)

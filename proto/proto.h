@@ -81,8 +81,8 @@ void proto_frame_header(uint8_t out[PROTO_FRAME_HDR], uint32_t payload_len);
  * 0 when more octets are needed; -EMSGSIZE when the declared length exceeds
  * max; -EBADMSG when it is zero.  *payload is a view into buf.
  */
-long proto_frame_parse(const uint8_t *buf, size_t len, size_t max, const uint8_t **payload,
-                       size_t *payload_len);
+long proto_frame_parse(const uint8_t *buf, size_t len, size_t max,
+                       const uint8_t **payload, size_t *payload_len);
 
 /* ---- latency sketch (sketch.c) ------------------------------------------- */
 
@@ -164,8 +164,10 @@ void proto_stamp_errest_unpack(uint16_t v, struct proto_stamp_errest *e);
  * len or -ENOBUFS.  Decoders accept len >= 44 and ignore what follows the
  * base packet; shorter input is -EBADMSG.
  */
-int proto_stamp_sender_encode(const struct proto_stamp_sender *m, uint8_t *buf, size_t len);
-int proto_stamp_sender_decode(const uint8_t *buf, size_t len, struct proto_stamp_sender *m);
+int proto_stamp_sender_encode(const struct proto_stamp_sender *m, uint8_t *buf,
+                              size_t len);
+int proto_stamp_sender_decode(const uint8_t *buf, size_t len,
+                              struct proto_stamp_sender *m);
 int proto_stamp_reflector_encode(const struct proto_stamp_reflector *m, uint8_t *buf,
                                  size_t len);
 int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
@@ -178,6 +180,36 @@ int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
  */
 int proto_stamp_is_reflected(const uint8_t *buf, size_t len);
 
+/* ---- STAMP authenticated mode and TLVs (stamp_auth.c, stamp_tlv.c) ------ */
+
+/*
+ * Authenticated mode, RFC 8762 4.2.2 and 4.3.2: 112-octet base packets
+ * whose last 16 octets are HMAC-SHA-256 over octets 0-95, truncated to 128
+ * bits.  Decoders check the HMAC first, in constant time, and return
+ * -EACCES on a mismatch without looking at anything else.  The SSID (RFC
+ * 8972 3) sits in octets 14-15 unauthenticated and 26-27 authenticated.
+ */
+#define PROTO_STAMP_AUTH_LEN 112
+#define PROTO_STAMP_HMAC_LEN 16
+#define PROTO_STAMP_KEY_LEN  32
+
+int proto_stamp_sender_encode_auth(const struct proto_stamp_sender *m,
+                                   const uint8_t key[PROTO_STAMP_KEY_LEN], uint8_t *buf,
+                                   size_t len);
+int proto_stamp_sender_decode_auth(const uint8_t *buf, size_t len,
+                                   const uint8_t key[PROTO_STAMP_KEY_LEN],
+                                   struct proto_stamp_sender *m);
+int proto_stamp_reflector_encode_auth(const struct proto_stamp_reflector *m,
+                                      const uint8_t key[PROTO_STAMP_KEY_LEN],
+                                      uint8_t *buf, size_t len);
+int proto_stamp_reflector_decode_auth(const uint8_t *buf, size_t len,
+                                      const uint8_t key[PROTO_STAMP_KEY_LEN],
+                                      struct proto_stamp_reflector *m);
+
+/* Timestamps in either format, by the Z bit of their own Error Estimate. */
+int64_t proto_stamp_ts_to_ns(uint64_t ts, int ptp);
+uint64_t proto_stamp_ts_from_ns(int64_t ns, int ptp);
+
 /* NTP 32.32 timestamps (RFC 5905 6) from and to Unix wall-clock time. */
 uint64_t proto_ntp_from_timespec(const struct timespec *ts);
 void proto_ntp_to_timespec(uint64_t ntp, struct timespec *ts);
@@ -186,15 +218,19 @@ int64_t proto_ntp_diff_ns(uint64_t a, uint64_t b);
 
 /* ---- control messages (msg.c) -------------------------------------------- */
 
-#define PROTO_VERSION       1
-#define PROTO_ID_MAX        64 /* probe and target ids: [A-Za-z0-9._-]{1,64} */
-#define PROTO_NAME_MAX      64
-#define PROTO_SWVER_MAX     32
-#define PROTO_ADDR_MAX      8  /* addresses a probe announces */
-#define PROTO_ADDRSTR_MAX   46 /* INET6_ADDRSTRLEN */
-#define PROTO_REASON_MAX    256
-#define PROTO_TASKS_MAX     4096
-#define PROTO_RESULTS_MAX   1024
+/* Control protocol versions this build speaks; a HELLO names a range. */
+#define PROTO_VERSION_MIN 1
+#define PROTO_VERSION_MAX 1
+#define PROTO_VERSION     PROTO_VERSION_MAX
+#define PROTO_SCHEMA      1  /* of a result record; newer ones only add keys */
+#define PROTO_ID_MAX      64 /* probe and target ids: [A-Za-z0-9._-]{1,64} */
+#define PROTO_NAME_MAX    64
+#define PROTO_SWVER_MAX   32
+#define PROTO_ADDR_MAX    8  /* addresses a probe announces */
+#define PROTO_ADDRSTR_MAX 46 /* INET6_ADDRSTRLEN */
+#define PROTO_REASON_MAX  256
+#define PROTO_TASKS_MAX   4096
+#define PROTO_RESULTS_MAX 1024
 
 enum proto_msg_type {
     PROTO_MSG_HELLO = 1,
@@ -202,6 +238,22 @@ enum proto_msg_type {
     PROTO_MSG_RESULTS = 3,
     PROTO_MSG_ACK = 4,
     PROTO_MSG_ERROR = 5,
+    PROTO_MSG_WELCOME = 6,
+    PROTO_MSG_HEARTBEAT = 7,
+};
+
+/* What a probe can do, announced in its HELLO. */
+enum proto_caps {
+    PROTO_CAP_STAMP = 1u << 0,
+    PROTO_CAP_ICMP = 1u << 1,
+    PROTO_CAP_TCP = 1u << 2,
+    PROTO_CAP_TLS = 1u << 3,
+    PROTO_CAP_HTTP = 1u << 4,
+    PROTO_CAP_DNS = 1u << 5,
+    PROTO_CAP_TRACE = 1u << 6,
+    PROTO_CAP_IPV6 = 1u << 8,
+    PROTO_CAP_KERNEL_TS = 1u << 9,
+    PROTO_CAP_STAMP_AUTH = 1u << 10,
 };
 
 enum proto_method {
@@ -214,10 +266,15 @@ enum proto_error_code {
     PROTO_ERR_VERSION = 3,
     PROTO_ERR_IDENTITY = 4, /* probe id does not match its certificate */
     PROTO_ERR_STATE = 5,    /* a message that is not allowed now */
+    PROTO_ERR_IDLE = 6,     /* nothing heard within the idle timeout */
+    PROTO_ERR_REPLACED = 7, /* a newer connection of the same probe took over */
+    PROTO_ERR_SHUTDOWN = 8, /* the peer is stopping */
 };
 
 struct proto_hello {
-    uint32_t version;
+    uint32_t version_min; /* the range of control protocol versions spoken */
+    uint32_t version_max;
+    uint32_t caps; /* enum proto_caps */
     char probe_id[PROTO_ID_MAX + 1];
     char name[PROTO_NAME_MAX + 1];
     char sw_version[PROTO_SWVER_MAX + 1];
@@ -249,6 +306,7 @@ struct proto_tasks {
 
 /* One summary record: one task over one window. */
 struct proto_result {
+    uint32_t schema; /* PROTO_SCHEMA */
     uint64_t seq;
     uint32_t task_id;
     uint8_t method;
@@ -258,6 +316,8 @@ struct proto_result {
     uint32_t sent;
     uint32_t received;
     uint32_t lost;
+    uint32_t duplicates; /* RFC 4737 */
+    uint32_t reordered;
     uint64_t rtt_min_ns;
     uint64_t rtt_max_ns;
     uint64_t ipdv_sum_ns; /* sum of |RTT(i) - RTT(i-1)|, RFC 3393 */
@@ -274,6 +334,13 @@ struct proto_ack {
     uint64_t seq; /* highest sequence number durably stored */
 };
 
+/* The controller's answer to a HELLO it accepts. */
+struct proto_welcome {
+    uint32_t version;     /* the version both speak, used from now on */
+    uint32_t heartbeat_s; /* send something at least this often */
+    uint32_t idle_s;      /* close a connection silent for this long */
+};
+
 struct proto_error {
     uint32_t code; /* enum proto_error_code */
     char reason[PROTO_REASON_MAX + 1];
@@ -287,6 +354,7 @@ struct proto_msg {
         struct proto_results results;
         struct proto_ack ack;
         struct proto_error error;
+        struct proto_welcome welcome;
     } u;
 };
 
@@ -302,6 +370,11 @@ int proto_msg_encode(const struct proto_msg *m, uint8_t **out, size_t *len);
 int proto_msg_decode(const uint8_t *payload, size_t len, struct proto_msg *m);
 void proto_msg_free(struct proto_msg *m);
 const char *proto_msg_type_name(enum proto_msg_type t);
+/*
+ * Picks the highest version in both [min, max] and ours; -EPROTO when the
+ * ranges do not meet.
+ */
+int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen);
 const char *proto_method_name(uint8_t method);
 int proto_method_parse(const char *name);
 /* Checks an id against [A-Za-z0-9._-]{1,PROTO_ID_MAX}. */

@@ -10,7 +10,8 @@
 void test_hello(struct proto_hello *h, const char *id, const char *addr)
 {
     memset(h, 0, sizeof(*h));
-    h->version = PROTO_VERSION;
+    h->version_min = h->version_max = PROTO_VERSION;
+    h->caps = PROTO_CAP_STAMP;
     strcpy(h->probe_id, id);
     strcpy(h->name, id);
     strcpy(h->sw_version, "test");

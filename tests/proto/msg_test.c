@@ -20,7 +20,9 @@
 
 static void sample_hello(struct proto_hello *h)
 {
-    h->version = PROTO_VERSION;
+    h->version_min = 1;
+    h->version_max = 3;
+    h->caps = PROTO_CAP_STAMP | PROTO_CAP_IPV6;
     strcpy(h->probe_id, "khi-pk-01");
     strcpy(h->name, "Karachi member 1");
     strcpy(h->sw_version, "0.1.0");
@@ -65,6 +67,7 @@ static void sample_tasks(struct proto_tasks *t, uint32_t n)
 
 static void sample_result(struct proto_result *r, uint64_t seq)
 {
+    r->schema = PROTO_SCHEMA;
     r->seq = seq;
     r->task_id = (uint32_t)seq;
     r->method = PROTO_METHOD_STAMP;
@@ -74,6 +77,8 @@ static void sample_result(struct proto_result *r, uint64_t seq)
     r->sent = 100;
     r->received = 97;
     r->lost = 3;
+    r->duplicates = 2;
+    r->reordered = 5;
     r->rtt_min_ns = 9500000;
     r->rtt_max_ns = 14000000;
     r->ipdv_sum_ns = 2300000;
@@ -126,6 +131,13 @@ static void sample(enum proto_msg_type type, struct proto_msg *m)
         m->u.error.code = PROTO_ERR_IDENTITY;
         strcpy(m->u.error.reason, "probe id does not match the certificate");
         break;
+    case PROTO_MSG_WELCOME:
+        m->u.welcome.version = 1;
+        m->u.welcome.heartbeat_s = 10;
+        m->u.welcome.idle_s = 35;
+        break;
+    case PROTO_MSG_HEARTBEAT:
+        break;
     }
 }
 
@@ -135,7 +147,9 @@ static void hello_eq(const struct proto_hello *a, const struct proto_hello *b)
 {
     uint32_t i;
 
-    ck_assert_uint_eq(a->version, b->version);
+    ck_assert_uint_eq(a->version_min, b->version_min);
+    ck_assert_uint_eq(a->version_max, b->version_max);
+    ck_assert_uint_eq(a->caps, b->caps);
     ck_assert_str_eq(a->probe_id, b->probe_id);
     ck_assert_str_eq(a->name, b->name);
     ck_assert_str_eq(a->sw_version, b->sw_version);
@@ -165,6 +179,7 @@ static void task_eq(const struct proto_task *a, const struct proto_task *b)
 
 static void result_eq(const struct proto_result *a, const struct proto_result *b)
 {
+    ck_assert_uint_eq(a->schema, b->schema);
     ck_assert_uint_eq(a->seq, b->seq);
     ck_assert_uint_eq(a->task_id, b->task_id);
     ck_assert_uint_eq(a->method, b->method);
@@ -174,6 +189,8 @@ static void result_eq(const struct proto_result *a, const struct proto_result *b
     ck_assert_uint_eq(a->sent, b->sent);
     ck_assert_uint_eq(a->received, b->received);
     ck_assert_uint_eq(a->lost, b->lost);
+    ck_assert_uint_eq(a->duplicates, b->duplicates);
+    ck_assert_uint_eq(a->reordered, b->reordered);
     ck_assert_uint_eq(a->rtt_min_ns, b->rtt_min_ns);
     ck_assert_uint_eq(a->rtt_max_ns, b->rtt_max_ns);
     ck_assert_uint_eq(a->ipdv_sum_ns, b->ipdv_sum_ns);
@@ -209,6 +226,13 @@ static void msg_eq(const struct proto_msg *a, const struct proto_msg *b)
     case PROTO_MSG_ERROR:
         ck_assert_uint_eq(a->u.error.code, b->u.error.code);
         ck_assert_str_eq(a->u.error.reason, b->u.error.reason);
+        break;
+    case PROTO_MSG_WELCOME:
+        ck_assert_uint_eq(a->u.welcome.version, b->u.welcome.version);
+        ck_assert_uint_eq(a->u.welcome.heartbeat_s, b->u.welcome.heartbeat_s);
+        ck_assert_uint_eq(a->u.welcome.idle_s, b->u.welcome.idle_s);
+        break;
+    case PROTO_MSG_HEARTBEAT:
         break;
     }
 }
@@ -688,11 +712,19 @@ struct edit {
 
 static const struct edit edits[] = {
     {H, NULL, 0, "t", OU(0), BAD},
-    {H, NULL, 0, "t", OU(6), BAD},
+    {H, NULL, 0, "t", OU(8), BAD},
     {H, NULL, 0, "t", OU(256 + PROTO_MSG_HELLO), BAD},
-    {H, NULL, 0, "v", OU(0), BAD},
-    {H, NULL, 0, "v", OU(UINT32_MAX), 0},
-    {H, NULL, 0, "v", OU(UINT32_MAX + 1ull), BAD},
+    {H, NULL, 0, "vmin", OU(0), BAD},
+    {H, NULL, 0, "vmin", OU(4), BAD}, /* above vmax */
+    {H, NULL, 0, "vmax", OU(UINT32_MAX), 0},
+    {H, NULL, 0, "vmax", OU(UINT32_MAX + 1ull), BAD},
+    {H, NULL, 0, "caps", OU(UINT32_MAX), 0},
+    {H, NULL, 0, "caps", OU(UINT32_MAX + 1ull), BAD},
+    {PROTO_MSG_WELCOME, NULL, 0, "v", OU(0), BAD},
+    {PROTO_MSG_WELCOME, NULL, 0, "hb", OU(35), BAD}, /* not below idle */
+    {PROTO_MSG_WELCOME, NULL, 0, "idle", OU(86401), BAD},
+    {R, "r", 0, "sv", OU(0), BAD},
+    {R, "r", 0, "sv", OU(2), 0}, /* a newer schema only adds keys */
     {H, NULL, 0, "id", OS(""), BAD},
     {H, NULL, 0, "id", OS("has space"), BAD},
     {H, NULL, 0, "id", OS("a/b"), BAD},
@@ -881,7 +913,7 @@ START_TEST(duplicate_keys_are_refused)
     struct tree t;
 
     tree_sample(&t, PROTO_MSG_HELLO);
-    obj_add(&t, &t.up.data, obj_s("v"), *obj_get(&t.up.data, "v"));
+    obj_add(&t, &t.up.data, obj_s("vmin"), *obj_get(&t.up.data, "vmin"));
     ck_assert_int_eq(tree_rc(&t), -EBADMSG);
     tree_free(&t);
 
@@ -1216,6 +1248,19 @@ END_TEST
 
 /* ---- names ------------------------------------------------------------------- */
 
+START_TEST(version_pick)
+{
+    uint32_t v = 0;
+
+    ck_assert_int_eq(proto_version_pick(1, 1, &v), 0);
+    ck_assert_uint_eq(v, PROTO_VERSION_MAX);
+    ck_assert_int_eq(proto_version_pick(PROTO_VERSION_MIN, 99, &v), 0);
+    ck_assert_uint_eq(v, PROTO_VERSION_MAX);
+    ck_assert_int_eq(proto_version_pick(PROTO_VERSION_MAX + 1, 99, &v), -EPROTO);
+    ck_assert_int_eq(proto_version_pick(2, 1, &v), -EPROTO);
+}
+END_TEST
+
 START_TEST(names)
 {
     ck_assert_str_eq(proto_msg_type_name(PROTO_MSG_HELLO), "HELLO");
@@ -1260,17 +1305,18 @@ Suite *msg_suite(void)
     tcase_set_timeout(rt, 60);
     tcase_set_timeout(bad, 60);
     tcase_set_timeout(enc, 60);
-    tcase_add_loop_test(rt, round_trip_each_type, PROTO_MSG_HELLO, PROTO_MSG_ERROR + 1);
+    tcase_add_loop_test(rt, round_trip_each_type, PROTO_MSG_HELLO,
+                        PROTO_MSG_HEARTBEAT + 1);
     tcase_add_test(rt, round_trip_edges);
     tcase_add_test(rt, round_trip_largest_arrays);
     tcase_add_test(rt, location_is_optional);
     tcase_add_loop_test(rt, unknown_keys_are_ignored, PROTO_MSG_HELLO,
-                        PROTO_MSG_ERROR + 1);
+                        PROTO_MSG_HEARTBEAT + 1);
     tcase_add_loop_test(bad, every_truncation_fails, PROTO_MSG_HELLO,
-                        PROTO_MSG_ERROR + 1);
+                        PROTO_MSG_HEARTBEAT + 1);
     tcase_add_loop_test(bad, wrong_type_for_each_field, PROTO_MSG_HELLO,
-                        PROTO_MSG_ERROR + 1);
-    tcase_add_loop_test(bad, missing_field, PROTO_MSG_HELLO, PROTO_MSG_ERROR + 1);
+                        PROTO_MSG_HEARTBEAT + 1);
+    tcase_add_loop_test(bad, missing_field, PROTO_MSG_HELLO, PROTO_MSG_HEARTBEAT + 1);
     tcase_add_loop_test(bad, edited_field, 0, (int)nitems(edits));
     tcase_add_test(bad, duplicate_keys_are_refused);
     tcase_add_test(bad, non_string_keys_are_refused);
@@ -1282,10 +1328,11 @@ Suite *msg_suite(void)
     tcase_add_loop_test(bad, raw_payloads, 0, (int)nitems(raw));
     tcase_add_test(bad, deep_nesting);
     tcase_add_test(bad, oversize_payload);
-    tcase_add_loop_test(bad, random_damage, PROTO_MSG_HELLO, PROTO_MSG_ERROR + 1);
+    tcase_add_loop_test(bad, random_damage, PROTO_MSG_HELLO, PROTO_MSG_HEARTBEAT + 1);
     tcase_add_test(enc, encoder_refuses_invalid);
     tcase_add_test(enc, encoder_refuses_oversize);
     tcase_add_test(enc, names);
+    tcase_add_test(enc, version_pick);
     tcase_add_test(enc, ids);
     suite_add_tcase(s, rt);
     suite_add_tcase(s, bad);
