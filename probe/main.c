@@ -118,6 +118,7 @@ static int setup(struct probe *p)
      * keeps no state yet) never reuses a number the controller has. */
     p->next_seq = (uint64_t)(probe_now_ns() / 1000);
     p->stamp.fd = -1;
+    probe_reflector_init(&p->reflector);
     probe_queue_init(&p->queue);
     if (probe_stamp_io_open(p) < 0)
         return -1;

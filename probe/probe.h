@@ -118,14 +118,58 @@ int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size
  */
 int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len,
                       int64_t t4_ns);
-/*
- * Builds the stateless reflector's answer to req into out (same length as
- * the request: a reflector never amplifies).  Returns that length.
- */
-int probe_stamp_reflect(const uint8_t *req, size_t len, int64_t t2_ns, int64_t t3_ns,
-                        uint8_t ttl, uint8_t *out, size_t outlen);
+extern const struct proto_stamp_errest probe_stamp_errest;
 int64_t probe_ntp_to_ns(uint64_t ntp);
 uint64_t probe_ns_to_ntp(int64_t ns);
+
+/* ---- reflect.c ------------------------------------------------------------ */
+
+#define PROBE_REFLECT_RATE     100.0 /* answers per second per source address */
+#define PROBE_REFLECT_BURST    200.0
+#define PROBE_REFLECT_BUCKETS  4096
+#define PROBE_REFLECT_SESSIONS 1024
+
+struct reflect_bucket {
+    double tokens;
+    int64_t last_ns;
+};
+
+struct reflect_session {
+    uint32_t hash; /* of source address, port and SSID */
+    uint32_t next_seq;
+    int used;
+};
+
+/* A STAMP reflector's configuration, limits and counters.  Fixed in size:
+ * reflecting a packet allocates nothing. */
+struct probe_reflector {
+    int authenticated;
+    uint8_t key[PROTO_STAMP_KEY_LEN];
+    int stateful; /* own sequence numbers per session (RFC 8762 4.3) */
+    int legacy;   /* answer TWAMP-Light requests shorter than 44 octets */
+    double rate_pps, burst;
+    uint64_t reflected, dropped, rate_limited;
+    struct reflect_bucket buckets[PROBE_REFLECT_BUCKETS];
+    struct reflect_session sessions[PROBE_REFLECT_SESSIONS];
+};
+
+/* One received request: its octets, times and the TTL it arrived with. */
+struct reflect_input {
+    const uint8_t *req;
+    size_t len;
+    int64_t t2_ns; /* receive time */
+    int64_t t3_ns; /* transmit time, read just before the answer is built */
+    uint8_t ttl;
+};
+
+void probe_reflector_init(struct probe_reflector *r);
+/*
+ * Decides and builds the answer to one request into out: returns its
+ * length (always x->len) or a negative reason to stay silent: -EACCES (bad
+ * HMAC), -EMSGSIZE (too short), -EBADMSG, -EAGAIN (rate limit).
+ */
+int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
+                  const struct reflect_input *x, uint8_t *out, size_t outlen);
 
 /* ---- queue.c ------------------------------------------------------------- */
 
@@ -157,7 +201,6 @@ struct probe_stamp_io {
     uv_poll_t poll;
     int fd;
     int family;
-    uint64_t reflected;
     uint64_t send_errors;
 };
 
@@ -209,6 +252,7 @@ struct probe {
     uv_loop_t *loop;
     struct probe_config cfg;
     struct probe_stamp_io stamp;
+    struct probe_reflector reflector;
     struct probe_task **tasks;
     size_t ntasks;
     uint64_t generation;

@@ -10,9 +10,10 @@
 
 #include "probe.h"
 
-/* Our clocks are not known to be synchronised to UTC: S = 0, and an error
- * estimate of 1 x 2^-14 s ~ 61 us, a software timestamp's honest figure. */
-static const struct proto_stamp_errest our_errest = {
+/* Our clocks are not known to be synchronised to UTC: S = 0.  The error
+ * estimate is multiplier x 2^(scale - 32) s (RFC 4656 4.1.2): 1 x 2^-14 s,
+ * about 61 us, an honest figure for a software timestamp. */
+const struct proto_stamp_errest probe_stamp_errest = {
     .sync = 0, .ptp = 0, .scale = 14, .mult = 1};
 
 int64_t probe_ntp_to_ns(uint64_t ntp)
@@ -34,7 +35,7 @@ int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size
 {
     struct probe_window *w = &t->win[t->cur];
     struct proto_stamp_sender m = {
-        .seq = t->next_seq, .ts = probe_ns_to_ntp(now_ns), .err = our_errest};
+        .seq = t->next_seq, .ts = probe_ns_to_ntp(now_ns), .err = probe_stamp_errest};
     struct stamp_slot *slot = &t->ring[m.seq % PROBE_STAMP_RING];
     int n = proto_stamp_sender_encode(&m, buf, len);
 
@@ -75,26 +76,4 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int6
         return -ERANGE;
     probe_window_add_rtt(w, rtt);
     return 0;
-}
-
-int probe_stamp_reflect(const uint8_t *req, size_t len, int64_t t2_ns, int64_t t3_ns,
-                        uint8_t ttl, uint8_t *out, size_t outlen)
-{
-    struct proto_stamp_sender in;
-    struct proto_stamp_reflector m;
-
-    if (len > outlen || proto_stamp_sender_decode(req, len, &in) < 0)
-        return -EBADMSG;
-    /* Stateless mode copies the sender's sequence number (RFC 8762 4.3). */
-    m = (struct proto_stamp_reflector){
-        .seq = in.seq,
-        .ts = probe_ns_to_ntp(t3_ns),
-        .err = our_errest,
-        .rx_ts = probe_ns_to_ntp(t2_ns),
-        .sender_seq = in.seq,
-        .sender_ts = in.ts,
-        .sender_err = in.err,
-        .sender_ttl = ttl,
-    };
-    return proto_stamp_reflector_encode(&m, out, len);
 }

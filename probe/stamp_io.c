@@ -78,19 +78,17 @@ static void reflect(struct probe *p, const uint8_t *buf, size_t len,
                     const struct rx_meta *meta)
 {
     uint8_t out[PROTO_STAMP_MAX_LEN];
+    struct reflect_input x = {
+        .req = buf, .len = len, .t2_ns = meta->t_ns, .ttl = (uint8_t)meta->ttl};
     int n;
 
-    if (len < PROTO_STAMP_BASE_LEN || len > sizeof(out))
-        return;
-    n = probe_stamp_reflect(buf, len, meta->t_ns, probe_now_ns(), (uint8_t)meta->ttl, out,
-                            sizeof(out));
+    x.t3_ns = probe_now_ns();
+    n = probe_reflect(&p->reflector, (const struct sockaddr *)from, &x, out, sizeof(out));
     if (n < 0)
         return;
     if (sendto(p->stamp.fd, out, (size_t)n, 0, (const struct sockaddr *)from, fromlen) <
         0)
         p->stamp.send_errors++;
-    else
-        p->stamp.reflected++;
 }
 
 static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,

@@ -6,5 +6,6 @@
 Suite *config_suite(void);
 Suite *stamp_suite(void);
 Suite *queue_suite(void);
+Suite *reflect_suite(void);
 
 #endif

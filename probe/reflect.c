@@ -1,0 +1,178 @@
+/*
+ * reflect.c - the STAMP session-reflector's decisions, apart from the
+ * socket: whether to answer a request at all, and what to answer.
+ *
+ * What must stay true, whatever arrives:
+ *   - the answer is never longer than the request (no amplification);
+ *   - in authenticated mode the HMAC is checked before anything else, and
+ *     unauthenticated packets get no answer;
+ *   - requests shorter than the base packet are dropped, unless the
+ *     reflector is configured for legacy TWAMP-Light peers;
+ *   - each source address has a token bucket, so a reflector cannot be
+ *     turned into a traffic source against a third party.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "probe.h"
+
+#define TWAMP_LIGHT_REPLY_LEN 41 /* RFC 5357 4.2.1, unauthenticated */
+
+void probe_reflector_init(struct probe_reflector *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->rate_pps = PROBE_REFLECT_RATE;
+    r->burst = PROBE_REFLECT_BURST;
+}
+
+/* FNV-1a over the address octets, the port and the SSID. */
+static uint32_t hash_source(const struct sockaddr *sa, uint16_t ssid, int with_port)
+{
+    const uint8_t *p;
+    size_t n;
+    uint32_t h = 2166136261u;
+    uint16_t port = with_port ? proto_addr_port(sa) : 0;
+
+    if (sa->sa_family == AF_INET6) {
+        p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, n = 16;
+    } else {
+        p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, n = 4;
+    }
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    h = (h ^ (port >> 8)) * 16777619u;
+    h = (h ^ (port & 0xff)) * 16777619u;
+    h = (h ^ (ssid >> 8)) * 16777619u;
+    return (h ^ (ssid & 0xff)) * 16777619u;
+}
+
+/*
+ * Token bucket per source address.  Sources that hash alike share one
+ * bucket: that can only make the limit stricter, never looser, and keeps
+ * the table fixed in size.
+ */
+static int rate_allow(struct probe_reflector *r, const struct sockaddr *from,
+                      int64_t now_ns)
+{
+    struct reflect_bucket *b =
+        &r->buckets[hash_source(from, 0, 0) % PROBE_REFLECT_BUCKETS];
+    double elapsed_s = (double)(now_ns - b->last_ns) / 1e9;
+
+    if (b->last_ns == 0 || elapsed_s < 0)
+        b->tokens = r->burst;
+    else
+        b->tokens += elapsed_s * r->rate_pps;
+    if (b->tokens > r->burst)
+        b->tokens = r->burst;
+    b->last_ns = now_ns;
+    if (b->tokens < 1.0)
+        return 0;
+    b->tokens -= 1.0;
+    return 1;
+}
+
+/* Stateful mode keeps the reflector's own sequence number per session
+ * (RFC 8762 4.3), keyed by source address, port and SSID. */
+static uint32_t session_seq(struct probe_reflector *r, const struct sockaddr *from,
+                            uint16_t ssid)
+{
+    uint32_t h = hash_source(from, ssid, 1);
+    struct reflect_session *s = &r->sessions[h % PROBE_REFLECT_SESSIONS];
+
+    if (!s->used || s->hash != h) {
+        s->used = 1;
+        s->hash = h;
+        s->next_seq = 0; /* a new session, or one that took over the slot */
+    }
+    return s->next_seq++;
+}
+
+/* The reflected fields: our times, and the sender's copied back. */
+static void fill_reply(struct probe_reflector *r, const struct sockaddr *from,
+                       const struct proto_stamp_sender *in, const struct reflect_input *x,
+                       struct proto_stamp_reflector *m)
+{
+    *m = (struct proto_stamp_reflector){
+        .seq = r->stateful ? session_seq(r, from, in->ssid) : in->seq,
+        .ts = probe_ns_to_ntp(x->t3_ns),
+        .err = probe_stamp_errest,
+        .ssid = in->ssid,
+        .rx_ts = probe_ns_to_ntp(x->t2_ns),
+        .sender_seq = in->seq,
+        .sender_ts = in->ts,
+        .sender_err = in->err,
+        .sender_ttl = x->ttl,
+    };
+}
+
+static int build_answer(struct probe_reflector *r, const struct sockaddr *from,
+                        const struct proto_stamp_sender *in,
+                        const struct reflect_input *x, uint8_t *out)
+{
+    struct proto_stamp_reflector m;
+
+    if (x->len < PROTO_STAMP_BASE_LEN)
+        return -EMSGSIZE;
+    fill_reply(r, from, in, x, &m);
+    /* Our base packet over theirs; whatever follows it (padding, TLVs we
+     * do not parse) goes back octet for octet. */
+    memcpy(out, x->req, x->len);
+    if (proto_stamp_reflector_encode(&m, out, PROTO_STAMP_BASE_LEN) < 0)
+        return -EINVAL;
+    return (int)x->len;
+}
+
+/* A legacy TWAMP-Light sender may send less than 44 octets; the reply
+ * layout (41 octets) must still fit in what it sent. */
+static int legacy_answer(struct probe_reflector *r, const struct sockaddr *from,
+                         const struct reflect_input *x, uint8_t *out)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN] = {0}, ans[PROTO_STAMP_BASE_LEN];
+    struct proto_stamp_sender in;
+    struct reflect_input padded = *x;
+    int rc;
+
+    if (!r->legacy || x->len < TWAMP_LIGHT_REPLY_LEN)
+        return -EMSGSIZE;
+    memcpy(req, x->req, x->len);
+    if (proto_stamp_sender_decode(req, sizeof(req), &in) < 0)
+        return -EBADMSG;
+    in.ssid = 0; /* TWAMP-Light has no SSID: those octets are padding */
+    padded.req = req;
+    padded.len = sizeof(req);
+    rc = build_answer(r, from, &in, &padded, ans);
+    if (rc < 0)
+        return rc;
+    memcpy(out, ans, x->len);
+    return (int)x->len;
+}
+
+int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
+                  const struct reflect_input *x, uint8_t *out, size_t outlen)
+{
+    struct proto_stamp_sender in;
+    int rc;
+
+    if (x->len > outlen)
+        return -ENOBUFS;
+    if (r->authenticated) {
+        rc = -EACCES; /* authenticated mode arrives with stamp_auth.c */
+    } else if (x->len < PROTO_STAMP_BASE_LEN) {
+        rc = legacy_answer(r, from, x, out);
+    } else {
+        rc = proto_stamp_sender_decode(x->req, x->len, &in) < 0
+                 ? -EBADMSG
+                 : build_answer(r, from, &in, x, out);
+    }
+    if (rc < 0) {
+        r->dropped++;
+        return rc;
+    }
+    if (!rate_allow(r, from, x->t2_ns)) {
+        r->rate_limited++;
+        return -EAGAIN;
+    }
+    r->reflected++;
+    return rc;
+}

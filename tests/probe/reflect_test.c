@@ -1,0 +1,156 @@
+/*
+ * reflect_test.c - the reflector's promises: never more octets out than in,
+ * short requests only for legacy peers, a tail copied back untouched, own
+ * sequence numbers per session in stateful mode, and a per-source limit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_probe.h"
+#include "probe.h"
+
+#define T0 1764000000000000000LL
+
+static struct probe_reflector refl;
+static struct sockaddr_storage src_a, src_b;
+
+static void setup(void)
+{
+    socklen_t l;
+
+    probe_reflector_init(&refl);
+    ck_assert_int_eq(proto_addr_parse("192.0.2.1:4000", 0, &src_a, &l), 0);
+    ck_assert_int_eq(proto_addr_parse("[2001:db8::2]:4000", 0, &src_b, &l), 0);
+}
+
+static int answer(const struct sockaddr_storage *from, const uint8_t *req, size_t len,
+                  int64_t t, uint8_t *out)
+{
+    struct reflect_input x = {
+        .req = req, .len = len, .t2_ns = t, .t3_ns = t + 1000, .ttl = 255};
+
+    return probe_reflect(&refl, (const struct sockaddr *)from, &x, out,
+                         PROTO_STAMP_MAX_LEN);
+}
+
+static size_t sender_packet(uint32_t seq, uint16_t ssid, uint8_t *buf, size_t len)
+{
+    struct proto_stamp_sender m = {.seq = seq,
+                                   .ts = 0x83aa7e8000000001ull,
+                                   .ssid = ssid,
+                                   .err = {.scale = 18, .mult = 1}};
+
+    ck_assert_int_eq(proto_stamp_sender_encode(&m, buf, len), (int)len);
+    return len;
+}
+
+START_TEST(random_datagrams_never_amplified)
+{
+    uint8_t req[PROTO_STAMP_MAX_LEN], out[PROTO_STAMP_MAX_LEN];
+    uint32_t x = 12345;
+
+    refl.rate_pps = 1e9; /* this test is about sizes, not rates */
+    refl.burst = 1e9;
+    for (size_t len = 0; len <= PROTO_STAMP_MAX_LEN; len++) {
+        for (size_t i = 0; i < len; i++)
+            req[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+        int n = answer(&src_a, req, len, T0 + (int64_t)len, out);
+
+        ck_assert_int_le(n, (int)len);
+        if (len < PROTO_STAMP_BASE_LEN)
+            ck_assert_int_lt(n, 0);
+    }
+}
+END_TEST
+
+START_TEST(tail_copied_octet_for_octet)
+{
+    uint8_t req[100], out[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_reflector m;
+
+    sender_packet(7, 0x1234, req, sizeof(req));
+    for (size_t i = PROTO_STAMP_BASE_LEN; i < sizeof(req); i++)
+        req[i] = (uint8_t)(i * 7);
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), (int)sizeof(req));
+    ck_assert_mem_eq(out + PROTO_STAMP_BASE_LEN, req + PROTO_STAMP_BASE_LEN,
+                     sizeof(req) - PROTO_STAMP_BASE_LEN);
+    ck_assert_int_eq(proto_stamp_reflector_decode(out, sizeof(req), &m), 0);
+    ck_assert_uint_eq(m.seq, 7); /* stateless: the sender's number */
+    ck_assert_uint_eq(m.sender_seq, 7);
+    ck_assert_uint_eq(m.ssid, 0x1234);
+    ck_assert_uint_eq(m.sender_ttl, 255);
+    ck_assert_uint_eq(m.sender_ts, 0x83aa7e8000000001ull);
+}
+END_TEST
+
+START_TEST(short_requests_only_for_legacy_peers)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_reflector m;
+    uint8_t padded[PROTO_STAMP_BASE_LEN] = {0};
+
+    sender_packet(9, 0, req, sizeof(req));
+    ck_assert_int_eq(answer(&src_a, req, 41, T0, out), -EMSGSIZE);
+    refl.legacy = 1;
+    ck_assert_int_eq(answer(&src_a, req, 40, T0, out), -EMSGSIZE); /* would amplify */
+    ck_assert_int_eq(answer(&src_a, req, 41, T0, out), 41);
+    memcpy(padded, out, 41);
+    ck_assert_int_eq(proto_stamp_reflector_decode(padded, sizeof(padded), &m), 0);
+    ck_assert_uint_eq(m.sender_seq, 9);
+    ck_assert_uint_eq(m.sender_ttl, 255); /* octet 40, the last one TWAMP-Light has */
+}
+END_TEST
+
+START_TEST(stateful_sequence_per_session)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_reflector m;
+    uint32_t want_a = 0;
+
+    refl.stateful = 1;
+    for (uint32_t i = 0; i < 6; i++) {
+        /* Sender sequence numbers with a gap: the reflector counts its own. */
+        sender_packet(100 + 2 * i, 1, req, sizeof(req));
+        ck_assert_int_eq(answer(i % 3 ? &src_a : &src_b, req, sizeof(req), T0 + i, out),
+                         (int)sizeof(req));
+        proto_stamp_reflector_decode(out, sizeof(req), &m);
+        ck_assert_uint_eq(m.sender_seq, 100 + 2 * i);
+        if (i % 3)
+            ck_assert_uint_eq(m.seq, want_a++);
+    }
+    ck_assert_uint_eq(want_a, 4);
+}
+END_TEST
+
+START_TEST(rate_limit_per_source)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    int answered = 0;
+
+    sender_packet(1, 0, req, sizeof(req));
+    /* 1,000 requests within one millisecond: the burst passes, no more. */
+    for (int i = 0; i < 1000; i++)
+        answered += answer(&src_a, req, sizeof(req), T0 + i * 1000, out) > 0;
+    ck_assert_int_eq(answered, (int)PROBE_REFLECT_BURST);
+    ck_assert_uint_eq(refl.rate_limited, 1000 - PROBE_REFLECT_BURST);
+    /* Another source has its own budget; the first recovers with time. */
+    ck_assert_int_gt(answer(&src_b, req, sizeof(req), T0 + 2000000, out), 0);
+    ck_assert_int_lt(answer(&src_a, req, sizeof(req), T0 + 2000000, out), 0);
+    ck_assert_int_gt(answer(&src_a, req, sizeof(req), T0 + 1000000000, out), 0);
+}
+END_TEST
+
+Suite *reflect_suite(void)
+{
+    Suite *s = suite_create("reflect");
+    TCase *tc = tcase_create("reflector");
+
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, random_datagrams_never_amplified);
+    tcase_add_test(tc, tail_copied_octet_for_octet);
+    tcase_add_test(tc, short_requests_only_for_legacy_peers);
+    tcase_add_test(tc, stateful_sequence_per_session);
+    tcase_add_test(tc, rate_limit_per_source);
+    suite_add_tcase(s, tc);
+    return s;
+}
