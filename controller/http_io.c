@@ -42,7 +42,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
 static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status,
                                     json_t *doc)
 {
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *body = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
 
     json_decref(doc);
     if (body == NULL)

@@ -166,11 +166,17 @@ static json_t *stretch_json(const struct node *a, const struct node *b, double p
     return json_real(round(p50_ns / 1e6 / min_ms * 100) / 100);
 }
 
+static double quantile(const struct pair_acc *p, double q)
+{
+    return proto_sketch_quantile_within(&p->sketch, q, (double)p->min_ns,
+                                        (double)p->max_ns);
+}
+
 static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
                          size_t nnodes)
 {
     int ok = p->received > 0;
-    double p50 = proto_sketch_quantile(&p->sketch, 0.5);
+    double p50 = quantile(p, 0.5);
     json_t *loss =
         p->sent ? json_real(round(p->lost * 10000.0 / p->sent) / 100) : json_null();
     json_t *jitter =
@@ -181,9 +187,9 @@ static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
         p->src, "dst", p->dst, "method", proto_method_name((uint8_t)p->method), "sent",
         (json_int_t)p->sent, "received", (json_int_t)p->received, "loss_pct", loss,
         "rtt_min_ms", ms_value((double)p->min_ns, ok), "rtt_p50_ms", ms_value(p50, ok),
-        "rtt_p90_ms", ms_value(proto_sketch_quantile(&p->sketch, 0.9), ok), "rtt_p99_ms",
-        ms_value(proto_sketch_quantile(&p->sketch, 0.99), ok), "rtt_max_ms",
-        ms_value((double)p->max_ns, ok), "jitter_ms", jitter, "path_class", "stretch",
+        "rtt_p90_ms", ms_value(quantile(p, 0.9), ok), "rtt_p99_ms",
+        ms_value(quantile(p, 0.99), ok), "rtt_max_ms", ms_value((double)p->max_ns, ok),
+        "jitter_ms", jitter, "path_class", "stretch",
         stretch_json(find_node(nodes, nnodes, p->src), find_node(nodes, nnodes, p->dst),
                      p50, ok));
 }

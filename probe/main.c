@@ -15,21 +15,24 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ixmesh-probe --config FILE [--log-level LEVEL]\n"
-            "\n"
-            "Measures round-trip latency and loss to the targets the ixmesh controller\n"
-            "assigns, reflects other probes' STAMP packets, and streams one summary\n"
-            "record per task and window to the controller over TLS.\n"
-            "\n"
-            "  -c, --config FILE      INI configuration (see deploy/probe.ini.example)\n"
-            "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
-            "      --protocol-versions MIN:MAX\n"
-            "                         offer only these control protocol versions\n"
-            "                         (for interoperability tests; default %u:%u)\n"
-            "  -h, --help             this text\n"
-            "  -V, --version          print the version\n",
-            PROTO_VERSION_MIN, PROTO_VERSION_MAX);
+    fprintf(
+        f,
+        "usage: ixmesh-probe --config FILE [--log-level LEVEL]\n"
+        "       ixmesh-probe reflect [OPTIONS]      (see ixmesh-probe reflect --help)\n"
+        "       ixmesh-probe measure stamp TARGET... (see ixmesh-probe measure --help)\n"
+        "\n"
+        "Measures round-trip latency and loss to the targets the ixmesh controller\n"
+        "assigns, reflects other probes' STAMP packets, and streams one summary\n"
+        "record per task and window to the controller over TLS.\n"
+        "\n"
+        "  -c, --config FILE      INI configuration (see deploy/probe.ini.example)\n"
+        "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+        "      --protocol-versions MIN:MAX\n"
+        "                         offer only these control protocol versions\n"
+        "                         (for interoperability tests; default %u:%u)\n"
+        "  -h, --help             this text\n"
+        "  -V, --version          print the version\n",
+        PROTO_VERSION_MIN, PROTO_VERSION_MAX);
 }
 
 static void begin_stop(struct probe *p)
@@ -142,6 +145,10 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_LEVEL_INFO;
     char err[1024];
 
+    if (argc > 1 && strcmp(argv[1], "reflect") == 0)
+        return probe_cmd_reflect(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "measure") == 0)
+        return probe_cmd_measure(argc - 1, argv + 1);
     if (parse_args(argc, argv, &config, &level, &p.uplink) < 0)
         return 2;
     if (probe_config_load(config, &p.cfg, err, sizeof(err)) < 0) {

@@ -83,7 +83,7 @@ struct probe_task {
     struct proto_task spec;
     struct sockaddr_storage dst;
     socklen_t dstlen;
-    uint32_t next_seq;
+    uint32_t first_seq, next_seq;
     struct stamp_slot ring[PROBE_STAMP_RING];
     /* Two windows: the open one, and the one that closed at the last
      * boundary and waits one timeout for late replies. */
@@ -96,6 +96,8 @@ struct probe_task {
 /* Allocates a task for spec; NULL when the target address does not parse. */
 struct probe_task *probe_task_new(const struct proto_task *spec);
 void probe_task_free(struct probe_task *t);
+/* Readdresses an IPv4 target as ::ffff:a.b.c.d for a dual-stack socket. */
+int probe_task_fit_family(struct probe_task *t, int family);
 /* Tasks are the same measurement (kept across task-list pushes) when equal. */
 int probe_task_same(const struct proto_task *a, const struct proto_task *b);
 void probe_window_open(struct probe_window *w, int64_t start_ms);
@@ -105,6 +107,11 @@ int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t wi
                        struct proto_result *r);
 struct probe_window *probe_task_window(struct probe_task *t, int64_t start_ms);
 
+/* ---- cmd_io.c -------------------------------------------------------------- */
+
+int probe_cmd_reflect(int argc, char **argv);
+int probe_cmd_measure(int argc, char **argv);
+
 /* ---- stamp.c ------------------------------------------------------------- */
 
 /*
@@ -112,12 +119,21 @@ struct probe_window *probe_task_window(struct probe_task *t, int64_t start_ms);
  * stamped with now_ns, and counts it as sent in the open window.
  */
 int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size_t len);
+/* What one matched reply told us. */
+struct stamp_reply {
+    uint32_t seq; /* the sender sequence number it answers */
+    int64_t rtt_ns;
+    uint8_t ttl; /* the reflector's Sender TTL: hops our request crossed, from 255 */
+    size_t len;
+};
+
 /*
  * Matches a reflected packet to its request and adds its RTT; -ENOENT when
- * it answers nothing we are waiting for (late, duplicate, or unknown).
+ * it answers nothing we are waiting for (late, duplicate, or unknown).  rep
+ * may be NULL.
  */
-int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len,
-                      int64_t t4_ns);
+int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int64_t t4_ns,
+                      struct stamp_reply *rep);
 extern const struct proto_stamp_errest probe_stamp_errest;
 int64_t probe_ntp_to_ns(uint64_t ntp);
 uint64_t probe_ns_to_ntp(int64_t ns);
@@ -257,6 +273,10 @@ struct probe {
     size_t ntasks;
     uint64_t generation;
     uint32_t window_s;
+    /* A one-shot command's state and its per-reply hook (NULL in the daemon). */
+    void *cmd;
+    void (*on_reply)(struct probe *p, struct probe_task *t,
+                     const struct stamp_reply *rep);
     uv_timer_t window_timer;
     uv_timer_t close_timer;
     struct probe_queue queue;

@@ -28,27 +28,6 @@ static int64_t window_ms(const struct probe *p)
     return (int64_t)p->window_s * 1000;
 }
 
-/* A v4 target on a dual-stack v6 socket is addressed as ::ffff:a.b.c.d. */
-static int fit_family(struct probe_task *t, int family)
-{
-    struct sockaddr_in v4;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->dst;
-
-    if (t->dst.ss_family == family)
-        return 0;
-    if (family != AF_INET6)
-        return -EAFNOSUPPORT;
-    memcpy(&v4, &t->dst, sizeof(v4));
-    memset(v6, 0, sizeof(*v6));
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = v4.sin_port;
-    v6->sin6_addr.s6_addr[10] = 0xff;
-    v6->sin6_addr.s6_addr[11] = 0xff;
-    memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
-    t->dstlen = sizeof(*v6);
-    return 0;
-}
-
 static int same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr *b)
 {
     if (a->ss_family != b->sa_family)
@@ -131,7 +110,7 @@ static struct probe_task *make_task(struct probe *p, const struct proto_task *sp
         log_warn("task %u: bad target address %s", spec->id, spec->addr);
         return NULL;
     }
-    if (fit_family(t, p->stamp.family) < 0) {
+    if (probe_task_fit_family(t, p->stamp.family) < 0) {
         log_warn("task %u: cannot reach %s from an IPv4-only STAMP socket", spec->id,
                  spec->addr);
         probe_task_free(t);

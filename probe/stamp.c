@@ -50,7 +50,8 @@ int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size
     return n;
 }
 
-int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int64_t t4_ns)
+int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int64_t t4_ns,
+                      struct stamp_reply *rep)
 {
     struct proto_stamp_reflector m;
     struct stamp_slot *slot;
@@ -75,5 +76,8 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int6
     if (rtt < 0)
         return -ERANGE;
     probe_window_add_rtt(w, rtt);
+    if (rep != NULL)
+        *rep = (struct stamp_reply){
+            .seq = m.sender_seq, .rtt_ns = rtt, .ttl = m.sender_ttl, .len = len};
     return 0;
 }

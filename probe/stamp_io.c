@@ -47,6 +47,8 @@ static int configure_socket(int fd, int family, const struct sockaddr *sa)
     if (rc == 0)
         rc = set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255);
     if (rc == 0)
+        rc = set_int(fd, IPPROTO_IP, IP_TTL, 255); /* for IPv4 via mapped addresses */
+    if (rc == 0)
         rc = set_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
     if (rc == 0)
         rc = set_int(fd, IPPROTO_IP, IP_RECVTTL, 1);
@@ -96,14 +98,16 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
                         const struct rx_meta *meta)
 {
     struct probe_task *t;
+    struct stamp_reply rep;
 
-    if (proto_stamp_is_reflected(buf, len)) {
-        t = probe_sched_find(p, (const struct sockaddr *)from);
-        if (t != NULL)
-            probe_stamp_reply(t, buf, len, meta->t_ns);
+    if (!proto_stamp_is_reflected(buf, len)) {
+        reflect(p, buf, len, from, fromlen, meta);
         return;
     }
-    reflect(p, buf, len, from, fromlen, meta);
+    t = probe_sched_find(p, (const struct sockaddr *)from);
+    if (t != NULL && probe_stamp_reply(t, buf, len, meta->t_ns, &rep) == 0 &&
+        p->on_reply != NULL)
+        p->on_reply(p, t, &rep);
 }
 
 static void on_readable_cb(uv_poll_t *h, int status, int events)

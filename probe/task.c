@@ -3,6 +3,7 @@
  * Nothing here does I/O; sched_io.c drives it from timers.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@ struct probe_task *probe_task_new(const struct proto_task *spec)
     }
     /* A random first sequence number, so a restarted task is not mistaken
      * by the reflector's peer for the previous one. */
-    t->next_seq = (uint32_t)random();
+    t->first_seq = t->next_seq = (uint32_t)random();
     return t;
 }
 
@@ -118,5 +119,26 @@ int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t wi
     r->sketch = w->sketch; /* the record takes the bins */
     proto_sketch_init(&w->sketch);
     w->start_ms = 0;
+    return 0;
+}
+
+/* A v4 target on a dual-stack v6 socket is addressed as ::ffff:a.b.c.d. */
+int probe_task_fit_family(struct probe_task *t, int family)
+{
+    struct sockaddr_in v4;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->dst;
+
+    if (t->dst.ss_family == family)
+        return 0;
+    if (family != AF_INET6)
+        return -EAFNOSUPPORT;
+    memcpy(&v4, &t->dst, sizeof(v4));
+    memset(v6, 0, sizeof(*v6));
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = v4.sin_port;
+    v6->sin6_addr.s6_addr[10] = 0xff;
+    v6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+    t->dstlen = sizeof(*v6);
     return 0;
 }

@@ -115,6 +115,10 @@ int proto_sketch_add(struct proto_sketch *s, double value_ns);
 int proto_sketch_merge(struct proto_sketch *dst, const struct proto_sketch *src);
 /* Returns the q-quantile (0 <= q <= 1) in nanoseconds, or NAN when empty. */
 double proto_sketch_quantile(const struct proto_sketch *s, double q);
+/* The same, kept within the exact [lo, hi] the caller knows (the minimum and
+ * maximum seen), which the bucket estimate can overshoot by up to alpha. */
+double proto_sketch_quantile_within(const struct proto_sketch *s, double q, double lo,
+                                    double hi);
 int proto_sketch_equal(const struct proto_sketch *a, const struct proto_sketch *b);
 
 /* msgpack form: a map {"a": alpha, "o": offset, "z": zero, "b": [counts]}. */
@@ -138,16 +142,23 @@ struct proto_stamp_errest {
     uint8_t mult;  /* 8 bits; 0 is invalid */
 };
 
+/*
+ * The SSID (RFC 8972 3) names the Session-Sender's test session; the
+ * reflector copies it back.  An RFC 8762-only or TWAMP-Light peer leaves
+ * those octets zero (MBZ), so 0 means "none".
+ */
 struct proto_stamp_sender {
     uint32_t seq;
     uint64_t ts; /* 32.32 NTP (or PTP when err.ptp) */
     struct proto_stamp_errest err;
+    uint16_t ssid;
 };
 
 struct proto_stamp_reflector {
     uint32_t seq;
     uint64_t ts; /* T3, transmit time at the reflector */
     struct proto_stamp_errest err;
+    uint16_t ssid;  /* copied from the request */
     uint64_t rx_ts; /* T2, receive time at the reflector */
     uint32_t sender_seq;
     uint64_t sender_ts; /* T1, copied from the request */
@@ -157,12 +168,22 @@ struct proto_stamp_reflector {
 
 uint16_t proto_stamp_errest_pack(const struct proto_stamp_errest *e);
 void proto_stamp_errest_unpack(uint16_t v, struct proto_stamp_errest *e);
+/*
+ * RFC 4656 4.1.2: a zero Multiplier is invalid.  The decoders carry such an
+ * estimate through unchanged; whether to discard the packet or only
+ * distrust its clock is the caller's decision, made with this.
+ */
+int proto_stamp_errest_valid(const struct proto_stamp_errest *e);
+/* The estimate, Multiplier x 2^-32 x 2^Scale seconds, in nanoseconds. */
+double proto_stamp_errest_ns(const struct proto_stamp_errest *e);
 
 /*
- * Encoders write the 44-octet base packet and zero-fill up to len octets
+ * Encoders write the 44-octet base packet (RFC 8762 4.2.1 and 4.3.1, with
+ * the SSID of RFC 8972 3 in octets 14-15) and zero-fill up to len octets
  * (the task's packet size, so len >= PROTO_STAMP_BASE_LEN).  They return
  * len or -ENOBUFS.  Decoders accept len >= 44 and ignore what follows the
- * base packet; shorter input is -EBADMSG.
+ * base packet (the TLVs of RFC 8972 4 start at octet 44: see
+ * proto_stamp_tlv_next()); shorter input is -EBADMSG.
  */
 int proto_stamp_sender_encode(const struct proto_stamp_sender *m, uint8_t *buf,
                               size_t len);
@@ -172,6 +193,14 @@ int proto_stamp_reflector_encode(const struct proto_stamp_reflector *m, uint8_t 
                                  size_t len);
 int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
                                  struct proto_stamp_reflector *m);
+/*
+ * A TWAMP-Light reflector's reply (RFC 5357 4.2.1, unauthenticated): the
+ * same layout up to the Sender TTL in octet 40, so 41 octets suffice.
+ * Nothing is judged: a Sender TTL of 0 (a reflector that cannot read the
+ * TTL) and T2 == T3 (one clock read for both) decode like any other value.
+ */
+int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
+                                       struct proto_stamp_reflector *m);
 
 /*
  * A reflected packet carries a non-zero Receive Timestamp in octets 16-23,
@@ -188,10 +217,20 @@ int proto_stamp_is_reflected(const uint8_t *buf, size_t len);
  * bits.  Decoders check the HMAC first, in constant time, and return
  * -EACCES on a mismatch without looking at anything else.  The SSID (RFC
  * 8972 3) sits in octets 14-15 unauthenticated and 26-27 authenticated.
+ *
+ * As in unauthenticated mode, encoders zero-fill up to len (>= 112, else
+ * -ENOBUFS) and return len; decoders need len >= 112 (else -EBADMSG) and
+ * ignore what follows octet 111 (TLVs, covered by the HMAC TLV, not by the
+ * packet's HMAC).  key is PROTO_STAMP_KEY_LEN octets; an OpenSSL failure
+ * is -ENOMEM.  Nothing is allocated here (OpenSSL may, inside HMAC()).
  */
 #define PROTO_STAMP_AUTH_LEN 112
 #define PROTO_STAMP_HMAC_LEN 16
 #define PROTO_STAMP_KEY_LEN  32
+
+/* HMAC-SHA-256 of p[0..n) truncated to 128 bits (RFC 8762 4.2.2). */
+int proto_stamp_hmac(const uint8_t key[PROTO_STAMP_KEY_LEN], const uint8_t *p, size_t n,
+                     uint8_t out[PROTO_STAMP_HMAC_LEN]);
 
 int proto_stamp_sender_encode_auth(const struct proto_stamp_sender *m,
                                    const uint8_t key[PROTO_STAMP_KEY_LEN], uint8_t *buf,
@@ -206,7 +245,15 @@ int proto_stamp_reflector_decode_auth(const uint8_t *buf, size_t len,
                                       const uint8_t key[PROTO_STAMP_KEY_LEN],
                                       struct proto_stamp_reflector *m);
 
-/* Timestamps in either format, by the Z bit of their own Error Estimate. */
+/*
+ * Timestamps in either format, by the Z bit of their own Error Estimate
+ * (RFC 8762 4.2.1): ptp == 0 is NTP 32.32 (RFC 5905 6, era mapping as in
+ * proto_ntp_to_timespec()), ptp != 0 the PTPv2 truncated format, 32 bits
+ * of seconds since 1970 and 32 bits of nanoseconds.  Nanoseconds count
+ * from the Unix epoch on the timestamp's own scale: no UTC-TAI offset is
+ * applied, a PTP clock's readings stay TAI.  A PTP nanoseconds field of
+ * 10^9 or more is taken at face value.
+ */
 int64_t proto_stamp_ts_to_ns(uint64_t ts, int ptp);
 uint64_t proto_stamp_ts_from_ns(int64_t ns, int ptp);
 
@@ -215,6 +262,170 @@ uint64_t proto_ntp_from_timespec(const struct timespec *ts);
 void proto_ntp_to_timespec(uint64_t ntp, struct timespec *ts);
 /* a - b in nanoseconds. */
 int64_t proto_ntp_diff_ns(uint64_t a, uint64_t b);
+
+/* ---- STAMP TLVs (stamp_tlv.c), RFC 8972 ---------------------------------- */
+
+/*
+ * RFC 8972 4: TLVs follow the base packet (from octet 44, or 112 in
+ * authenticated mode) to the end of the UDP payload.  Each is STAMP TLV
+ * Flags (1 octet), Type (1), Length (2, the Value's) and the Value.  Flags,
+ * most significant bit first: U (Unrecognized), M (Malformed), I
+ * (Integrity), five reserved bits.  A Session-Sender sends U = 1, M = I = 0
+ * (4); the reflector clears U for what it understands.
+ */
+#define PROTO_STAMP_TLV_HDR          4
+#define PROTO_STAMP_TLV_U            0x80
+#define PROTO_STAMP_TLV_M            0x40
+#define PROTO_STAMP_TLV_I            0x20
+#define PROTO_STAMP_TLV_SENDER_FLAGS PROTO_STAMP_TLV_U
+
+/*
+ * The types we understand (RFC 8972 5.1).  Every other type, among them
+ * Location (2), Access Report (6), Follow-Up Telemetry (7) and RFC 9503's
+ * Return Path (10), is answered as unrecognised: U set, value copied.  A
+ * reflector that steered its answer by a sender's request could be made
+ * to send traffic elsewhere, so Return Path and Reflected Test Packet
+ * Control are never to be implemented here.
+ */
+enum proto_stamp_tlv_type {
+    PROTO_STAMP_TLV_PADDING = 1,     /* Extra Padding, 4.1 */
+    PROTO_STAMP_TLV_TSINFO = 3,      /* Timestamp Information, 4.3 */
+    PROTO_STAMP_TLV_COS = 4,         /* Class of Service, 4.4 */
+    PROTO_STAMP_TLV_DIRECT = 5,      /* Direct Measurement, 4.5 */
+    PROTO_STAMP_TLV_HMAC = 8,        /* HMAC, 4.8 */
+    PROTO_STAMP_TLV_RETURN_PATH = 10 /* RFC 9503; deliberately unrecognised */
+};
+
+#define PROTO_STAMP_TLV_TSINFO_LEN 4
+#define PROTO_STAMP_TLV_COS_LEN    4
+#define PROTO_STAMP_TLV_DIRECT_LEN 12
+#define PROTO_STAMP_TLV_HMAC_LEN   PROTO_STAMP_HMAC_LEN
+
+/* One TLV as parsed; value is a view into the parsed buffer, valid as long
+ * as that buffer is, len octets long (NULL when len is 0). */
+struct proto_stamp_tlv {
+    uint8_t flags;
+    uint8_t type;
+    uint16_t len;
+    const uint8_t *value;
+};
+
+/*
+ * Reads the next TLV at r.  Returns 1 with *t filled, 0 when r is at its
+ * end, -EBADMSG when what is left is shorter than a TLV header or than the
+ * header's Length (RFC 8972 4: malformed); r is then left where it was.
+ */
+int proto_stamp_tlv_next(struct proto_rd *r, struct proto_stamp_tlv *t);
+
+/* Synchronization Source and Timestamping Method, RFC 8972 5.4 and 5.5. */
+enum proto_stamp_sync_src {
+    PROTO_STAMP_SYNC_NTP = 1,
+    PROTO_STAMP_SYNC_PTP = 2,
+    PROTO_STAMP_SYNC_SSU_BITS = 3,
+    PROTO_STAMP_SYNC_GNSS = 4, /* GPS, GLONASS, LORAN-C, BDS, Galileo */
+    PROTO_STAMP_SYNC_LOCAL = 5 /* local free-running oscillator */
+};
+
+enum proto_stamp_ts_method {
+    PROTO_STAMP_TSM_HW = 1,           /* hardware assist */
+    PROTO_STAMP_TSM_SW = 2,           /* software local */
+    PROTO_STAMP_TSM_CONTROL_PLANE = 3 /* control plane */
+};
+
+/* Timestamp Information value, 4.3: the reflector's, for T2 (in), T3 (out). */
+struct proto_stamp_tsinfo {
+    uint8_t sync_in, method_in, sync_out, method_out;
+};
+
+/* Class of Service value, 4.4: DSCP1 asked for the reply, DSCP2 and ECN as
+ * received by the reflector, RP = 1 when its policy refused DSCP1. */
+struct proto_stamp_cos {
+    uint8_t dscp1, dscp2, ecn, rp;
+};
+
+/* Direct Measurement value, 4.5: packets counted by each side. */
+struct proto_stamp_direct {
+    uint32_t s_txc, r_rxc, r_txc;
+};
+
+/*
+ * Session-Sender encoders: append one TLV with the sender's flags at w and
+ * return 0, or -ENOBUFS leaving w unchanged.  Extra Padding's value is
+ * value_len zero octets (4.1 allows zeros), value_len <= 65535.
+ */
+int proto_stamp_tlv_put_padding(struct proto_wr *w, size_t value_len);
+int proto_stamp_tlv_put_tsinfo(struct proto_wr *w, const struct proto_stamp_tsinfo *v);
+int proto_stamp_tlv_put_cos(struct proto_wr *w, const struct proto_stamp_cos *v);
+int proto_stamp_tlv_put_direct(struct proto_wr *w, const struct proto_stamp_direct *v);
+/*
+ * Appends the HMAC TLV (4.8) over seq (the packet's Sequence Number) and
+ * the TLVs already written from w's offset tlv_start: it must come last,
+ * but for Extra Padding TLVs, which it does not cover.
+ */
+int proto_stamp_tlv_put_hmac(struct proto_wr *w, size_t tlv_start, uint32_t seq,
+                             const uint8_t key[PROTO_STAMP_KEY_LEN]);
+
+/* Value decoders: -EBADMSG when t has another type or a wrong length. */
+int proto_stamp_tlv_tsinfo(const struct proto_stamp_tlv *t, struct proto_stamp_tsinfo *v);
+int proto_stamp_tlv_cos(const struct proto_stamp_tlv *t, struct proto_stamp_cos *v);
+int proto_stamp_tlv_direct(const struct proto_stamp_tlv *t, struct proto_stamp_direct *v);
+
+/*
+ * The HMAC TLV's digest (4.8): HMAC-SHA-256, truncated to 128 bits, of the
+ * Sequence Number (4 octets, big-endian) followed by tlvs[0..len), the TLVs
+ * before the HMAC TLV.  len <= PROTO_STAMP_MAX_LEN, else -EMSGSIZE.
+ */
+int proto_stamp_tlv_hmac(const uint8_t key[PROTO_STAMP_KEY_LEN], uint32_t seq,
+                         const uint8_t *tlvs, size_t len,
+                         uint8_t out[PROTO_STAMP_HMAC_LEN]);
+/*
+ * Checks the HMAC TLV of a whole TLV area, as a Session-Sender does with a
+ * reflected packet: 0 when it is present and right; -ENOENT when there is
+ * none; -EACCES on a wrong digest or length, a second HMAC TLV, or any TLV
+ * but Extra Padding after it; -EBADMSG when the area does not parse.
+ */
+int proto_stamp_tlv_hmac_verify(const uint8_t *tlvs, size_t len, uint32_t seq,
+                                const uint8_t key[PROTO_STAMP_KEY_LEN]);
+
+/* What the reflector knows and decides, for proto_stamp_tlv_reflect(). */
+struct proto_stamp_tlv_ctx {
+    const uint8_t *key; /* PROTO_STAMP_KEY_LEN octets, or NULL: HMAC TLV unrecognised */
+    int require_hmac;   /* authenticated mode: TLVs need a good HMAC TLV (4.8) */
+    uint32_t req_seq;   /* the request's Sequence Number (its HMAC input) */
+    uint32_t seq;       /* the reply's Sequence Number (our HMAC input) */
+    struct proto_stamp_tsinfo tsinfo; /* how we take T2 and T3 */
+    uint8_t rx_dscp, rx_ecn;          /* from the request's IP header */
+    uint64_t dscp1_allowed;           /* bit n: the reply may carry DSCP n (4.4) */
+    uint32_t rx_count, tx_count;      /* R_RxC and R_TxC (4.5) */
+};
+
+/* What proto_stamp_tlv_reflect() found. */
+struct proto_stamp_tlv_result {
+    unsigned tlvs, unrecognised, malformed;
+    int integrity;      /* 1 HMAC TLV verified, -1 failed (I set), 0 neither */
+    int has_cos;        /* a well-formed Class of Service TLV came */
+    uint8_t reply_dscp; /* then: the DSCP to send the reply with */
+};
+
+/*
+ * The Session-Reflector's answer to a request's TLV area (RFC 8972 4):
+ * writes exactly req_len octets to out (out may be req_tlvs itself) and
+ * returns req_len: never more, so TLVs cannot amplify.  Per TLV: Extra
+ * Padding copied; Timestamp Information filled from ctx->tsinfo; Class of
+ * Service gets DSCP2 and ECN as received and RP by ctx->dscp1_allowed;
+ * Direct Measurement gets our counters; HMAC carries our digest over
+ * ctx->seq and the reply's TLVs before it.  Unknown types come back with U
+ * set and their value copied; a wrong length for a known type sets M; a
+ * TLV cut short sets M and ends processing, the rest copied as is.  A
+ * failed HMAC check (wrong, misplaced, repeated, or missing when
+ * ctx->require_hmac) sets I on every TLV.  Reserved flags are zeroed.
+ * res may be NULL.  Errors: -ENOBUFS when out_cap < req_len, -EMSGSIZE
+ * when req_len > PROTO_STAMP_MAX_LEN, -ENOMEM when OpenSSL fails; out is
+ * then undefined.
+ */
+int proto_stamp_tlv_reflect(const uint8_t *req_tlvs, size_t req_len,
+                            const struct proto_stamp_tlv_ctx *ctx, uint8_t *out,
+                            size_t out_cap, struct proto_stamp_tlv_result *res);
 
 /* ---- control messages (msg.c) -------------------------------------------- */
 

@@ -516,3 +516,15 @@ int proto_sketch_from_bytes(struct proto_sketch *s, const uint8_t *p, size_t len
     msgpack_unpacked_destroy(&u);
     return rc;
 }
+
+double proto_sketch_quantile_within(const struct proto_sketch *s, double q, double lo,
+                                    double hi)
+{
+    double v = proto_sketch_quantile(s, q);
+
+    if (v < lo)
+        v = lo;
+    if (v > hi)
+        v = hi;
+    return v;
+}
