@@ -152,7 +152,7 @@ static void drop_older(struct ctl *c, struct ctl_conn *k)
             log_info("probe %s reconnected from %s: closing its old connection",
                      k->hello.probe_id, k->peer);
             o->hello_done = 0; /* its close must not look like a leave */
-            conn_close(o, 0);
+            refuse(o, PROTO_ERR_REPLACED, "a newer connection of this probe took over");
         }
     }
 }
@@ -472,6 +472,18 @@ void ctl_channel_stop(struct ctl *c)
     uv_close((uv_handle_t *)&c->listener, NULL);
     uv_close((uv_handle_t *)&c->replan, NULL);
     uv_close((uv_handle_t *)&c->tick, NULL);
-    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
-        conn_close(k, 0);
+    /* Tell each probe why: it reconnects with backoff, not at once. */
+    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next) {
+        struct proto_msg m = {.type = PROTO_MSG_ERROR};
+
+        if (k->closing || k->chan == NULL || !proto_chan_ready(k->chan)) {
+            conn_close(k, 0);
+            continue;
+        }
+        m.u.error.code = PROTO_ERR_SHUTDOWN;
+        snprintf(m.u.error.reason, sizeof(m.u.error.reason), "controller is stopping");
+        proto_chan_send(k->chan, &m);
+        pump_out(k);
+        conn_close(k, 1);
+    }
 }

@@ -253,6 +253,7 @@ struct probe_uplink {
     int got_tasks;
     struct proto_welcome welcome;      /* version 0 until the controller welcomed us */
     uint64_t last_rx_ms;               /* loop time of the last octets received */
+    uint64_t connected_ms;             /* loop time the TCP connection came up */
     uint32_t version_min, version_max; /* what our HELLO offers */
 };
 

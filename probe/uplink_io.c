@@ -15,8 +15,9 @@
 #include "log.h"
 #include "probe.h"
 
-#define BACKOFF_BASE_MS 500
-#define BACKOFF_CAP_MS  60000
+#define BACKOFF_BASE_MS    500
+#define BACKOFF_CAP_MS     60000
+#define WELCOME_TIMEOUT_MS 15000 /* from TCP connect, TLS handshake included */
 
 static void connect_now(struct probe *p);
 
@@ -201,11 +202,17 @@ static void on_heartbeat_cb(uv_timer_t *h)
     struct probe *p = h->data;
     struct probe_uplink *u = &p->uplink;
     struct proto_msg m = {.type = PROTO_MSG_HEARTBEAT};
-    uint64_t silent_ms = uv_now(p->loop) - u->last_rx_ms;
+    uint64_t now = uv_now(p->loop), silent_ms = now - u->last_rx_ms;
     char why[96];
 
     if (u->state != UPLINK_CONNECTED)
         return;
+    if (u->welcome.version == 0) {
+        /* Before WELCOME this timer only bounds the wait for it. */
+        if (now - u->connected_ms >= WELCOME_TIMEOUT_MS)
+            close_conn(p, "no WELCOME from the controller within 15 s");
+        return;
+    }
     if (silent_ms >= (uint64_t)u->welcome.idle_s * 1000) {
         snprintf(why, sizeof(why), "controller silent for %llu s",
                  (unsigned long long)silent_ms / 1000);
@@ -223,7 +230,9 @@ static void handle_welcome(struct probe *p, const struct proto_welcome *w)
     struct probe_uplink *u = &p->uplink;
     char why[128];
 
-    if (w->version < u->version_min || w->version > u->version_max) {
+    /* It must be one we offered, and one this build speaks. */
+    if (w->version < u->version_min || w->version > u->version_max ||
+        w->version < PROTO_VERSION_MIN || w->version > PROTO_VERSION_MAX) {
         snprintf(why, sizeof(why),
                  "controller chose protocol version %u, we speak %u to %u", w->version,
                  u->version_min, u->version_max);
@@ -336,7 +345,9 @@ static void on_connect_cb(uv_connect_t *req, int status)
         return;
     }
     u->state = UPLINK_CONNECTED;
-    u->last_rx_ms = uv_now(p->loop);
+    u->last_rx_ms = u->connected_ms = uv_now(p->loop);
+    uv_timer_start(&u->heartbeat, on_heartbeat_cb, WELCOME_TIMEOUT_MS / 3,
+                   WELCOME_TIMEOUT_MS / 3);
     send_hello(p); /* queued until the handshake is done */
     uv_read_start((uv_stream_t *)u->tcp, on_alloc_cb, on_read_cb);
     pump_out(p);
