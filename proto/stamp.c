@@ -1,19 +1,23 @@
 /*
- * stamp.c - STAMP test packets, RFC 8762, unauthenticated mode, and the
- * NTP timestamps they carry.
+ * stamp.c - STAMP test packets, RFC 8762, unauthenticated mode with the
+ * SSID of RFC 8972 3, and the timestamps they carry.
  *
  * Every octet is read and written through proto_rd / proto_wr.  MBZ octets
  * are written as zero and not checked on receipt, so a peer that gives them
- * a meaning (the SSID of RFC 8972 sits in octets 14-15) still decodes.
+ * a meaning still decodes.
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 
 #include "proto.h"
 
 /* Seconds from the NTP prime epoch (1900-01-01) to the Unix epoch. */
 #define NTP_UNIX_OFFSET 2208988800u
 #define NS_PER_S        1000000000u
+
+/* The TWAMP-Light reply up to and including the Sender TTL, RFC 5357 4.2.1. */
+#define TWAMP_LIGHT_REFLECTOR_LEN 41
 
 /*
  * Error Estimate, RFC 4656 4.1.2 (used as is by RFC 8762 4.2.1):
@@ -33,6 +37,18 @@ void proto_stamp_errest_unpack(uint16_t v, struct proto_stamp_errest *e)
     e->ptp = (uint8_t)(v >> 14 & 1u);
     e->scale = (uint8_t)(v >> 8 & 0x3fu);
     e->mult = (uint8_t)(v & 0xffu);
+}
+
+/* RFC 4656 4.1.2: "Multiplier MUST NOT be set to 0". */
+int proto_stamp_errest_valid(const struct proto_stamp_errest *e)
+{
+    return e->mult != 0;
+}
+
+/* Multiplier x 2^-32 x 2^Scale seconds (RFC 4656 4.1.2), exact in a double. */
+double proto_stamp_errest_ns(const struct proto_stamp_errest *e)
+{
+    return ldexp((double)e->mult * 1e9, (int)(e->scale & 0x3fu) - 32);
 }
 
 /*
@@ -84,9 +100,9 @@ int proto_stamp_sender_encode(const struct proto_stamp_sender *m, uint8_t *buf,
     if ((rc = check_out_len(len)) < 0)
         return rc;
     proto_wr_init(&w, buf, len);
-    /* Octets 14-43 are MBZ; the rest, up to len, is zero padding (4.2.1). */
+    /* 14-15 SSID (RFC 8972 3), 16-43 MBZ; the rest, up to len, zero padding. */
     if ((rc = wr_triple(&w, m->seq, m->ts, &m->err)) < 0 ||
-        (rc = proto_wr_zero(&w, len - w.off)) < 0)
+        (rc = proto_wr_u16(&w, m->ssid)) < 0 || (rc = proto_wr_zero(&w, len - w.off)) < 0)
         return rc;
     return (int)len;
 }
@@ -101,7 +117,8 @@ int proto_stamp_sender_decode(const uint8_t *buf, size_t len,
     if (len < PROTO_STAMP_BASE_LEN)
         return -EBADMSG;
     proto_rd_init(&r, buf, len);
-    if ((rc = rd_triple(&r, &t.seq, &t.ts, &t.err)) < 0)
+    if ((rc = rd_triple(&r, &t.seq, &t.ts, &t.err)) < 0 ||
+        (rc = proto_rd_u16(&r, &t.ssid)) < 0)
         return rc;
     *m = t;
     return 0;
@@ -117,9 +134,9 @@ int proto_stamp_reflector_encode(const struct proto_stamp_reflector *m, uint8_t 
     if ((rc = check_out_len(len)) < 0)
         return rc;
     proto_wr_init(&w, buf, len);
-    /* 0-13 as in 4.2.1, 14-15 MBZ, 16-23 Receive Timestamp. */
+    /* 0-13 as in 4.2.1, 14-15 SSID (RFC 8972 3), 16-23 Receive Timestamp. */
     if ((rc = wr_triple(&w, m->seq, m->ts, &m->err)) < 0 ||
-        (rc = proto_wr_zero(&w, 2)) < 0 || (rc = proto_wr_u64(&w, m->rx_ts)) < 0)
+        (rc = proto_wr_u16(&w, m->ssid)) < 0 || (rc = proto_wr_u64(&w, m->rx_ts)) < 0)
         return rc;
     /* 24-37 the Session-Sender's fields, 38-39 MBZ, 40 TTL, 41-43 MBZ, padding. */
     if ((rc = wr_triple(&w, m->sender_seq, m->sender_ts, &m->sender_err)) < 0 ||
@@ -129,24 +146,42 @@ int proto_stamp_reflector_encode(const struct proto_stamp_reflector *m, uint8_t 
     return (int)len;
 }
 
-/* The same octets as the encoder writes; MBZ and padding are skipped unread. */
-int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
-                                 struct proto_stamp_reflector *m)
+/* Octets 0-40 of a reflected packet; the reader stops after the TTL. */
+static int rd_reflector(const uint8_t *buf, size_t len, struct proto_stamp_reflector *m)
 {
     struct proto_stamp_reflector t;
     struct proto_rd r;
     int rc;
 
-    if (len < PROTO_STAMP_BASE_LEN)
-        return -EBADMSG;
     proto_rd_init(&r, buf, len);
     if ((rc = rd_triple(&r, &t.seq, &t.ts, &t.err)) < 0 ||
-        (rc = proto_rd_skip(&r, 2)) < 0 || (rc = proto_rd_u64(&r, &t.rx_ts)) < 0 ||
+        (rc = proto_rd_u16(&r, &t.ssid)) < 0 || (rc = proto_rd_u64(&r, &t.rx_ts)) < 0 ||
         (rc = rd_triple(&r, &t.sender_seq, &t.sender_ts, &t.sender_err)) < 0 ||
         (rc = proto_rd_skip(&r, 2)) < 0 || (rc = proto_rd_u8(&r, &t.sender_ttl)) < 0)
         return rc;
     *m = t;
     return 0;
+}
+
+/* The same octets as the encoder writes; MBZ and padding are skipped unread. */
+int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
+                                 struct proto_stamp_reflector *m)
+{
+    if (len < PROTO_STAMP_BASE_LEN)
+        return -EBADMSG;
+    return rd_reflector(buf, len, m);
+}
+
+/*
+ * RFC 5357 4.2.1: a TWAMP-Light reflector may answer with 41 octets (no
+ * padding after the TTL); octets 14-15 are MBZ there and read as SSID 0.
+ */
+int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
+                                       struct proto_stamp_reflector *m)
+{
+    if (len < TWAMP_LIGHT_REFLECTOR_LEN)
+        return -EBADMSG;
+    return rd_reflector(buf, len, m);
 }
 
 /*
@@ -221,4 +256,42 @@ int64_t proto_ntp_diff_ns(uint64_t a, uint64_t b)
         (m >> 32) * NS_PER_S + (((m & 0xffffffffu) * NS_PER_S + (1u << 31)) >> 32);
 
     return neg ? -(int64_t)ns : (int64_t)ns;
+}
+
+/*
+ * PTPv2 truncated timestamp (RFC 8762 4.2.1, the format of RFC 8186 2.3):
+ * seconds since 1970 modulo 2^32, then nanoseconds.
+ */
+static int64_t ptp_to_ns(uint64_t ts)
+{
+    return (int64_t)(ts >> 32) * NS_PER_S + (int64_t)(ts & 0xffffffffu);
+}
+
+static uint64_t ptp_from_ns(int64_t ns)
+{
+    int64_t sec = ns / (int64_t)NS_PER_S, nsec = ns % (int64_t)NS_PER_S;
+
+    if (nsec < 0) {
+        nsec += NS_PER_S;
+        sec--;
+    }
+    return (uint64_t)(uint32_t)sec << 32 | (uint64_t)nsec;
+}
+
+int64_t proto_stamp_ts_to_ns(uint64_t ts, int ptp)
+{
+    struct timespec t;
+
+    if (ptp)
+        return ptp_to_ns(ts);
+    proto_ntp_to_timespec(ts, &t);
+    return (int64_t)t.tv_sec * NS_PER_S + t.tv_nsec;
+}
+
+uint64_t proto_stamp_ts_from_ns(int64_t ns, int ptp)
+{
+    struct timespec t = {.tv_sec = (time_t)(ns / (int64_t)NS_PER_S),
+                         .tv_nsec = (long)(ns % (int64_t)NS_PER_S)};
+
+    return ptp ? ptp_from_ns(ns) : proto_ntp_from_timespec(&t);
 }

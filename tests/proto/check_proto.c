@@ -17,6 +17,8 @@ int main(int argc, char **argv)
     srunner_add_suite(sr, frame_suite());
     srunner_add_suite(sr, msg_suite());
     srunner_add_suite(sr, stamp_suite());
+    srunner_add_suite(sr, stamp_auth_suite());
+    srunner_add_suite(sr, stamp_tlv_suite());
     srunner_add_suite(sr, sketch_suite());
     srunner_run(sr, only, NULL, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

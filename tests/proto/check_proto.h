@@ -7,6 +7,8 @@
 Suite *frame_suite(void);
 Suite *msg_suite(void);
 Suite *stamp_suite(void);
+Suite *stamp_auth_suite(void);
+Suite *stamp_tlv_suite(void);
 Suite *sketch_suite(void);
 
 #endif

@@ -12,32 +12,36 @@
 /*
  * Session-Sender packet, RFC 8762 4.2.1 Figure 2, written out octet by octet:
  * seq 0x01020304; timestamp 0x83AA7E80.80000000 (Unix 0 plus half a second);
- * Error Estimate S=1 Z=0 Scale=21 Multiplier=167 (1 0 010101 10100111).
+ * Error Estimate S=1 Z=0 Scale=21 Multiplier=167 (1 0 010101 10100111);
+ * SSID 0xBEEF (RFC 8972 3, Figure 1).
  */
 static const uint8_t sender_pkt[PROTO_STAMP_BASE_LEN] = {
     0x01, 0x02, 0x03, 0x04,                         /* 0-3 Sequence Number */
     0x83, 0xaa, 0x7e, 0x80, 0x80, 0x00, 0x00, 0x00, /* 4-11 Timestamp */
     0x95, 0xa7,                                     /* 12-13 Error Estimate */
-    /* 14-43 MBZ */
+    0xbe, 0xef,                                     /* 14-15 SSID */
+    /* 16-43 MBZ */
 };
 
 static const struct proto_stamp_sender sender_val = {
     .seq = 0x01020304,
     .ts = 0x83aa7e8080000000ull,
     .err = {.sync = 1, .ptp = 0, .scale = 21, .mult = 167},
+    .ssid = 0xbeef,
 };
 
 /*
  * Session-Reflector packet, RFC 8762 4.3.1 Figure 4: seq 0xDEADBEEF;
  * timestamp 0xE9B1F2C3.12345678; Error Estimate S=0 Z=1 Scale=63 Mult=1;
- * receive timestamp 0xE9B1F2C3.00ABCDEF; the sender's fields copied from
+ * SSID 0xBEEF copied from the request (RFC 8972 3, Figure 2); receive
+ * timestamp 0xE9B1F2C3.00ABCDEF; the sender's fields copied from
  * sender_pkt; Session-Sender TTL 64.
  */
 static const uint8_t reflector_pkt[PROTO_STAMP_BASE_LEN] = {
     0xde, 0xad, 0xbe, 0xef,                         /* 0-3 Sequence Number */
     0xe9, 0xb1, 0xf2, 0xc3, 0x12, 0x34, 0x56, 0x78, /* 4-11 Timestamp */
     0x7f, 0x01,                                     /* 12-13 Error Estimate */
-    0x00, 0x00,                                     /* 14-15 MBZ */
+    0xbe, 0xef,                                     /* 14-15 SSID */
     0xe9, 0xb1, 0xf2, 0xc3, 0x00, 0xab, 0xcd, 0xef, /* 16-23 Receive Timestamp */
     0x01, 0x02, 0x03, 0x04,                         /* 24-27 Session-Sender Seq */
     0x83, 0xaa, 0x7e, 0x80, 0x80, 0x00, 0x00, 0x00, /* 28-35 Session-Sender Timestamp */
@@ -51,6 +55,7 @@ static const struct proto_stamp_reflector reflector_val = {
     .seq = 0xdeadbeef,
     .ts = 0xe9b1f2c312345678ull,
     .err = {.sync = 0, .ptp = 1, .scale = 63, .mult = 1},
+    .ssid = 0xbeef,
     .rx_ts = 0xe9b1f2c300abcdefull,
     .sender_seq = 0x01020304,
     .sender_ts = 0x83aa7e8080000000ull,
@@ -82,6 +87,7 @@ static void assert_reflector(const struct proto_stamp_reflector *a,
     ck_assert_uint_eq(a->seq, b->seq);
     ck_assert_uint_eq(a->ts, b->ts);
     assert_errest(&a->err, &b->err);
+    ck_assert_uint_eq(a->ssid, b->ssid);
     ck_assert_uint_eq(a->rx_ts, b->rx_ts);
     ck_assert_uint_eq(a->sender_seq, b->sender_seq);
     ck_assert_uint_eq(a->sender_ts, b->sender_ts);
@@ -109,6 +115,7 @@ START_TEST(sender_decode_matches_rfc_layout)
     ck_assert_uint_eq(m.seq, sender_val.seq);
     ck_assert_uint_eq(m.ts, sender_val.ts);
     assert_errest(&m.err, &sender_val.err);
+    ck_assert_uint_eq(m.ssid, sender_val.ssid);
 }
 END_TEST
 
@@ -196,7 +203,7 @@ START_TEST(decoders_refuse_truncated_input)
 }
 END_TEST
 
-/* MBZ octets and padding are not ours to judge (RFC 8972 reuses some). */
+/* MBZ octets and padding are not ours to judge (a later RFC may reuse them). */
 START_TEST(decoders_ignore_mbz_and_padding)
 {
     uint8_t buf[200];
@@ -205,16 +212,17 @@ START_TEST(decoders_ignore_mbz_and_padding)
 
     memset(buf, 0xee, sizeof(buf));
     memcpy(buf, reflector_pkt, PROTO_STAMP_BASE_LEN);
-    buf[14] = buf[15] = buf[38] = buf[39] = buf[41] = buf[42] = buf[43] = 0xee;
+    buf[38] = buf[39] = buf[41] = buf[42] = buf[43] = 0xee;
     ck_assert_int_eq(proto_stamp_reflector_decode(buf, sizeof(buf), &r), 0);
     assert_reflector(&r, &reflector_val);
 
     memset(buf, 0xee, sizeof(buf));
-    memcpy(buf, sender_pkt, 14);
+    memcpy(buf, sender_pkt, 16);
     ck_assert_int_eq(proto_stamp_sender_decode(buf, sizeof(buf), &s), 0);
     ck_assert_uint_eq(s.seq, sender_val.seq);
     ck_assert_uint_eq(s.ts, sender_val.ts);
     assert_errest(&s.err, &sender_val.err);
+    ck_assert_uint_eq(s.ssid, sender_val.ssid);
 }
 END_TEST
 
@@ -234,6 +242,93 @@ START_TEST(round_trip_through_encoders)
     ck_assert_uint_eq(s.seq, sender_val.seq);
     ck_assert_uint_eq(s.ts, sender_val.ts);
     assert_errest(&s.err, &sender_val.err);
+    ck_assert_uint_eq(s.ssid, sender_val.ssid);
+}
+END_TEST
+
+/*
+ * A TWAMP-Light reply, RFC 5357 4.2.1, built by hand: 41 octets, octets
+ * 14-15 MBZ, Sender TTL 0 (the reflector could not read it) and T2 == T3.
+ */
+static const uint8_t light_pkt[41] = {
+    0x00, 0x00, 0x00, 0x07,                         /* 0-3 Sequence Number */
+    0xe9, 0xb1, 0xf2, 0xc3, 0x40, 0x00, 0x00, 0x00, /* 4-11 Timestamp (T3) */
+    0x00, 0x01,                                     /* 12-13 Error Estimate */
+    0x00, 0x00,                                     /* 14-15 MBZ */
+    0xe9, 0xb1, 0xf2, 0xc3, 0x40, 0x00, 0x00, 0x00, /* 16-23 Receive Timestamp (T2) */
+    0x00, 0x00, 0x00, 0x07,                         /* 24-27 Sender Sequence Number */
+    0xe9, 0xb1, 0xf2, 0xc2, 0xc0, 0x00, 0x00, 0x00, /* 28-35 Sender Timestamp */
+    0x80, 0x0e,                                     /* 36-37 Sender Error Estimate */
+    0x00, 0x00,                                     /* 38-39 MBZ */
+    0x00,                                           /* 40 Sender TTL */
+};
+
+START_TEST(light_reply_decodes_from_41_octets)
+{
+    struct proto_stamp_reflector r, r0;
+    uint8_t buf[64];
+    size_t len;
+
+    memset(&r0, 0x5a, sizeof(r0));
+    for (len = 0; len < sizeof(light_pkt); len++) {
+        r = r0;
+        ck_assert_int_eq(proto_stamp_reflector_decode_light(light_pkt, len, &r),
+                         -EBADMSG);
+        ck_assert_int_eq(memcmp(&r, &r0, sizeof(r)), 0);
+    }
+    ck_assert_int_eq(proto_stamp_reflector_decode(light_pkt, sizeof(light_pkt), &r),
+                     -EBADMSG);
+    ck_assert_int_eq(proto_stamp_reflector_decode_light(light_pkt, sizeof(light_pkt), &r),
+                     0);
+    ck_assert_uint_eq(r.seq, 7);
+    ck_assert_uint_eq(r.ts, 0xe9b1f2c340000000ull);
+    ck_assert_uint_eq(r.rx_ts, r.ts);
+    ck_assert_uint_eq(r.ssid, 0);
+    ck_assert_uint_eq(r.sender_seq, 7);
+    ck_assert_uint_eq(r.sender_ts, 0xe9b1f2c2c0000000ull);
+    ck_assert_uint_eq(r.sender_err.sync, 1);
+    ck_assert_uint_eq(r.sender_err.scale, 0);
+    ck_assert_uint_eq(r.sender_err.mult, 14);
+    ck_assert_uint_eq(r.sender_ttl, 0);
+    ck_assert_uint_eq(r.err.mult, 1);
+    /* Padding after octet 40, and a whole STAMP reply, read the same. */
+    memset(buf, 0xee, sizeof(buf));
+    memcpy(buf, light_pkt, sizeof(light_pkt));
+    ck_assert_int_eq(proto_stamp_reflector_decode_light(buf, sizeof(buf), &r0), 0);
+    ck_assert_int_eq(memcmp(&r, &r0, sizeof(r)), 0);
+    ck_assert_int_eq(
+        proto_stamp_reflector_decode_light(reflector_pkt, sizeof(reflector_pkt), &r), 0);
+    assert_reflector(&r, &reflector_val);
+}
+END_TEST
+
+/* A zero Multiplier is invalid (RFC 4656 4.1.2) but still decodes. */
+START_TEST(errest_validity_and_value)
+{
+    struct proto_stamp_errest e = {.mult = 0};
+    struct proto_stamp_sender s;
+    uint8_t buf[PROTO_STAMP_BASE_LEN];
+
+    ck_assert_int_eq(proto_stamp_errest_valid(&e), 0);
+    e.mult = 1;
+    ck_assert_int_ne(proto_stamp_errest_valid(&e), 0);
+    /* Multiplier x 2^-32 x 2^Scale seconds, exact in a double. */
+    e = (struct proto_stamp_errest){.scale = 32, .mult = 1};
+    ck_assert_double_eq(proto_stamp_errest_ns(&e), 1e9);
+    e = (struct proto_stamp_errest){.scale = 14, .mult = 1};
+    ck_assert_double_eq(proto_stamp_errest_ns(&e), 3814.697265625);
+    e = (struct proto_stamp_errest){.scale = 0, .mult = 255};
+    ck_assert_double_eq(proto_stamp_errest_ns(&e), 255e9 / 4294967296.0);
+    e = (struct proto_stamp_errest){.scale = 63, .mult = 255};
+    ck_assert_double_eq(proto_stamp_errest_ns(&e), 255e9 * 2147483648.0);
+    e.mult = 0;
+    ck_assert_double_eq(proto_stamp_errest_ns(&e), 0);
+
+    memcpy(buf, sender_pkt, sizeof(buf));
+    buf[13] = 0;
+    ck_assert_int_eq(proto_stamp_sender_decode(buf, sizeof(buf), &s), 0);
+    ck_assert_uint_eq(s.err.mult, 0);
+    ck_assert_int_eq(proto_stamp_errest_valid(&s.err), 0);
 }
 END_TEST
 
@@ -384,6 +479,41 @@ START_TEST(ntp_diff)
 }
 END_TEST
 
+/* By the Z bit: NTP 32.32 for Z=0, PTPv2 truncated (s, ns since 1970) for Z=1. */
+START_TEST(stamp_ts_known_values)
+{
+    ck_assert_int_eq(proto_stamp_ts_to_ns(0x83aa7e8080000000ull, 0), 500000000);
+    ck_assert_uint_eq(proto_stamp_ts_from_ns(500000000, 0), 0x83aa7e8080000000ull);
+    ck_assert_int_eq(proto_stamp_ts_to_ns(0x6553f100075bcd15ull, 1),
+                     1700000000123456789LL);
+    ck_assert_uint_eq(proto_stamp_ts_from_ns(1700000000123456789LL, 1),
+                      0x6553f100075bcd15ull);
+    ck_assert_int_eq(proto_stamp_ts_to_ns(0, 1), 0);
+    /* Before 1970 a PTP timestamp wraps its 32-bit seconds, as NTP does its era. */
+    ck_assert_uint_eq(proto_stamp_ts_from_ns(-1, 1), 0xffffffff3b9ac9ffull);
+    /* One instant in both formats. */
+    ck_assert_int_eq(
+        proto_stamp_ts_to_ns(proto_stamp_ts_from_ns(1700000000123456789LL, 0), 0),
+        1700000000123456789LL);
+}
+END_TEST
+
+START_TEST(stamp_ts_round_trip)
+{
+    uint64_t x = 99;
+    int64_t ns;
+    int k, ptp;
+
+    for (k = 0; k < 100000; k++) {
+        /* 1970 to 2106, where both formats' 32-bit seconds reach. */
+        ns = (int64_t)(test_rng(&x) % (4294967295ull * 1000000000ull));
+        for (ptp = 0; ptp <= 1; ptp++)
+            if (proto_stamp_ts_to_ns(proto_stamp_ts_from_ns(ns, ptp), ptp) != ns)
+                ck_abort_msg("%lld ns, ptp=%d, does not survive", (long long)ns, ptp);
+    }
+}
+END_TEST
+
 Suite *stamp_suite(void)
 {
     Suite *s = suite_create("stamp");
@@ -402,12 +532,16 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, round_trip_through_encoders);
     tcase_add_test(tc, is_reflected_reads_receive_timestamp);
     tcase_add_test(tc, errest_layout);
+    tcase_add_test(tc, light_reply_decodes_from_41_octets);
+    tcase_add_test(tc, errest_validity_and_value);
     suite_add_tcase(s, tc);
 
     tcase_set_timeout(tn, 30);
     tcase_add_test(tn, ntp_known_values);
     tcase_add_test(tn, ntp_round_trip);
     tcase_add_test(tn, ntp_diff);
+    tcase_add_test(tn, stamp_ts_known_values);
+    tcase_add_test(tn, stamp_ts_round_trip);
     suite_add_tcase(s, tn);
     return s;
 }
