@@ -65,32 +65,14 @@ static void close_all(struct probe *p)
     uv_loop_close(p->loop);
 }
 
-/* Reads 64 hex digits (a 256-bit key) from path. */
+/* Reads the key file, or says why not. */
 static int read_key(const char *path, uint8_t key[PROTO_STAMP_KEY_LEN])
 {
-    char hex[2 * PROTO_STAMP_KEY_LEN + 2];
-    FILE *f = fopen(path, "r");
-    size_t n;
+    char err[1200];
 
-    if (f == NULL) {
-        fprintf(stderr, "ixmesh-probe: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    n = fread(hex, 1, sizeof(hex), f);
-    fclose(f);
-    while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
-        n--;
-    for (size_t i = 0; n == 2 * PROTO_STAMP_KEY_LEN && i < PROTO_STAMP_KEY_LEN; i++) {
-        unsigned v;
-
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            break;
-        key[i] = (uint8_t)v;
-        if (i == PROTO_STAMP_KEY_LEN - 1)
-            return 0;
-    }
-    fprintf(stderr, "ixmesh-probe: %s: the key file must hold 64 hexadecimal digits\n",
-            path);
+    if (probe_read_key(path, key, err, sizeof(err)) == 0)
+        return 0;
+    fprintf(stderr, "ixmesh-probe: %s\n", err);
     return -1;
 }
 
@@ -182,7 +164,8 @@ static void measure_usage(FILE *f)
     fprintf(
         f,
         "usage: ixmesh-probe measure stamp TARGET... [--count N] [--interval MS]\n"
-        "                            [--size OCTETS] [--timeout MS] [--json]\n"
+        "                            [--size OCTETS] [--timeout MS] [--key-file FILE]\n"
+        "                            [--json]\n"
         "\n"
         "Sends STAMP test packets to each TARGET (ADDR[:PORT], port 862 by default,\n"
         "IPv6 in brackets), prints a line per reply and a summary per target, like\n"
@@ -192,6 +175,7 @@ static void measure_usage(FILE *f)
         "  --interval MS      between two packets to the same target (default 1000)\n"
         "  --size OCTETS      packet size, 44 to 1472 (default 44)\n"
         "  --timeout MS       a reply later than this is lost (default 1000)\n"
+        "  --key-file FILE    64 hex digits: authenticated mode (112-octet packets)\n"
         "  --json             print one JSON summary object per target, nothing else\n");
 }
 
@@ -228,6 +212,11 @@ static int measure_option(struct measure *m, int c)
     case 'j':
         m->json = 1;
         return 0;
+    case 'k':
+        if (read_key(optarg, m->p->reflector.key) < 0)
+            return -1;
+        m->p->reflector.authenticated = 1;
+        return 0;
     case 'h':
         measure_usage(stdout);
         exit(EXIT_SUCCESS);
@@ -243,11 +232,15 @@ static int measure_args(int argc, char **argv, struct measure *m)
                                          {"size", required_argument, NULL, 's'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"key-file", required_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
 
-    *m = (struct measure){.count = 10,
+    struct probe *p = m->p;
+
+    *m = (struct measure){.p = p,
+                          .count = 10,
                           .interval_ms = 1000,
                           .timeout_ms = 1000,
                           .size = PROTO_STAMP_BASE_LEN};
@@ -425,14 +418,14 @@ int probe_cmd_measure(int argc, char **argv)
     int rc;
 
     log_init("ixmesh-probe", LOG_LEVEL_WARN);
+    probe_reflector_init(&p.reflector);
+    m.p = &p;
     if (measure_args(argc, argv, &m) < 0)
         return 2;
-    m.p = &p;
     p.cmd = &m;
     p.on_reply = on_reply;
     p.loop = uv_default_loop();
     p.stamp.fd = -1;
-    probe_reflector_init(&p.reflector);
     /* A dual-stack socket on an ephemeral port reaches IPv4 and IPv6 targets. */
     proto_addr_parse("::", 0, &p.cfg.stamp_addr, &p.cfg.stamp_len);
     if (probe_stamp_io_open(&p) < 0)

@@ -13,8 +13,12 @@
  *   addresses = 127.0.1.1, ::1      ; announced; default the stamp_listen address
  *   latitude = 24.86                ; optional, with longitude
  *   longitude = 67.01
+ *   stamp_key_file = stamp.key      ; 64 hex digits: authenticated STAMP only
+ *   stamp_mode = stateless          ; or stateful: own sequence numbers per session
+ *   stamp_legacy = no               ; yes: answer TWAMP-Light requests of 41-43 octets
  *   log_level = info                ; error, warn, info, debug
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -97,6 +101,18 @@ static int parse_addresses(const char *v, struct parse_ctx *pc)
     return 0;
 }
 
+/* One of two words: *out = 0 for the first, 1 for the second. */
+static int parse_choice(const char *v, const char *no, const char *yes, int *out,
+                        struct parse_ctx *pc)
+{
+    if (strcmp(v, no) == 0 || strcmp(v, yes) == 0) {
+        *out = strcmp(v, yes) == 0;
+        return 0;
+    }
+    snprintf(pc->reason, sizeof(pc->reason), "'%s' is neither %s nor %s", v, no, yes);
+    return -1;
+}
+
 static int parse_sockaddr(const char *v, uint16_t port, struct sockaddr_storage *ss,
                           socklen_t *len, struct parse_ctx *pc)
 {
@@ -138,6 +154,12 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
         return parse_sockaddr(v, PROBE_STAMP_PORT, &cfg->stamp_addr, &cfg->stamp_len, pc);
     if (strcmp(name, "addresses") == 0)
         return parse_addresses(v, pc);
+    if (strcmp(name, "stamp_key_file") == 0)
+        return copy_str(cfg->stamp_key_file, sizeof(cfg->stamp_key_file), v, pc);
+    if (strcmp(name, "stamp_mode") == 0)
+        return parse_choice(v, "stateless", "stateful", &cfg->stamp_stateful, pc);
+    if (strcmp(name, "stamp_legacy") == 0)
+        return parse_choice(v, "no", "yes", &cfg->stamp_legacy, pc);
     if (strcmp(name, "latitude") == 0)
         return pc->has_lat = 1, parse_coord(v, 90, &cfg->lat, pc);
     if (strcmp(name, "longitude") == 0)
@@ -244,4 +266,33 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *err,
                    path),
                -1;
     return 0;
+}
+
+int probe_read_key(const char *path, uint8_t key[PROTO_STAMP_KEY_LEN], char *err,
+                   size_t errlen)
+{
+    char hex[2 * PROTO_STAMP_KEY_LEN + 3];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
+    n = fread(hex, 1, sizeof(hex), f);
+    fclose(f);
+    while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
+        n--;
+    if (n != 2 * PROTO_STAMP_KEY_LEN)
+        goto bad;
+    for (size_t i = 0; i < PROTO_STAMP_KEY_LEN; i++) {
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        char *end;
+
+        key[i] = (uint8_t)strtoul(pair, &end, 16);
+        if (*end != '\0' || !isxdigit((unsigned char)pair[0]))
+            goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: the key file must hold 64 hexadecimal digits", path);
+    return -1;
 }

@@ -122,6 +122,18 @@ static int setup(struct probe *p)
     p->next_seq = (uint64_t)(probe_now_ns() / 1000);
     p->stamp.fd = -1;
     probe_reflector_init(&p->reflector);
+    p->reflector.stateful = p->cfg.stamp_stateful;
+    p->reflector.legacy = p->cfg.stamp_legacy;
+    if (p->cfg.stamp_key_file[0] != '\0') {
+        char err[1200];
+
+        if (probe_read_key(p->cfg.stamp_key_file, p->reflector.key, err, sizeof(err)) <
+            0) {
+            log_error("%s", err);
+            return -1;
+        }
+        p->reflector.authenticated = 1;
+    }
     probe_queue_init(&p->queue);
     if (probe_stamp_io_open(p) < 0)
         return -1;

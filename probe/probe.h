@@ -45,6 +45,9 @@ struct probe_config {
     char addrs[PROTO_ADDR_MAX][PROTO_ADDRSTR_MAX];
     int has_location;
     double lat, lon;
+    char stamp_key_file[1024]; /* empty: unauthenticated STAMP */
+    int stamp_stateful;
+    int stamp_legacy;
     char log_level[16];
 };
 
@@ -54,6 +57,9 @@ struct probe_config {
  */
 int probe_config_load(const char *path, struct probe_config *cfg, char *err,
                       size_t errlen);
+/* Reads a STAMP key: a file of 64 hex digits (and an optional newline). */
+int probe_read_key(const char *path, uint8_t key[PROTO_STAMP_KEY_LEN], char *err,
+                   size_t errlen);
 
 /* ---- task.c -------------------------------------------------------------- */
 
@@ -84,6 +90,7 @@ struct probe_task {
     struct sockaddr_storage dst;
     socklen_t dstlen;
     uint32_t first_seq, next_seq;
+    uint16_t ssid; /* non-zero, ours for this session (RFC 8972 3) */
     struct stamp_slot ring[PROBE_STAMP_RING];
     /* Two windows: the open one, and the one that closed at the last
      * boundary and waits one timeout for late replies. */
@@ -115,10 +122,13 @@ int probe_cmd_measure(int argc, char **argv);
 /* ---- stamp.c ------------------------------------------------------------- */
 
 /*
- * Builds the next session-sender packet of t into buf (t->spec.size octets)
- * stamped with now_ns, and counts it as sent in the open window.
+ * Builds the next session-sender packet of t into buf (len octets: the
+ * task's size, at least the base packet of the mode) stamped with now_ns,
+ * and counts it as sent in the open window.  key (PROTO_STAMP_KEY_LEN
+ * octets) selects authenticated mode; NULL is unauthenticated.
  */
-int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size_t len);
+int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t now_ns,
+                        uint8_t *buf, size_t len);
 /* What one matched reply told us. */
 struct stamp_reply {
     uint32_t seq; /* the sender sequence number it answers */
@@ -132,8 +142,8 @@ struct stamp_reply {
  * it answers nothing we are waiting for (late, duplicate, or unknown).  rep
  * may be NULL.
  */
-int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int64_t t4_ns,
-                      struct stamp_reply *rep);
+int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
+                      size_t len, int64_t t4_ns, struct stamp_reply *rep);
 extern const struct proto_stamp_errest probe_stamp_errest;
 int64_t probe_ntp_to_ns(uint64_t ntp);
 uint64_t probe_ns_to_ntp(int64_t ns);
@@ -176,6 +186,7 @@ struct reflect_input {
     int64_t t2_ns; /* receive time */
     int64_t t3_ns; /* transmit time, read just before the answer is built */
     uint8_t ttl;
+    uint8_t tos; /* DSCP and ECN as received */
 };
 
 void probe_reflector_init(struct probe_reflector *r);

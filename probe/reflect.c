@@ -106,6 +106,52 @@ static void fill_reply(struct probe_reflector *r, const struct sockaddr *from,
     };
 }
 
+/*
+ * RFC 8972 4: a sender sets U on each TLV it sends.  A tail that is not
+ * entirely such TLVs (a TWAMP-Light sender's padding, say) is not TLVs to
+ * us and goes back octet for octet.
+ */
+static int tail_is_tlvs(const uint8_t *p, size_t len)
+{
+    struct proto_stamp_tlv t;
+    struct proto_rd r;
+    int rc, n = 0;
+
+    proto_rd_init(&r, p, len);
+    while ((rc = proto_stamp_tlv_next(&r, &t)) == 1) {
+        if (!(t.flags & PROTO_STAMP_TLV_U))
+            return 0;
+        n++;
+    }
+    return rc == 0 && n > 0;
+}
+
+/* Answers the TLVs after the base packet, in place and at the same length. */
+static void reflect_tail(struct probe_reflector *r, uint32_t req_seq, uint32_t seq,
+                         const struct reflect_input *x, size_t base, uint8_t *out)
+{
+    struct proto_stamp_tlv_ctx ctx = {
+        .key = r->authenticated ? r->key : NULL,
+        .require_hmac = r->authenticated,
+        .req_seq = req_seq,
+        .seq = seq,
+        /* Software timestamps of a clock we do not claim is synchronised. */
+        .tsinfo = {PROTO_STAMP_SYNC_LOCAL, PROTO_STAMP_TSM_SW, PROTO_STAMP_SYNC_LOCAL,
+                   PROTO_STAMP_TSM_SW},
+        .rx_dscp = x->tos >> 2,
+        .rx_ecn = x->tos & 3,
+        .dscp1_allowed = 0, /* we answer with our own marking: RP = 1 */
+        .rx_count = (uint32_t)(r->reflected + r->dropped + r->rate_limited + 1),
+        .tx_count = (uint32_t)(r->reflected + 1),
+    };
+
+    if (x->len <= base || !tail_is_tlvs(x->req + base, x->len - base))
+        return;
+    if (proto_stamp_tlv_reflect(x->req + base, x->len - base, &ctx, out + base,
+                                x->len - base, NULL) < 0)
+        memcpy(out + base, x->req + base, x->len - base);
+}
+
 static int build_answer(struct probe_reflector *r, const struct sockaddr *from,
                         const struct proto_stamp_sender *in,
                         const struct reflect_input *x, uint8_t *out)
@@ -115,11 +161,12 @@ static int build_answer(struct probe_reflector *r, const struct sockaddr *from,
     if (x->len < PROTO_STAMP_BASE_LEN)
         return -EMSGSIZE;
     fill_reply(r, from, in, x, &m);
-    /* Our base packet over theirs; whatever follows it (padding, TLVs we
-     * do not parse) goes back octet for octet. */
+    /* Our base packet over theirs; what follows is answered as TLVs or
+     * copied octet for octet. */
     memcpy(out, x->req, x->len);
     if (proto_stamp_reflector_encode(&m, out, PROTO_STAMP_BASE_LEN) < 0)
         return -EINVAL;
+    reflect_tail(r, in->seq, m.seq, x, PROTO_STAMP_BASE_LEN, out);
     return (int)x->len;
 }
 
@@ -148,6 +195,27 @@ static int legacy_answer(struct probe_reflector *r, const struct sockaddr *from,
     return (int)x->len;
 }
 
+/* Authenticated mode (RFC 8762 4.3.2): nothing but a valid HMAC is answered. */
+static int auth_answer(struct probe_reflector *r, const struct sockaddr *from,
+                       const struct reflect_input *x, uint8_t *out)
+{
+    struct proto_stamp_sender in;
+    struct proto_stamp_reflector m;
+    int rc;
+
+    if (x->len < PROTO_STAMP_AUTH_LEN)
+        return -EMSGSIZE;
+    rc = proto_stamp_sender_decode_auth(x->req, x->len, r->key, &in);
+    if (rc < 0)
+        return rc;
+    fill_reply(r, from, &in, x, &m);
+    memcpy(out, x->req, x->len);
+    if (proto_stamp_reflector_encode_auth(&m, r->key, out, PROTO_STAMP_AUTH_LEN) < 0)
+        return -EINVAL;
+    reflect_tail(r, in.seq, m.seq, x, PROTO_STAMP_AUTH_LEN, out);
+    return (int)x->len;
+}
+
 int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
                   const struct reflect_input *x, uint8_t *out, size_t outlen)
 {
@@ -157,7 +225,7 @@ int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
     if (x->len > outlen)
         return -ENOBUFS;
     if (r->authenticated) {
-        rc = -EACCES; /* authenticated mode arrives with stamp_auth.c */
+        rc = auth_answer(r, from, x, out);
     } else if (x->len < PROTO_STAMP_BASE_LEN) {
         rc = legacy_answer(r, from, x, out);
     } else {

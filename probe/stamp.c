@@ -31,35 +31,93 @@ uint64_t probe_ns_to_ntp(int64_t ns)
     return proto_ntp_from_timespec(&ts);
 }
 
-int probe_stamp_request(struct probe_task *t, int64_t now_ns, uint8_t *buf, size_t len)
+/*
+ * The octets after the base packet: an Extra Padding TLV (RFC 8972 4.1)
+ * when there is room for one, so that STAMP reflectors answer it cleanly;
+ * zeros when fewer than a TLV header's octets are left.
+ */
+static int pad(uint8_t *buf, size_t base, size_t len)
+{
+    struct proto_wr w;
+
+    if (len - base < PROTO_STAMP_TLV_HDR) {
+        memset(buf + base, 0, len - base);
+        return 0;
+    }
+    proto_wr_init(&w, buf + base, len - base);
+    return proto_stamp_tlv_put_padding(&w, len - base - PROTO_STAMP_TLV_HDR);
+}
+
+int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t now_ns,
+                        uint8_t *buf, size_t len)
 {
     struct probe_window *w = &t->win[t->cur];
-    struct proto_stamp_sender m = {
-        .seq = t->next_seq, .ts = probe_ns_to_ntp(now_ns), .err = probe_stamp_errest};
+    struct proto_stamp_sender m = {.seq = t->next_seq,
+                                   .ts = probe_ns_to_ntp(now_ns),
+                                   .err = probe_stamp_errest,
+                                   .ssid = t->ssid};
     struct stamp_slot *slot = &t->ring[m.seq % PROBE_STAMP_RING];
-    int n = proto_stamp_sender_encode(&m, buf, len);
+    size_t base = key ? PROTO_STAMP_AUTH_LEN : PROTO_STAMP_BASE_LEN;
+    int rc;
 
-    if (n < 0)
-        return n;
+    if (len < base)
+        return -ENOBUFS;
+    rc = key ? proto_stamp_sender_encode_auth(&m, key, buf, base)
+             : proto_stamp_sender_encode(&m, buf, base);
+    if (rc >= 0)
+        rc = pad(buf, base, len);
+    if (rc < 0)
+        return rc;
     slot->seq = m.seq;
     slot->t1_ns = now_ns;
     slot->window_ms = w->start_ms;
     slot->used = 1;
     t->next_seq++;
     w->sent++;
-    return n;
+    return (int)len;
 }
 
-int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int64_t t4_ns,
-                      struct stamp_reply *rep)
+/* Decodes a reply in whichever layout it can be: authenticated, STAMP, or
+ * a TWAMP-Light reflector's 41 octets (RFC 5357 4.2.1). */
+static int decode_reply(const uint8_t *key, const uint8_t *buf, size_t len,
+                        struct proto_stamp_reflector *m)
+{
+    if (key != NULL)
+        return proto_stamp_reflector_decode_auth(buf, len, key, m);
+    if (len >= PROTO_STAMP_BASE_LEN)
+        return proto_stamp_reflector_decode(buf, len, m);
+    return proto_stamp_reflector_decode_light(buf, len, m);
+}
+
+/* RTT = (T4 - T1) - (T3 - T2), each of the reflector's times read in its
+ * own format (the Z bit of its Error Estimate). */
+static int64_t round_trip(const struct stamp_slot *slot,
+                          const struct proto_stamp_reflector *m, int64_t t4_ns)
+{
+    int64_t rtt = t4_ns - slot->t1_ns;
+    int64_t turnaround = proto_stamp_ts_to_ns(m->ts, m->err.ptp) -
+                         proto_stamp_ts_to_ns(m->rx_ts, m->err.ptp);
+
+    /* A reflector clock step could make the turnaround nonsense; then the
+     * plain round trip is the better figure.  T2 = T3 (TWAMP-Light) is 0. */
+    if (turnaround > 0 && turnaround < rtt)
+        rtt -= turnaround;
+    return rtt;
+}
+
+int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
+                      size_t len, int64_t t4_ns, struct stamp_reply *rep)
 {
     struct proto_stamp_reflector m;
     struct stamp_slot *slot;
     struct probe_window *w;
-    int64_t rtt, turnaround;
+    int64_t rtt;
 
-    if (proto_stamp_reflector_decode(buf, len, &m) < 0)
+    if (decode_reply(key, buf, len, &m) < 0)
         return -EBADMSG;
+    /* A reflector without SSID support sends zeros there (RFC 8972 3). */
+    if (m.ssid != t->ssid && m.ssid != 0)
+        return -ENOENT;
     slot = &t->ring[m.sender_seq % PROBE_STAMP_RING];
     if (!slot->used || slot->seq != m.sender_seq)
         return -ENOENT;
@@ -67,12 +125,7 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *buf, size_t len, int6
     slot->used = 0; /* a duplicate of this reply will not match again */
     if (w == NULL)
         return -ENOENT; /* its window already closed: counted as lost */
-    rtt = t4_ns - slot->t1_ns;
-    turnaround = proto_ntp_diff_ns(m.ts, m.rx_ts);
-    /* A reflector clock step could make the turnaround nonsense; then the
-     * plain round trip is the better figure. */
-    if (turnaround > 0 && turnaround < rtt)
-        rtt -= turnaround;
+    rtt = round_trip(slot, &m, t4_ns);
     if (rtt < 0)
         return -ERANGE;
     probe_window_add_rtt(w, rtt);

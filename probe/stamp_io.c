@@ -21,6 +21,31 @@
 struct rx_meta {
     int64_t t_ns;
     int ttl;
+    int tos;
+};
+
+struct sockopt {
+    int level, name, value;
+};
+
+/* TTL 255 on what we send (STAMP over a peering LAN is one hop), and the
+ * kernel's timestamp, TTL and TOS on what we receive. */
+static const struct sockopt v4_opts[] = {
+    {SOL_SOCKET, SO_TIMESTAMPNS, 1},
+    {IPPROTO_IP, IP_TTL, 255},
+    {IPPROTO_IP, IP_RECVTTL, 1},
+    {IPPROTO_IP, IP_RECVTOS, 1},
+};
+
+/* An IPv6 socket also carries IPv4 as mapped addresses: both sets apply. */
+static const struct sockopt v6_opts[] = {
+    {SOL_SOCKET, SO_TIMESTAMPNS, 1},
+    {IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255},
+    {IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1},
+    {IPPROTO_IPV6, IPV6_RECVTCLASS, 1},
+    {IPPROTO_IP, IP_TTL, 255},
+    {IPPROTO_IP, IP_RECVTTL, 1},
+    {IPPROTO_IP, IP_RECVTOS, 1},
 };
 
 static int set_int(int fd, int level, int opt, int v)
@@ -28,30 +53,19 @@ static int set_int(int fd, int level, int opt, int v)
     return setsockopt(fd, level, opt, &v, sizeof(v)) == 0 ? 0 : -errno;
 }
 
-/* TTL 255 on what we send (STAMP over a peering LAN is one hop), and the
- * kernel's timestamp and TTL on what we receive. */
 static int configure_socket(int fd, int family, const struct sockaddr *sa)
 {
-    int rc = set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    const struct sockopt *o = family == AF_INET ? v4_opts : v6_opts;
+    size_t n = family == AF_INET ? sizeof(v4_opts) / sizeof(v4_opts[0])
+                                 : sizeof(v6_opts) / sizeof(v6_opts[0]);
+    int rc = 0;
 
-    if (family == AF_INET) {
-        if (rc == 0)
-            rc = set_int(fd, IPPROTO_IP, IP_TTL, 255);
-        if (rc == 0)
-            rc = set_int(fd, IPPROTO_IP, IP_RECVTTL, 1);
-        return rc;
-    }
-    /* A wildcard IPv6 socket also serves IPv4, as mapped addresses. */
-    if (rc == 0 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+    /* A wildcard IPv6 socket serves IPv4 too. */
+    if (family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr))
         rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
-    if (rc == 0)
-        rc = set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255);
-    if (rc == 0)
-        rc = set_int(fd, IPPROTO_IP, IP_TTL, 255); /* for IPv4 via mapped addresses */
-    if (rc == 0)
-        rc = set_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
-    if (rc == 0)
-        rc = set_int(fd, IPPROTO_IP, IP_RECVTTL, 1);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = set_int(fd, o[i].level, o[i].name, o[i].value);
     return rc;
 }
 
@@ -59,15 +73,22 @@ static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
 {
     meta->t_ns = 0;
     meta->ttl = 0;
+    meta->tos = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+        int lv = c->cmsg_level, ty = c->cmsg_type;
+
+        if (lv == SOL_SOCKET && ty == SO_TIMESTAMPNS) {
             struct timespec ts;
 
             memcpy(&ts, CMSG_DATA(c), sizeof(ts));
             meta->t_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
-                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+        } else if ((lv == IPPROTO_IP && ty == IP_TTL) ||
+                   (lv == IPPROTO_IPV6 && ty == IPV6_HOPLIMIT)) {
             memcpy(&meta->ttl, CMSG_DATA(c), sizeof(int));
+        } else if (lv == IPPROTO_IPV6 && ty == IPV6_TCLASS) {
+            memcpy(&meta->tos, CMSG_DATA(c), sizeof(int));
+        } else if (lv == IPPROTO_IP && ty == IP_TOS) {
+            meta->tos = *(const uint8_t *)CMSG_DATA(c); /* one octet, unlike the rest */
         }
     }
     /* No kernel timestamp: the clock read right after the syscall. */
@@ -81,7 +102,12 @@ static void reflect(struct probe *p, const uint8_t *buf, size_t len,
 {
     uint8_t out[PROTO_STAMP_MAX_LEN];
     struct reflect_input x = {
-        .req = buf, .len = len, .t2_ns = meta->t_ns, .ttl = (uint8_t)meta->ttl};
+        .req = buf,
+        .len = len,
+        .t2_ns = meta->t_ns,
+        .ttl = (uint8_t)meta->ttl,
+        .tos = (uint8_t)meta->tos,
+    };
     int n;
 
     x.t3_ns = probe_now_ns();
@@ -93,21 +119,39 @@ static void reflect(struct probe *p, const uint8_t *buf, size_t len,
         p->stamp.send_errors++;
 }
 
+/* The mesh key when authenticated, else NULL. */
+static const uint8_t *mesh_key(const struct probe *p)
+{
+    return p->reflector.authenticated ? p->reflector.key : NULL;
+}
+
+/*
+ * A reflected packet has a Receive Timestamp where requests have zeros.
+ * TWAMP-Light replies are shorter than any STAMP request: from a peer we
+ * measure, a short datagram is taken for one.
+ */
 static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
                         const struct sockaddr_storage *from, socklen_t fromlen,
                         const struct rx_meta *meta)
 {
+    const uint8_t *key = mesh_key(p);
     struct probe_task *t;
     struct stamp_reply rep;
+    int reflected = key ? proto_stamp_is_reflected_auth(buf, len)
+                        : proto_stamp_is_reflected(buf, len);
 
-    if (!proto_stamp_is_reflected(buf, len)) {
-        reflect(p, buf, len, from, fromlen, meta);
-        return;
+    if (reflected || (key == NULL && len < PROTO_STAMP_BASE_LEN)) {
+        t = probe_sched_find(p, (const struct sockaddr *)from);
+        if (t != NULL) {
+            if (probe_stamp_reply(t, key, buf, len, meta->t_ns, &rep) == 0 &&
+                p->on_reply != NULL)
+                p->on_reply(p, t, &rep);
+            return;
+        }
+        if (reflected)
+            return; /* an answer to nothing we asked */
     }
-    t = probe_sched_find(p, (const struct sockaddr *)from);
-    if (t != NULL && probe_stamp_reply(t, buf, len, meta->t_ns, &rep) == 0 &&
-        p->on_reply != NULL)
-        p->on_reply(p, t, &rep);
+    reflect(p, buf, len, from, fromlen, meta);
 }
 
 static void on_readable_cb(uv_poll_t *h, int status, int events)
@@ -115,7 +159,7 @@ static void on_readable_cb(uv_poll_t *h, int status, int events)
     struct probe *p = h->data;
     uint8_t buf[PROTO_STAMP_MAX_LEN + 1];
     union {
-        char buf[CMSG_SPACE(sizeof(struct timespec)) + 2 * CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(struct timespec)) + 4 * CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctl;
 
@@ -192,13 +236,17 @@ void probe_stamp_io_close(struct probe *p)
 int probe_stamp_io_send(struct probe *p, struct probe_task *t)
 {
     uint8_t buf[PROTO_STAMP_MAX_LEN];
+    const uint8_t *key = mesh_key(p);
     size_t len = t->spec.size;
     int n;
 
+    /* Authenticated packets have a larger base: the size grows to fit. */
+    if (key != NULL && len < PROTO_STAMP_AUTH_LEN)
+        len = PROTO_STAMP_AUTH_LEN;
     if (len < PROTO_STAMP_BASE_LEN || len > sizeof(buf))
         return -EINVAL;
     /* The send time is read as late as possible before the syscall. */
-    n = probe_stamp_request(t, probe_now_ns(), buf, len);
+    n = probe_stamp_request(t, key, probe_now_ns(), buf, len);
     if (n < 0)
         return n;
     if (sendto(p->stamp.fd, buf, len, 0, (struct sockaddr *)&t->dst, t->dstlen) < 0) {

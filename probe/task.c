@@ -37,6 +37,7 @@ struct probe_task *probe_task_new(const struct proto_task *spec)
     /* A random first sequence number, so a restarted task is not mistaken
      * by the reflector's peer for the previous one. */
     t->first_seq = t->next_seq = (uint32_t)random();
+    t->ssid = (uint16_t)(1 + random() % 65535);
     return t;
 }
 

@@ -208,6 +208,8 @@ int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
  * socket serve as both sender and reflector.
  */
 int proto_stamp_is_reflected(const uint8_t *buf, size_t len);
+/* The same test for authenticated packets: octets 32-39. */
+int proto_stamp_is_reflected_auth(const uint8_t *buf, size_t len);
 
 /* ---- STAMP authenticated mode and TLVs (stamp_auth.c, stamp_tlv.c) ------ */
 

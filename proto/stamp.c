@@ -188,17 +188,30 @@ int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
  * Octets 16-23 are MBZ in a Session-Sender packet (4.2.1) and the Receive
  * Timestamp in a reflected one (4.3.1); a real receive time is never zero.
  */
-int proto_stamp_is_reflected(const uint8_t *buf, size_t len)
+/* Whether the 8 octets at off are non-zero: a reflector's Receive Timestamp. */
+static int nonzero_u64_at(const uint8_t *buf, size_t len, size_t min, size_t off)
 {
     struct proto_rd r;
-    uint64_t rx_ts;
+    uint64_t v;
 
-    if (len < PROTO_STAMP_BASE_LEN)
+    if (len < min)
         return 0;
     proto_rd_init(&r, buf, len);
-    if (proto_rd_skip(&r, 16) < 0 || proto_rd_u64(&r, &rx_ts) < 0)
+    if (proto_rd_skip(&r, off) < 0 || proto_rd_u64(&r, &v) < 0)
         return 0;
-    return rx_ts != 0;
+    return v != 0;
+}
+
+int proto_stamp_is_reflected(const uint8_t *buf, size_t len)
+{
+    return nonzero_u64_at(buf, len, PROTO_STAMP_BASE_LEN, 16);
+}
+
+/* Authenticated layouts (RFC 8762 4.2.2, 4.3.2): the reflector's Receive
+ * Timestamp is at octets 32-39, which a sender's packet has MBZ. */
+int proto_stamp_is_reflected_auth(const uint8_t *buf, size_t len)
+{
+    return nonzero_u64_at(buf, len, PROTO_STAMP_AUTH_LEN, 32);
 }
 
 /*
