@@ -140,6 +140,80 @@ START_TEST(rate_limit_per_source)
 }
 END_TEST
 
+START_TEST(authenticated_mode_checks_hmac_first)
+{
+    uint8_t key[PROTO_STAMP_KEY_LEN], other[PROTO_STAMP_KEY_LEN];
+    uint8_t req[PROTO_STAMP_AUTH_LEN + 8], out[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_sender m = {.seq = 77, .ssid = 5, .err = {.scale = 18, .mult = 1}};
+    struct proto_stamp_reflector r;
+
+    memset(key, 0x11, sizeof(key));
+    memset(other, 0x22, sizeof(other));
+    refl.authenticated = 1;
+    memcpy(refl.key, key, sizeof(key));
+    ck_assert_int_eq(proto_stamp_sender_encode_auth(&m, key, req, sizeof(req)),
+                     (int)sizeof(req));
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), (int)sizeof(req));
+    ck_assert(proto_stamp_is_reflected_auth(out, sizeof(req)));
+    ck_assert(!proto_stamp_is_reflected_auth(req, sizeof(req)));
+    ck_assert_int_eq(proto_stamp_reflector_decode_auth(out, sizeof(req), key, &r), 0);
+    ck_assert_uint_eq(r.sender_seq, 77);
+    ck_assert_uint_eq(r.ssid, 5);
+    /* Another key, a flipped bit, or an unauthenticated packet: silence. */
+    ck_assert_int_eq(proto_stamp_sender_encode_auth(&m, other, req, sizeof(req)),
+                     (int)sizeof(req));
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), -EACCES);
+    proto_stamp_sender_encode_auth(&m, key, req, sizeof(req));
+    req[3] ^= 1;
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), -EACCES);
+    ck_assert_int_eq(sender_packet(1, 0, req, PROTO_STAMP_BASE_LEN),
+                     PROTO_STAMP_BASE_LEN);
+    ck_assert_int_lt(answer(&src_a, req, PROTO_STAMP_BASE_LEN, T0, out), 0);
+    ck_assert_uint_eq(refl.reflected, 1);
+}
+END_TEST
+
+START_TEST(tlvs_answered_at_the_same_length)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN + 40], out[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_tlv t;
+    struct proto_wr w;
+    struct proto_rd r;
+    int n = 0;
+
+    sender_packet(3, 9, req, PROTO_STAMP_BASE_LEN);
+    proto_wr_init(&w, req + PROTO_STAMP_BASE_LEN, sizeof(req) - PROTO_STAMP_BASE_LEN);
+    ck_assert_int_eq(proto_stamp_tlv_put_tsinfo(&w, &(struct proto_stamp_tsinfo){0}), 0);
+    ck_assert_int_eq(proto_stamp_tlv_put_padding(&w, w.cap - w.off - PROTO_STAMP_TLV_HDR),
+                     0);
+    ck_assert_uint_eq(w.off, w.cap);
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), (int)sizeof(req));
+    /* Both TLVs understood: U cleared, our timestamping method filled in. */
+    proto_rd_init(&r, out + PROTO_STAMP_BASE_LEN, sizeof(req) - PROTO_STAMP_BASE_LEN);
+    while (proto_stamp_tlv_next(&r, &t) == 1) {
+        ck_assert_uint_eq(t.flags & PROTO_STAMP_TLV_U, 0);
+        if (t.type == PROTO_STAMP_TLV_TSINFO) {
+            struct proto_stamp_tsinfo ti;
+
+            ck_assert_int_eq(proto_stamp_tlv_tsinfo(&t, &ti), 0);
+            ck_assert_uint_eq(ti.method_in, PROTO_STAMP_TSM_SW);
+        }
+        n++;
+    }
+    ck_assert_int_eq(n, 2);
+}
+END_TEST
+
+START_TEST(zero_padding_is_not_tlvs)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN + 20], out[PROTO_STAMP_MAX_LEN];
+
+    sender_packet(4, 0, req, sizeof(req)); /* zero-filled after the base */
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), (int)sizeof(req));
+    ck_assert_mem_eq(out + PROTO_STAMP_BASE_LEN, req + PROTO_STAMP_BASE_LEN, 20);
+}
+END_TEST
+
 Suite *reflect_suite(void)
 {
     Suite *s = suite_create("reflect");
@@ -151,6 +225,9 @@ Suite *reflect_suite(void)
     tcase_add_test(tc, short_requests_only_for_legacy_peers);
     tcase_add_test(tc, stateful_sequence_per_session);
     tcase_add_test(tc, rate_limit_per_source);
+    tcase_add_test(tc, authenticated_mode_checks_hmac_first);
+    tcase_add_test(tc, tlvs_answered_at_the_same_length);
+    tcase_add_test(tc, zero_padding_is_not_tlvs);
     suite_add_tcase(s, tc);
     return s;
 }
