@@ -22,6 +22,10 @@ struct rx_meta {
     int64_t t_ns;
     int ttl;
     int tos;
+    /* The address the datagram was sent to, so that a reflector on a
+     * wildcard address answers from it (a peer matches replies by it). */
+    int has_dst;
+    struct in6_pktinfo dst; /* an IPv4 address is stored v4-mapped */
 };
 
 struct sockopt {
@@ -31,10 +35,9 @@ struct sockopt {
 /* TTL 255 on what we send (STAMP over a peering LAN is one hop), and the
  * kernel's timestamp, TTL and TOS on what we receive. */
 static const struct sockopt v4_opts[] = {
-    {SOL_SOCKET, SO_TIMESTAMPNS, 1},
-    {IPPROTO_IP, IP_TTL, 255},
-    {IPPROTO_IP, IP_RECVTTL, 1},
-    {IPPROTO_IP, IP_RECVTOS, 1},
+    {SOL_SOCKET, SO_TIMESTAMPNS, 1}, {IPPROTO_IP, IP_TTL, 255},
+    {IPPROTO_IP, IP_RECVTTL, 1},     {IPPROTO_IP, IP_RECVTOS, 1},
+    {IPPROTO_IP, IP_PKTINFO, 1},
 };
 
 /* An IPv6 socket also carries IPv4 as mapped addresses: both sets apply. */
@@ -46,6 +49,8 @@ static const struct sockopt v6_opts[] = {
     {IPPROTO_IP, IP_TTL, 255},
     {IPPROTO_IP, IP_RECVTTL, 1},
     {IPPROTO_IP, IP_RECVTOS, 1},
+    {IPPROTO_IP, IP_PKTINFO, 1},
+    {IPPROTO_IPV6, IPV6_RECVPKTINFO, 1},
 };
 
 static int set_int(int fd, int level, int opt, int v)
@@ -74,6 +79,7 @@ static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
     meta->t_ns = 0;
     meta->ttl = 0;
     meta->tos = 0;
+    meta->has_dst = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
         int lv = c->cmsg_level, ty = c->cmsg_type;
 
@@ -87,6 +93,18 @@ static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
             memcpy(&meta->ttl, CMSG_DATA(c), sizeof(int));
         } else if (lv == IPPROTO_IPV6 && ty == IPV6_TCLASS) {
             memcpy(&meta->tos, CMSG_DATA(c), sizeof(int));
+        } else if (lv == IPPROTO_IP && ty == IP_PKTINFO) {
+            struct in_pktinfo pi;
+
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            memset(&meta->dst, 0, sizeof(meta->dst));
+            meta->dst.ipi6_addr.s6_addr[10] = meta->dst.ipi6_addr.s6_addr[11] = 0xff;
+            memcpy(&meta->dst.ipi6_addr.s6_addr[12], &pi.ipi_addr, 4);
+            meta->dst.ipi6_ifindex = (unsigned)pi.ipi_ifindex;
+            meta->has_dst = 1;
+        } else if (lv == IPPROTO_IPV6 && ty == IPV6_PKTINFO) {
+            memcpy(&meta->dst, CMSG_DATA(c), sizeof(meta->dst));
+            meta->has_dst = 1;
         } else if (lv == IPPROTO_IP && ty == IP_TOS) {
             meta->tos = *(const uint8_t *)CMSG_DATA(c); /* one octet, unlike the rest */
         }
@@ -94,6 +112,46 @@ static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
     /* No kernel timestamp: the clock read right after the syscall. */
     if (meta->t_ns == 0)
         meta->t_ns = probe_now_ns();
+}
+
+/*
+ * Sends the answer from the address the request went to: IP_PKTINFO on an
+ * IPv4 socket, IPV6_PKTINFO (v4-mapped for IPv4) on an IPv6 one.
+ */
+static ssize_t send_from(int fd, int family, const uint8_t *buf, size_t len,
+                         const struct sockaddr_storage *to, socklen_t tolen,
+                         const struct rx_meta *meta)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {
+        .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1};
+    struct cmsghdr *c;
+
+    if (meta->has_dst) {
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        c = CMSG_FIRSTHDR(&mh);
+        if (family == AF_INET) {
+            struct in_pktinfo pi = {.ipi_ifindex = (int)meta->dst.ipi6_ifindex};
+
+            memcpy(&pi.ipi_spec_dst, &meta->dst.ipi6_addr.s6_addr[12], 4);
+            c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof(pi));
+            memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+            mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+        } else {
+            c->cmsg_level = IPPROTO_IPV6, c->cmsg_type = IPV6_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof(meta->dst));
+            memcpy(CMSG_DATA(c), &meta->dst, sizeof(meta->dst));
+            mh.msg_controllen = CMSG_SPACE(sizeof(meta->dst));
+        }
+    }
+    return sendmsg(fd, &mh, 0);
 }
 
 static void reflect(struct probe *p, const uint8_t *buf, size_t len,
@@ -114,8 +172,7 @@ static void reflect(struct probe *p, const uint8_t *buf, size_t len,
     n = probe_reflect(&p->reflector, (const struct sockaddr *)from, &x, out, sizeof(out));
     if (n < 0)
         return;
-    if (sendto(p->stamp.fd, out, (size_t)n, 0, (const struct sockaddr *)from, fromlen) <
-        0)
+    if (send_from(p->stamp.fd, p->stamp.family, out, (size_t)n, from, fromlen, meta) < 0)
         p->stamp.send_errors++;
 }
 
@@ -159,7 +216,8 @@ static void on_readable_cb(uv_poll_t *h, int status, int events)
     struct probe *p = h->data;
     uint8_t buf[PROTO_STAMP_MAX_LEN + 1];
     union {
-        char buf[CMSG_SPACE(sizeof(struct timespec)) + 4 * CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(struct timespec)) + 4 * CMSG_SPACE(sizeof(int)) +
+                 2 * CMSG_SPACE(sizeof(struct in6_pktinfo))];
         struct cmsghdr align;
     } ctl;
 
