@@ -47,11 +47,11 @@ static int exchange(struct probe_task *t, int64_t t1, int64_t t2, int64_t t3, in
 {
     uint8_t req[60], rep[60];
 
-    ck_assert_int_eq(probe_stamp_request(t, t1, req, sizeof(req)), 60);
+    ck_assert_int_eq(probe_stamp_request(t, NULL, t1, req, sizeof(req)), 60);
     ck_assert_int_eq(reflect(req, sizeof(req), t2, t3, 64, rep, sizeof(rep)), 60);
     ck_assert(proto_stamp_is_reflected(rep, sizeof(rep)));
     ck_assert(!proto_stamp_is_reflected(req, sizeof(req)));
-    return probe_stamp_reply(t, rep, sizeof(rep), t4, NULL);
+    return probe_stamp_reply(t, NULL, rep, sizeof(rep), t4, NULL);
 }
 
 START_TEST(rtt_excludes_turnaround)
@@ -75,10 +75,11 @@ START_TEST(duplicate_reply_counted_once)
     struct probe_task *t = make_task();
     uint8_t req[60], rep[60];
 
-    probe_stamp_request(t, T0, req, sizeof(req));
+    probe_stamp_request(t, NULL, T0, req, sizeof(req));
     reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
-    ck_assert_int_eq(probe_stamp_reply(t, rep, sizeof(rep), T0 + 500000, NULL), 0);
-    ck_assert_int_eq(probe_stamp_reply(t, rep, sizeof(rep), T0 + 600000, NULL), -ENOENT);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 500000, NULL), 0);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 600000, NULL),
+                     -ENOENT);
     ck_assert_uint_eq(t->win[0].received, 1);
     probe_task_free(t);
 }
@@ -90,12 +91,13 @@ START_TEST(reply_after_window_closed_is_lost)
     struct proto_result r;
     uint8_t req[60], rep[60];
 
-    probe_stamp_request(t, T0, req, sizeof(req));
+    probe_stamp_request(t, NULL, T0, req, sizeof(req));
     reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
     probe_window_close(t, &t->win[0], 10, &r);
     ck_assert_uint_eq(r.sent, 1);
     ck_assert_uint_eq(r.lost, 1);
-    ck_assert_int_eq(probe_stamp_reply(t, rep, sizeof(rep), T0 + 500000, NULL), -ENOENT);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 500000, NULL),
+                     -ENOENT);
     proto_sketch_free(&r.sketch);
     probe_task_free(t);
 }

@@ -1,0 +1,48 @@
+/*
+ * fuzz_config_controller.c - the controller's INI configuration loader.
+ *
+ * ctl_config_load() takes a file name, so the input goes into a memory
+ * file first (fuzz_file()).  An accepted configuration must hold what the
+ * planner and the listeners rely on; a refused one must say why.
+ */
+#include <string.h>
+
+#include "controller.h"
+#include "fuzz.h"
+
+static int cstr_ok(const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+
+    return n > 0 && n < cap;
+}
+
+static void check_config(const struct ctl_config *cfg)
+{
+    const struct ctl_mesh *m = &cfg->mesh;
+
+    FUZZ_CHECK(cstr_ok(cfg->ca, sizeof(cfg->ca)) &&
+               cstr_ok(cfg->cert, sizeof(cfg->cert)));
+    FUZZ_CHECK(cstr_ok(cfg->key, sizeof(cfg->key)));
+    FUZZ_CHECK(cstr_ok(cfg->database, sizeof(cfg->database)));
+    FUZZ_CHECK(cstr_ok(cfg->log_level, sizeof(cfg->log_level)));
+    FUZZ_CHECK(cfg->listen_len > 0 && cfg->http_len > 0);
+    FUZZ_CHECK(m->window_s >= 1 && m->window_s <= 3600);
+    FUZZ_CHECK(m->interval_ms >= 10 && m->interval_ms <= 3600000);
+    FUZZ_CHECK(m->timeout_ms >= 1 &&
+               (uint64_t)m->timeout_ms < (uint64_t)m->window_s * 1000);
+    FUZZ_CHECK(m->size >= PROTO_STAMP_BASE_LEN && m->size <= PROTO_STAMP_MAX_LEN);
+    FUZZ_CHECK(m->dscp <= 63);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct ctl_config cfg;
+    char err[512] = "";
+
+    if (ctl_config_load(fuzz_file(data, size), &cfg, err, sizeof(err)) == 0)
+        check_config(&cfg);
+    else
+        FUZZ_CHECK(err[0] != '\0');
+    return 0;
+}

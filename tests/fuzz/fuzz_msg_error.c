@@ -1,0 +1,14 @@
+/*
+ * fuzz_msg_error.c - the ERROR decoder.
+ *
+ * The input is an ERROR message without its "t" key: a msgpack map header
+ * and that many key/value pairs.  fuzz_msg_typed() adds "t": ERROR in
+ * front, so no input is spent on choosing the message type.
+ */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_msg_typed(data, size, PROTO_MSG_ERROR);
+    return 0;
+}
