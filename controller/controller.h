@@ -100,6 +100,10 @@ json_t *ctl_map_probes(struct ctl_store *st, ctl_connected_fn connected, void *a
 /* Builds the /api/v1/map document over the last window_s seconds. */
 json_t *ctl_map_matrix(struct ctl_store *st, int64_t now_ms, uint32_t window_s,
                        ctl_connected_fn connected, void *arg);
+/* The map's ?window=SECONDS: a whole number in [1, CTL_WINDOW_MAX_S]; -EINVAL
+ * for anything else (signs, spaces, trailing text, overflow). */
+#define CTL_WINDOW_MAX_S (30 * 86400)
+int ctl_parse_window(const char *v, uint32_t *window_s);
 /* Minimum RTT over fibre between two points, in ms (2 x d / (c / 1.47)). */
 double ctl_fibre_rtt_ms(double lat1, double lon1, double lat2, double lon2);
 

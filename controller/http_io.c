@@ -18,7 +18,6 @@
 #include "log.h"
 
 #define WINDOW_DEFAULT_S 60
-#define WINDOW_MAX_S     (30 * 86400)
 #define IDLE_TICK_MS     1000 /* how often MHD is run when it names no timeout */
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
@@ -59,23 +58,13 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned statu
     return respond_json(conn, status, json_pack("{s:s}", "error", msg));
 }
 
-/* ?window=SECONDS: a whole number in [1, 30 days]; absent means 60. */
+/* ?window=SECONDS; absent means 60. */
 static int parse_window(struct MHD_Connection *conn, uint32_t *window_s)
 {
     const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "window");
-    char *end;
-    unsigned long x;
 
     *window_s = WINDOW_DEFAULT_S;
-    if (v == NULL)
-        return 0;
-    errno = 0;
-    x = strtoul(v, &end, 10);
-    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || x < 1 ||
-        x > WINDOW_MAX_S)
-        return -EINVAL;
-    *window_s = (uint32_t)x;
-    return 0;
+    return v == NULL ? 0 : ctl_parse_window(v, window_s);
 }
 
 static enum MHD_Result serve_map(struct ctl *c, struct MHD_Connection *conn)

@@ -4,6 +4,7 @@
  * A pair's percentiles are read from the merge of its windows' sketches,
  * never averaged from per-window percentiles (DESIGN.md, measurement rules).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,21 @@ struct pair_acc {
     uint64_t ipdv_sum_ns, ipdv_count;
     struct proto_sketch sketch;
 };
+
+int ctl_parse_window(const char *v, uint32_t *window_s)
+{
+    char *end;
+    unsigned long x;
+
+    if (v[0] < '0' || v[0] > '9')
+        return -EINVAL;
+    errno = 0;
+    x = strtoul(v, &end, 10);
+    if (errno != 0 || *end != '\0' || x < 1 || x > CTL_WINDOW_MAX_S)
+        return -EINVAL;
+    *window_s = (uint32_t)x;
+    return 0;
+}
 
 static json_t *iso_time(int64_t ms)
 {

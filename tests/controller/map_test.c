@@ -2,6 +2,7 @@
  * map_test.c - the map document: a pair's percentiles come from the merge
  * of its windows' sketches, loss from the sums, old windows stay out.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,33 @@ START_TEST(stretch_from_locations)
 }
 END_TEST
 
+START_TEST(window_parameter)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        uint32_t want;
+    } cases[] = {
+        {"60", 0, 60},           {"1", 0, 1},
+        {"2592000", 0, 2592000}, {"0", -EINVAL, 0},
+        {"2592001", -EINVAL, 0}, {"-5", -EINVAL, 0},
+        {"+5", -EINVAL, 0},      {" 5", -EINVAL, 0},
+        {"5 ", -EINVAL, 0},      {"5s", -EINVAL, 0},
+        {"", -EINVAL, 0},        {"99999999999999999999", -EINVAL, 0},
+        {"0x10", -EINVAL, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t w = 0;
+
+        ck_assert_msg(ctl_parse_window(cases[i].in, &w) == cases[i].rc, "'%s'",
+                      cases[i].in);
+        if (cases[i].rc == 0)
+            ck_assert_uint_eq(w, cases[i].want);
+    }
+}
+END_TEST
+
 Suite *map_suite(void)
 {
     Suite *s = suite_create("map");
@@ -134,6 +162,7 @@ Suite *map_suite(void)
 
     tcase_add_test(tc, percentiles_from_merged_sketches);
     tcase_add_test(tc, stretch_from_locations);
+    tcase_add_test(tc, window_parameter);
     suite_add_tcase(s, tc);
     return s;
 }
