@@ -290,6 +290,7 @@ struct probe {
     void (*on_reply)(struct probe *p, struct probe_task *t,
                      const struct stamp_reply *rep);
     uv_timer_t window_timer;
+    int64_t boundary_ms; /* wall-clock start of the window the next boundary opens */
     uv_timer_t close_timer;
     struct probe_queue queue;
     uint64_t next_seq;

@@ -16,7 +16,7 @@
 #include "log.h"
 #include "probe.h"
 
-static void schedule_boundary(struct probe *p);
+static void schedule_boundary(struct probe *p, int after_fire);
 
 static int64_t now_ms(void)
 {
@@ -129,9 +129,9 @@ int probe_sched_apply(struct probe *p, const struct proto_tasks *tl)
         return -ENOMEM;
     if (tl->window_s != p->window_s) {
         p->window_s = tl->window_s;
-        schedule_boundary(p);
+        schedule_boundary(p, 0);
     }
-    open_start = now_ms() - now_ms() % window_ms(p);
+    open_start = p->boundary_ms - window_ms(p); /* the window open now */
     for (uint32_t i = 0; i < tl->ntasks; i++) {
         struct probe_task *t = take_same(p->tasks, p->ntasks, &tl->tasks[i]);
 
@@ -225,7 +225,9 @@ static void on_close_cb(uv_timer_t *h)
 static void on_boundary_cb(uv_timer_t *h)
 {
     struct probe *p = h->data;
-    int64_t start = now_ms() - now_ms() % window_ms(p);
+    /* The boundary we were armed for: a timer may fire a little early, and
+     * the clock read then would name the window that is closing. */
+    int64_t start = p->boundary_ms;
 
     /* The previous windows must be records before their slots are reused. */
     if (uv_is_active((uv_handle_t *)&p->close_timer)) {
@@ -239,16 +241,23 @@ static void on_boundary_cb(uv_timer_t *h)
         probe_window_open(&t->win[t->cur], start);
     }
     uv_timer_start(&p->close_timer, on_close_cb, max_timeout_ms(p) + 1, 0);
-    schedule_boundary(p);
+    schedule_boundary(p, 1);
 }
 
 /* Re-armed at each boundary rather than repeating, so it does not drift. */
-static void schedule_boundary(struct probe *p)
+static void schedule_boundary(struct probe *p, int after_fire)
 {
-    int64_t w = window_ms(p);
-    int64_t delay = w - now_ms() % w;
+    int64_t w = window_ms(p), now = now_ms();
+    int64_t next = now - now % w + w;
 
-    uv_timer_start(&p->window_timer, on_boundary_cb, (uint64_t)delay + 1, 0);
+    /* Fired a little early: the boundary just opened is still ahead of the
+     * clock, and the next one is a window later, not the same one again. */
+    if (after_fire && next <= p->boundary_ms)
+        next = p->boundary_ms + w;
+    p->boundary_ms = next;
+    /* Timers count from the loop's cached time: bring it up to date. */
+    uv_update_time(p->loop);
+    uv_timer_start(&p->window_timer, on_boundary_cb, (uint64_t)(next - now), 0);
 }
 
 void probe_sched_init(struct probe *p)
@@ -257,7 +266,7 @@ void probe_sched_init(struct probe *p)
     uv_timer_init(p->loop, &p->close_timer);
     p->window_timer.data = p;
     p->close_timer.data = p;
-    schedule_boundary(p);
+    schedule_boundary(p, 0);
 }
 
 void probe_sched_stop(struct probe *p)

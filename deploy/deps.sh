@@ -1,0 +1,96 @@
+#!/bin/bash
+# deps.sh - installs the Debian 12 packages ixmesh needs, and only those missing.
+#
+#   deploy/deps.sh build   what building and running the daemons needs
+#   deploy/deps.sh test    that, plus what the tests use
+#
+# Nothing is touched when every package is already installed, so it is cheap
+# to call before every build.  Installing needs root; without it the missing
+# packages are named and the script fails.
+set -euo pipefail
+
+PROG=${0##*/}
+
+# make and libc6-dev, and clang's sanitizer runtime, are only recommended by
+# cmake, gcc and clang, so --no-install-recommends would leave them out.
+BUILD_PKGS=(
+    cmake make gcc libc6-dev clang pkg-config
+    libuv1-dev libc-ares-dev libssl-dev libmsgpack-dev check
+    libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev
+    openssl curl python3 iproute2
+)
+# procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang.
+TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev)
+
+usage() {
+    cat <<EOF
+usage: $PROG build|test
+
+Installs the missing Debian packages with apt-get (needs root).
+  build   ${BUILD_PKGS[*]}
+  test    the build list plus ${TEST_PKGS[*]}
+EOF
+}
+
+die() {
+    echo "$PROG: $*" >&2
+    exit 1
+}
+
+# missing PKG...: prints the packages that are not installed.
+missing() {
+    local p status
+    for p in "$@"; do
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [[ $status == installed ]] || echo "$p"
+    done
+}
+
+install() {
+    local -a todo=("$@")
+
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer no, unasked.
+    if printf '%s\n' "${todo[@]}" | grep -qx tshark; then
+        echo "wireshark-common wireshark-common/install-setuid boolean false" |
+            debconf-set-selections || die "debconf-set-selections failed"
+    fi
+    echo "$PROG: installing ${todo[*]}"
+    apt-get update -q || die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${todo[@]}" ||
+        die "apt-get install failed for: ${todo[*]}"
+}
+
+main() {
+    local -a want todo
+
+    case ${1:-} in
+    build) want=("${BUILD_PKGS[@]}") ;;
+    test) want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+    command -v dpkg-query >/dev/null || die "dpkg-query not found: this script is for Debian 12"
+
+    mapfile -t todo < <(missing "${want[@]}")
+    if ((${#todo[@]} == 0)); then
+        echo "$PROG: all $1 dependencies are installed"
+        return 0
+    fi
+    if ((EUID != 0)); then
+        die "missing packages: ${todo[*]}
+run as root (sudo $0 $1) or: sudo apt-get install --no-install-recommends ${todo[*]}"
+    fi
+    install "${todo[@]}"
+    mapfile -t todo < <(missing "${want[@]}")
+    ((${#todo[@]} == 0)) || die "still missing after install: ${todo[*]}"
+    echo "$PROG: $1 dependencies installed"
+}
+
+main "$@"

@@ -1,0 +1,103 @@
+#!/bin/bash
+# e2e.demo: the main job, deploy/demo.sh, as a user runs it.
+#
+# Runs deploy/demo.sh --duration 45 --probes 3 against the build under test
+# (IXMESH_BUILD_DIR; --no-build, so that the binaries tested are the ones
+# ctest was started for, even if the sources moved on), checks that within 30 s of its start the map shows all
+# six pairs healthy, then that it exits 0 by itself and leaves no process
+# behind.  It uses the demo's fixed ports (HTTP 8080, channel 7862), so it
+# runs alone (RUN_SERIAL) and is skipped (77) when 8080 is taken.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DEMO_PID=
+
+# leftovers: pids of ixmesh daemons whose command line names our state dir.
+leftovers() {
+    pgrep -f -- "--config $STATE/" || true
+}
+
+# demo_cleanup: runs before e2e_cleanup; stops the demo if the test failed
+# half-way, then anything it may have left.
+demo_cleanup() {
+    local rc=$? pid
+    if [[ -n $DEMO_PID ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
+        kill -TERM "$DEMO_PID" 2>/dev/null || true
+        sleep 8
+        kill -KILL "$DEMO_PID" 2>/dev/null || true
+    fi
+    for pid in $(leftovers); do kill -KILL "$pid" 2>/dev/null || true; done
+    # The daemons' logs: printed on failure, searched for sanitizer reports.
+    if [[ -d $STATE/log ]]; then E2E_LOGS+=("$STATE"/log/*.log); fi
+    if ((rc != 0)) && [[ -f $TMP/demo.out ]]; then
+        echo "----- output of deploy/demo.sh" >&2
+        cat "$TMP/demo.out" >&2
+    fi
+    (exit "$rc")
+    e2e_cleanup
+}
+
+main() {
+    local t0 i st
+
+    # Someone else's demo may be ending: give it a minute.
+    for ((i = 0; i < 60; i++)); do
+        if port_free tcp 8080 && port_free tcp 7862; then break; fi
+        ((i > 0)) || echo "[demo] ports 8080/7862 are in use; waiting up to 60 s" >&2
+        sleep 1
+    done
+    if ! port_free tcp 8080 || ! port_free tcp 7862; then
+        echo "##########################################################" >&2
+        echo "## SKIPPED e2e.demo: TCP port 8080 or 7862 is in use, and" >&2
+        echo "## deploy/demo.sh needs them. Stop whatever listens there:" >&2
+        ss -Hltnp 'sport = :8080 or sport = :7862' >&2 || true
+        echo "##########################################################" >&2
+        exit 77
+    fi
+    e2e_setup demo 0 "$1" "$2"
+    BASE=http://127.0.0.1:8080
+    STATE=$TMP/state
+    trap demo_cleanup EXIT
+
+    t0=$(date +%s)
+    IXMESH_BUILD_DIR=$(dirname "$BIN_DIR") \
+        bash "$SRC_DIR/deploy/demo.sh" --duration 45 --probes 3 --state "$STATE" --no-build \
+        </dev/null >"$TMP/demo.out" 2>&1 &
+    DEMO_PID=$!
+    note "deploy/demo.sh started (pid $DEMO_PID), state in $STATE"
+
+    # The demo checks the dependencies first, then starts the mesh.
+    for ((i = 0; i < 120; i++)); do
+        grep -q 'http://127.0.0.1:8080/' "$TMP/demo.out" 2>/dev/null && break
+        kill -0 "$DEMO_PID" 2>/dev/null || fail "deploy/demo.sh exited before printing the map URL"
+        sleep 0.5
+    done
+    grep -q 'http://127.0.0.1:8080/' "$TMP/demo.out" ||
+        fail "deploy/demo.sh did not print the map URL within 60 s"
+    note "the demo is up after $(($(date +%s) - t0)) s"
+
+    # wait_pairs watches the controller; here the demo owns it.
+    eval "PID_controller=$DEMO_PID"
+    wait_pairs $((30 - ($(date +%s) - t0) > 20 ? 30 - ($(date +%s) - t0) : 20)) p1 p2 p3
+    note "six pairs healthy $(($(date +%s) - t0)) s after the start"
+
+    # --duration 45 ends it; give it time to stop everything.
+    for ((i = 0; i < 160; i++)); do
+        kill -0 "$DEMO_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    kill -0 "$DEMO_PID" 2>/dev/null && fail "deploy/demo.sh still runs after --duration 45 (+80 s)"
+    st=0
+    wait "$DEMO_PID" || st=$?
+    DEMO_PID=
+    ((st == 0)) || fail "deploy/demo.sh exited with status $st"
+    grep -q 'stopped' "$TMP/demo.out" || fail "deploy/demo.sh did not say it stopped"
+    if grep -q 'warning:' "$TMP/demo.out"; then
+        fail "deploy/demo.sh warned: $(grep 'warning:' "$TMP/demo.out")"
+    fi
+    [[ -z $(leftovers) ]] || fail "processes left behind: $(leftovers | xargs ps -o pid=,args= -p)"
+    note "deploy/demo.sh ran $(($(date +%s) - t0)) s, exited 0, left nothing behind"
+}
+
+main "$@"
