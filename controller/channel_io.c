@@ -41,6 +41,7 @@ struct ctl_conn {
 };
 
 static void schedule_replan(struct ctl *c);
+static void schedule_expiry(struct ctl *c);
 
 /* How logs name a connection: by its certificate once known. */
 static const char *conn_name(const struct ctl_conn *k)
@@ -66,8 +67,10 @@ static void on_closed_cb(uv_handle_t *h)
 
     unlink_conn(c, k);
     if (k->hello_done && !c->stopping) {
-        log_info("probe %s disconnected", k->hello.probe_id);
-        schedule_replan(c);
+        log_info("probe %s disconnected; it stays in the mesh for %u s",
+                 k->hello.probe_id, c->cfg.grace_s);
+        ctl_roster_leave(&c->roster, k->hello.probe_id, uv_now(c->loop));
+        schedule_expiry(c);
     }
     proto_chan_free(k->chan);
     free(k);
@@ -197,6 +200,10 @@ static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
     if (ctl_store_probe_seen(c->store, h, ctl_now_ms(), &k->key) < 0) {
         log_error("store: %s", ctl_store_error(c->store));
         refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
+        return;
+    }
+    if (ctl_roster_join(&c->roster, h, k->key, 0) < 0) {
+        refuse(k, PROTO_ERR_INTERNAL, "controller out of memory");
         return;
     }
     k->hello = *h;
@@ -351,36 +358,88 @@ static void on_connection_cb(uv_stream_t *server, int status)
 }
 
 /* Sends every connected probe its task list for the current mesh. */
+static struct ctl_conn *conn_of(struct ctl *c, const char *id)
+{
+    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
+        if (k->hello_done && !k->closing && strcmp(k->hello.probe_id, id) == 0)
+            return k;
+    return NULL;
+}
+
+/* Sends every connected probe its task list for the mesh of the roster. */
 static void on_replan_cb(uv_timer_t *h)
 {
     struct ctl *c = h->data;
-    size_t cap = c->nconns ? c->nconns : 1, n = 0;
-    struct ctl_peer *peers = calloc(cap, sizeof(*peers));
-    struct ctl_conn **conn_of = calloc(cap, sizeof(*conn_of));
+    struct ctl_roster *r = &c->roster;
+    struct ctl_peer *peers = calloc(r->n ? r->n : 1, sizeof(*peers));
+    size_t sent = 0;
 
-    if (peers == NULL || conn_of == NULL)
-        goto done;
-    for (struct ctl_conn *k = c->conns; k != NULL; k = k->next) {
-        if (!k->hello_done || k->closing)
-            continue;
-        peers[n] = (struct ctl_peer){.key = k->key, .hello = &k->hello};
-        conn_of[n++] = k;
-    }
+    if (peers == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        peers[i] = (struct ctl_peer){.key = r->v[i].key, .hello = &r->v[i].hello};
     c->generation++;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < r->n; i++) {
+        struct ctl_conn *k = conn_of(c, r->v[i].hello.probe_id);
         struct proto_msg m = {.type = PROTO_MSG_TASKS};
 
-        if (ctl_plan_tasks(peers, n, i, &c->cfg.mesh, c->generation, &m.u.tasks) < 0)
+        if (k == NULL ||
+            ctl_plan_tasks(peers, r->n, i, &c->cfg.mesh, c->generation, &m.u.tasks) < 0)
             continue;
-        proto_chan_send(conn_of[i]->chan, &m);
+        proto_chan_send(k->chan, &m);
         free(m.u.tasks.tasks);
-        pump_out(conn_of[i]);
+        pump_out(k);
+        sent++;
     }
-    log_info("mesh of %zu probes: task lists of generation %llu sent", n,
-             (unsigned long long)c->generation);
-done:
+    log_info("mesh of %zu probes (%zu connected): task lists of generation %llu sent",
+             r->n, sent, (unsigned long long)c->generation);
     free(peers);
-    free(conn_of);
+}
+
+/* A member's grace ended: it leaves the mesh, and the others stop measuring it. */
+static void on_expiry_cb(uv_timer_t *h)
+{
+    struct ctl *c = h->data;
+    size_t n =
+        ctl_roster_expire(&c->roster, uv_now(c->loop), (uint64_t)c->cfg.grace_s * 1000);
+
+    if (n > 0) {
+        log_info("%zu probe%s left the mesh after %u s away", n, n == 1 ? "" : "s",
+                 c->cfg.grace_s);
+        schedule_replan(c);
+    }
+    schedule_expiry(c);
+}
+
+static void schedule_expiry(struct ctl *c)
+{
+    uint64_t grace = (uint64_t)c->cfg.grace_s * 1000;
+    uint64_t at = ctl_roster_next_expiry(&c->roster, grace), now = uv_now(c->loop);
+
+    if (at != 0)
+        uv_timer_start(&c->expire, on_expiry_cb, at > now ? at - now : 0, 0);
+}
+
+/* After a restart the probes seen lately are still the mesh: they are on
+ * their way back, and the first to return must not get an empty list. */
+static void recall_member(void *arg, const struct proto_hello *h, int64_t key)
+{
+    struct ctl *c = arg;
+
+    ctl_roster_join(&c->roster, h, key, uv_now(c->loop));
+}
+
+static void recall_roster(struct ctl *c)
+{
+    int64_t since = ctl_now_ms() - (int64_t)c->cfg.grace_s * 1000;
+
+    if (ctl_store_recent_probes(c->store, since, recall_member, c) < 0)
+        log_warn("store: %s", ctl_store_error(c->store));
+    if (c->roster.n > 0)
+        log_info(
+            "%zu probes seen in the last %u s are kept in the mesh while they return",
+            c->roster.n, c->cfg.grace_s);
+    schedule_expiry(c);
 }
 
 static void schedule_replan(struct ctl *c)
@@ -450,7 +509,11 @@ int ctl_channel_start(struct ctl *c)
     }
     uv_timer_init(c->loop, &c->replan);
     uv_timer_init(c->loop, &c->tick);
-    c->replan.data = c->tick.data = c;
+    uv_timer_init(c->loop, &c->expire);
+    c->replan.data = c->tick.data = c->expire.data = c;
+    /* Task-list generations keep rising across restarts. */
+    c->generation = (uint64_t)ctl_now_ms();
+    recall_roster(c);
     uv_timer_start(&c->tick, on_tick_cb, TICK_MS, TICK_MS);
     uv_tcp_init(c->loop, &c->listener);
     c->listener.data = c;
@@ -469,9 +532,12 @@ int ctl_channel_start(struct ctl *c)
 
 void ctl_channel_stop(struct ctl *c)
 {
+    if (c->tls == NULL)
+        return; /* never started: no handle to close */
     uv_close((uv_handle_t *)&c->listener, NULL);
     uv_close((uv_handle_t *)&c->replan, NULL);
     uv_close((uv_handle_t *)&c->tick, NULL);
+    uv_close((uv_handle_t *)&c->expire, NULL);
     /* Tell each probe why: it reconnects with backoff, not at once. */
     for (struct ctl_conn *k = c->conns; k != NULL; k = k->next) {
         struct proto_msg m = {.type = PROTO_MSG_ERROR};

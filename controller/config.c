@@ -11,6 +11,7 @@
  *   log_level = info
  *   heartbeat = 10                 ; seconds between heartbeats, both ways
  *   idle_timeout = 35               ; a connection silent this long is closed
+ *   mesh_grace = 120                ; a probe that left is still measured this long
  *
  *   [mesh]
  *   window = 10                     ; seconds per summary record
@@ -116,6 +117,8 @@ static int set_controller(struct parse_ctx *pc, const char *name, const char *v)
         return parse_u32(v, 1, 3600, &cfg->heartbeat_s, pc);
     if (strcmp(name, "idle_timeout") == 0)
         return parse_u32(v, 2, 86400, &cfg->idle_s, pc);
+    if (strcmp(name, "mesh_grace") == 0)
+        return parse_u32(v, 0, 86400, &cfg->grace_s, pc);
     return fail(pc, "unknown key '%s' in [controller]", name);
 }
 
@@ -185,6 +188,7 @@ static void set_defaults(struct ctl_config *cfg)
     strcpy(cfg->log_level, "info");
     cfg->heartbeat_s = 10;
     cfg->idle_s = 35;
+    cfg->grace_s = 120;
     cfg->mesh = (struct ctl_mesh){.window_s = 10,
                                   .interval_ms = 1000,
                                   .timeout_ms = 1000,

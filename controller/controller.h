@@ -46,6 +46,7 @@ struct ctl_config {
     char log_level[16];
     uint32_t heartbeat_s; /* told to probes in WELCOME; we send as often */
     uint32_t idle_s;      /* a probe silent for this long is dropped */
+    uint32_t grace_s;     /* a probe that left stays in the mesh this long */
     struct ctl_mesh mesh;
 };
 
@@ -69,6 +70,30 @@ int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
                    const struct ctl_mesh *mesh, uint64_t generation,
                    struct proto_tasks *tl);
 
+/* ---- roster.c ---------------------------------------------------------- */
+
+struct ctl_member {
+    struct proto_hello hello;
+    int64_t key;
+    uint64_t gone_ms; /* loop time it left; 0 while connected */
+};
+
+/* Every probe in the mesh, by id; a flat array, fine for hundreds. */
+struct ctl_roster {
+    struct ctl_member *v;
+    size_t n, cap;
+};
+
+void ctl_roster_free(struct ctl_roster *r);
+/* Adds or updates a member; gone_ms 0 for a probe connected now. */
+int ctl_roster_join(struct ctl_roster *r, const struct proto_hello *h, int64_t key,
+                    uint64_t gone_ms);
+void ctl_roster_leave(struct ctl_roster *r, const char *id, uint64_t now_ms);
+/* Removes members gone for grace_ms or longer; returns how many. */
+size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_ms);
+/* When the next member's grace ends (loop time), 0 when none is pending. */
+uint64_t ctl_roster_next_expiry(const struct ctl_roster *r, uint64_t grace_ms);
+
 /* ---- store.c ------------------------------------------------------------- */
 
 struct ctl_store;
@@ -80,6 +105,11 @@ void ctl_store_close(struct ctl_store *st);
 int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
                          int64_t now_ms, int64_t *key);
 int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms);
+/* Calls fn for every probe seen since since_ms, with its last HELLO. */
+int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
+                            void (*fn)(void *arg, const struct proto_hello *h,
+                                       int64_t key),
+                            void *arg);
 /*
  * Stores a batch in one transaction; records already stored (same probe
  * and sequence number) are ignored.  *acked receives the highest sequence
@@ -136,10 +166,12 @@ struct ctl {
     uv_tcp_t listener;
     struct ctl_conn *conns; /* every open probe connection */
     size_t nconns;
-    uint64_t generation; /* of the task lists, bumped when the mesh changes */
-    uint64_t malformed;  /* connections closed for a malformed frame */
-    uv_timer_t replan;   /* coalesces joins and leaves into one push */
-    uv_timer_t tick;     /* heartbeats and idle timeouts, once a second */
+    uint64_t generation;      /* of the task lists, bumped when the mesh changes */
+    uint64_t malformed;       /* connections closed for a malformed frame */
+    uv_timer_t replan;        /* coalesces joins and leaves into one push */
+    uv_timer_t tick;          /* heartbeats and idle timeouts, once a second */
+    struct ctl_roster roster; /* the mesh the planner plans */
+    uv_timer_t expire;        /* ends the grace of a probe that left */
     struct MHD_Daemon *http;
     uv_poll_t http_poll;
     uv_timer_t http_timer;

@@ -34,6 +34,7 @@ static const char schema[] =
     "  stamp_port INTEGER NOT NULL,"
     "  lat REAL, lon REAL,"
     "  sw_version TEXT NOT NULL,"
+    "  caps INTEGER NOT NULL DEFAULT 0,"
     "  first_seen_ms INTEGER NOT NULL,"
     "  last_seen_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS results ("
@@ -67,10 +68,10 @@ static int prepare(struct ctl_store *st)
     static const char ins[] =
         "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ups[] =
-        "INSERT INTO probes (id, name, addresses, stamp_port, lat, lon, sw_version,"
-        " first_seen_ms, last_seen_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)"
+        "INSERT INTO probes (id, name, addresses, stamp_port, lat, lon, sw_version, caps,"
+        " first_seen_ms, last_seen_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?9,?8,?8)"
         " ON CONFLICT (id) DO UPDATE SET name=?2, addresses=?3, stamp_port=?4, lat=?5,"
-        " lon=?6, sw_version=?7, last_seen_ms=?8 RETURNING key";
+        " lon=?6, sw_version=?7, caps=?9, last_seen_ms=?8 RETURNING key";
     static const char touch[] = "UPDATE probes SET last_seen_ms=?2 WHERE id=?1";
 
     if (sqlite3_prepare_v2(st->db, ins, -1, &st->insert_result, NULL) != SQLITE_OK ||
@@ -164,6 +165,7 @@ int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
     }
     sqlite3_bind_text(s, 7, h->sw_version, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, now_ms);
+    sqlite3_bind_int64(s, 9, h->caps);
     if (sqlite3_step(s) == SQLITE_ROW) {
         *key = sqlite3_column_int64(s, 0);
         rc = 0;
@@ -252,4 +254,54 @@ int ctl_store_results(struct ctl_store *st, const char *probe_id,
     }
     *acked = max;
     return 0;
+}
+
+/* A stored HELLO back into its structure; addresses that do not fit are
+ * skipped (the store only ever held what a decoded HELLO had). */
+static void row_to_hello(sqlite3_stmt *s, struct proto_hello *h)
+{
+    json_t *addrs = json_loads((const char *)sqlite3_column_text(s, 3), 0, NULL);
+    size_t i;
+    json_t *a;
+
+    memset(h, 0, sizeof(*h));
+    snprintf(h->probe_id, sizeof(h->probe_id), "%s", sqlite3_column_text(s, 1));
+    snprintf(h->name, sizeof(h->name), "%s", sqlite3_column_text(s, 2));
+    json_array_foreach(addrs, i, a)
+    {
+        if (h->naddrs < PROTO_ADDR_MAX && json_is_string(a) &&
+            strlen(json_string_value(a)) < PROTO_ADDRSTR_MAX)
+            strcpy(h->addrs[h->naddrs++], json_string_value(a));
+    }
+    json_decref(addrs);
+    h->stamp_port = (uint16_t)sqlite3_column_int(s, 4);
+    h->has_location = sqlite3_column_type(s, 5) != SQLITE_NULL;
+    h->lat = sqlite3_column_double(s, 5);
+    h->lon = sqlite3_column_double(s, 6);
+    snprintf(h->sw_version, sizeof(h->sw_version), "%s", sqlite3_column_text(s, 7));
+    h->caps = (uint32_t)sqlite3_column_int64(s, 8);
+}
+
+int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
+                            void (*fn)(void *arg, const struct proto_hello *h,
+                                       int64_t key),
+                            void *arg)
+{
+    sqlite3_stmt *s;
+    struct proto_hello h;
+    int rc;
+
+    if (sqlite3_prepare_v2(
+            st->db,
+            "SELECT key, id, name, addresses, stamp_port, lat, lon, sw_version,"
+            " caps FROM probes WHERE last_seen_ms >= ? ORDER BY id",
+            -1, &s, NULL) != SQLITE_OK)
+        return fail(st, "recent probes");
+    sqlite3_bind_int64(s, 1, since_ms);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        row_to_hello(s, &h);
+        fn(arg, &h, sqlite3_column_int64(s, 0));
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : fail(st, "recent probes");
 }

@@ -29,6 +29,7 @@ int main(int argc, char **argv)
     srunner_add_suite(sr, planner_suite());
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, map_suite());
+    srunner_add_suite(sr, roster_suite());
     srunner_run(sr, argc > 1 ? argv[1] : NULL, NULL, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -9,6 +9,7 @@ Suite *config_suite(void);
 Suite *planner_suite(void);
 Suite *store_suite(void);
 Suite *map_suite(void);
+Suite *roster_suite(void);
 
 /* A HELLO for tests: id, one address. */
 void test_hello(struct proto_hello *h, const char *id, const char *addr);
