@@ -65,13 +65,15 @@ static void close_all(struct probe *p)
     uv_loop_close(p->loop);
 }
 
-/* Reads the key file, or says why not. */
-static int read_key(const char *path, uint8_t key[PROTO_STAMP_KEY_LEN])
+/* Loads the key file into the reflector's keyring, or says why not. */
+static int read_keys(const char *path, struct probe_reflector *r)
 {
     char err[1200];
 
-    if (probe_read_key(path, key, err, sizeof(err)) == 0)
+    if (probe_keys_load(path, &r->keys, err, sizeof(err)) == 0) {
+        r->authenticated = 1;
         return 0;
+    }
     fprintf(stderr, "ixmesh-probe: %s\n", err);
     return -1;
 }
@@ -112,9 +114,8 @@ static int reflect_args(int argc, char **argv, struct probe *p)
             fprintf(stderr, "ixmesh-probe: --listen: '%s' is not ADDR[:PORT]\n", optarg);
             return -1;
         } else if (c == 'k') {
-            if (read_key(optarg, p->reflector.key) < 0)
+            if (read_keys(optarg, &p->reflector) < 0)
                 return -1;
-            p->reflector.authenticated = 1;
         } else if (c == 's') {
             p->reflector.stateful = 1;
         } else if (c == 'g') {
@@ -213,10 +214,7 @@ static int measure_option(struct measure *m, int c)
         m->json = 1;
         return 0;
     case 'k':
-        if (read_key(optarg, m->p->reflector.key) < 0)
-            return -1;
-        m->p->reflector.authenticated = 1;
-        return 0;
+        return read_keys(optarg, &m->p->reflector);
     case 'h':
         measure_usage(stdout);
         exit(EXIT_SUCCESS);

@@ -18,7 +18,6 @@
  *   stamp_legacy = no               ; yes: answer TWAMP-Light requests of 41-43 octets
  *   log_level = info                ; error, warn, info, debug
  */
-#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -266,33 +265,4 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *err,
                    path),
                -1;
     return 0;
-}
-
-int probe_read_key(const char *path, uint8_t key[PROTO_STAMP_KEY_LEN], char *err,
-                   size_t errlen)
-{
-    char hex[2 * PROTO_STAMP_KEY_LEN + 3];
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
-    n = fread(hex, 1, sizeof(hex), f);
-    fclose(f);
-    while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
-        n--;
-    if (n != 2 * PROTO_STAMP_KEY_LEN)
-        goto bad;
-    for (size_t i = 0; i < PROTO_STAMP_KEY_LEN; i++) {
-        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
-        char *end;
-
-        key[i] = (uint8_t)strtoul(pair, &end, 16);
-        if (*end != '\0' || !isxdigit((unsigned char)pair[0]))
-            goto bad;
-    }
-    return 0;
-bad:
-    snprintf(err, errlen, "%s: the key file must hold 64 hexadecimal digits", path);
-    return -1;
 }

@@ -127,7 +127,7 @@ static int setup(struct probe *p)
     if (p->cfg.stamp_key_file[0] != '\0') {
         char err[1200];
 
-        if (probe_read_key(p->cfg.stamp_key_file, p->reflector.key, err, sizeof(err)) <
+        if (probe_keys_load(p->cfg.stamp_key_file, &p->reflector.keys, err, sizeof(err)) <
             0) {
             log_error("%s", err);
             return -1;

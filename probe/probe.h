@@ -57,9 +57,6 @@ struct probe_config {
  */
 int probe_config_load(const char *path, struct probe_config *cfg, char *err,
                       size_t errlen);
-/* Reads a STAMP key: a file of 64 hex digits (and an optional newline). */
-int probe_read_key(const char *path, uint8_t key[PROTO_STAMP_KEY_LEN], char *err,
-                   size_t errlen);
 
 /* ---- task.c -------------------------------------------------------------- */
 
@@ -148,6 +145,26 @@ extern const struct proto_stamp_errest probe_stamp_errest;
 int64_t probe_ntp_to_ns(uint64_t ntp);
 uint64_t probe_ns_to_ntp(int64_t ns);
 
+/* ---- keys.c ----------------------------------------------------------------- */
+
+#define PROBE_KEYS_MAX 256
+
+/* STAMP keys: a default one and/or one per peer address. */
+struct probe_keyring {
+    int has_default;
+    uint8_t def[PROTO_STAMP_KEY_LEN];
+    size_t n;
+    struct {
+        uint8_t addr[16]; /* IPv6, or IPv4 v4-mapped */
+        uint8_t key[PROTO_STAMP_KEY_LEN];
+    } peers[PROBE_KEYS_MAX];
+};
+
+/* Reads a key file; on failure -1 with "FILE:LINE: reason" in err. */
+int probe_keys_load(const char *path, struct probe_keyring *k, char *err, size_t errlen);
+/* The key for a peer (its own, else the default), or NULL: no key, no answer. */
+const uint8_t *probe_key_for(const struct probe_keyring *k, const struct sockaddr *peer);
+
 /* ---- reflect.c ------------------------------------------------------------ */
 
 #define PROBE_REFLECT_RATE     100.0 /* answers per second per source address */
@@ -169,8 +186,8 @@ struct reflect_session {
 /* A STAMP reflector's configuration, limits and counters.  Fixed in size:
  * reflecting a packet allocates nothing. */
 struct probe_reflector {
-    int authenticated;
-    uint8_t key[PROTO_STAMP_KEY_LEN];
+    int authenticated; /* keys loaded: only authenticated packets count */
+    struct probe_keyring keys;
     int stateful; /* own sequence numbers per session (RFC 8762 4.3) */
     int legacy;   /* answer TWAMP-Light requests shorter than 44 octets */
     double rate_pps, burst;

@@ -127,12 +127,13 @@ static int tail_is_tlvs(const uint8_t *p, size_t len)
 }
 
 /* Answers the TLVs after the base packet, in place and at the same length. */
-static void reflect_tail(struct probe_reflector *r, uint32_t req_seq, uint32_t seq,
-                         const struct reflect_input *x, size_t base, uint8_t *out)
+static void reflect_tail(struct probe_reflector *r, const uint8_t *key, uint32_t req_seq,
+                         uint32_t seq, const struct reflect_input *x, size_t base,
+                         uint8_t *out)
 {
     struct proto_stamp_tlv_ctx ctx = {
-        .key = r->authenticated ? r->key : NULL,
-        .require_hmac = r->authenticated,
+        .key = key,
+        .require_hmac = key != NULL,
         .req_seq = req_seq,
         .seq = seq,
         /* Software timestamps of a clock we do not claim is synchronised. */
@@ -166,7 +167,7 @@ static int build_answer(struct probe_reflector *r, const struct sockaddr *from,
     memcpy(out, x->req, x->len);
     if (proto_stamp_reflector_encode(&m, out, PROTO_STAMP_BASE_LEN) < 0)
         return -EINVAL;
-    reflect_tail(r, in->seq, m.seq, x, PROTO_STAMP_BASE_LEN, out);
+    reflect_tail(r, NULL, in->seq, m.seq, x, PROTO_STAMP_BASE_LEN, out);
     return (int)x->len;
 }
 
@@ -199,20 +200,23 @@ static int legacy_answer(struct probe_reflector *r, const struct sockaddr *from,
 static int auth_answer(struct probe_reflector *r, const struct sockaddr *from,
                        const struct reflect_input *x, uint8_t *out)
 {
+    const uint8_t *key = probe_key_for(&r->keys, from);
     struct proto_stamp_sender in;
     struct proto_stamp_reflector m;
     int rc;
 
+    if (key == NULL)
+        return -EACCES; /* no key for this peer */
     if (x->len < PROTO_STAMP_AUTH_LEN)
         return -EMSGSIZE;
-    rc = proto_stamp_sender_decode_auth(x->req, x->len, r->key, &in);
+    rc = proto_stamp_sender_decode_auth(x->req, x->len, key, &in);
     if (rc < 0)
         return rc;
     fill_reply(r, from, &in, x, &m);
     memcpy(out, x->req, x->len);
-    if (proto_stamp_reflector_encode_auth(&m, r->key, out, PROTO_STAMP_AUTH_LEN) < 0)
+    if (proto_stamp_reflector_encode_auth(&m, key, out, PROTO_STAMP_AUTH_LEN) < 0)
         return -EINVAL;
-    reflect_tail(r, in.seq, m.seq, x, PROTO_STAMP_AUTH_LEN, out);
+    reflect_tail(r, key, in.seq, m.seq, x, PROTO_STAMP_AUTH_LEN, out);
     return (int)x->len;
 }
 

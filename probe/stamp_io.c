@@ -176,10 +176,10 @@ static void reflect(struct probe *p, const uint8_t *buf, size_t len,
         p->stamp.send_errors++;
 }
 
-/* The mesh key when authenticated, else NULL. */
-static const uint8_t *mesh_key(const struct probe *p)
+/* In authenticated mode the peer's key, or NULL when it has none. */
+static const uint8_t *peer_key(const struct probe *p, const struct sockaddr *peer)
 {
-    return p->reflector.authenticated ? p->reflector.key : NULL;
+    return p->reflector.authenticated ? probe_key_for(&p->reflector.keys, peer) : NULL;
 }
 
 /*
@@ -191,22 +191,23 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
                         const struct sockaddr_storage *from, socklen_t fromlen,
                         const struct rx_meta *meta)
 {
-    const uint8_t *key = mesh_key(p);
+    int auth = p->reflector.authenticated;
+    const uint8_t *key = peer_key(p, (const struct sockaddr *)from);
     struct probe_task *t;
     struct stamp_reply rep;
-    int reflected = key ? proto_stamp_is_reflected_auth(buf, len)
-                        : proto_stamp_is_reflected(buf, len);
+    int reflected = auth ? proto_stamp_is_reflected_auth(buf, len)
+                         : proto_stamp_is_reflected(buf, len);
 
-    if (reflected || (key == NULL && len < PROTO_STAMP_BASE_LEN)) {
+    if (reflected || (!auth && len < PROTO_STAMP_BASE_LEN)) {
         t = probe_sched_find(p, (const struct sockaddr *)from);
-        if (t != NULL) {
+        if (t != NULL && (!auth || key != NULL)) {
             if (probe_stamp_reply(t, key, buf, len, meta->t_ns, &rep) == 0 &&
                 p->on_reply != NULL)
                 p->on_reply(p, t, &rep);
             return;
         }
         if (reflected)
-            return; /* an answer to nothing we asked */
+            return; /* an answer to nothing we asked, or from a peer without a key */
     }
     reflect(p, buf, len, from, fromlen, meta);
 }
@@ -294,9 +295,12 @@ void probe_stamp_io_close(struct probe *p)
 int probe_stamp_io_send(struct probe *p, struct probe_task *t)
 {
     uint8_t buf[PROTO_STAMP_MAX_LEN];
-    const uint8_t *key = mesh_key(p);
+    const uint8_t *key = peer_key(p, (const struct sockaddr *)&t->dst);
     size_t len = t->spec.size;
     int n;
+
+    if (p->reflector.authenticated && key == NULL)
+        return -ENOKEY; /* authenticated mode, and no key for this peer */
 
     /* Authenticated packets have a larger base: the size grows to fit. */
     if (key != NULL && len < PROTO_STAMP_AUTH_LEN)

@@ -26,6 +26,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 #define FUZZ_STAMP_KEY ((const uint8_t *)"ixmesh-fuzz-stamp-key-0123456789")
 
+/*
+ * fuzz_reflect inputs: a flags octet, the TOS octet the request arrived
+ * with, then the datagram.  The session-sender task it is matched against
+ * has sent FUZZ_REFLECT_PRIMED requests from sequence number
+ * FUZZ_REFLECT_FIRST_SEQ (wrapping past 2^32) with SSID FUZZ_REFLECT_SSID.
+ */
+enum {
+    FUZZ_REFLECT_AUTH = 0x01,      /* reflector and sender hold FUZZ_STAMP_KEY */
+    FUZZ_REFLECT_STATEFUL = 0x02,  /* the reflector numbers its answers per session */
+    FUZZ_REFLECT_LEGACY = 0x04,    /* it answers TWAMP-Light requests of 41-43 octets */
+    FUZZ_REFLECT_IPV6 = 0x08,      /* the request comes from an IPv6 address */
+    FUZZ_REFLECT_SIGN = 0x10,      /* the harness puts the right HMAC in octets 96-111 */
+    FUZZ_REFLECT_SHORT_OUT = 0x20, /* the answer buffer is one octet too short */
+};
+#define FUZZ_REFLECT_FIRST_SEQ 0xfffffffeu
+#define FUZZ_REFLECT_PRIMED    4
+#define FUZZ_REFLECT_SSID      0x1234
+
 /* ---- support.c ----------------------------------------------------------- */
 
 #define FUZZ_CHECK(cond)                                                                 \

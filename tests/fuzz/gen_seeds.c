@@ -606,6 +606,151 @@ static void gen_stamp_tlv(void)
     put("stamp_tlv", "header-short", buf, w.off);
 }
 
+/*
+ * fuzz_reflect inputs: the flags octet, the TOS octet, the datagram (see
+ * fuzz.h).  Requests answer the harness's outstanding sequence numbers
+ * (FUZZ_REFLECT_FIRST_SEQ on), replies answer them already.
+ */
+static void put_reflect(const char *name, int flags, uint8_t tos, const uint8_t *dgram,
+                        size_t len)
+{
+    uint8_t buf[2 + PROTO_STAMP_MAX_LEN];
+
+    if (len > PROTO_STAMP_MAX_LEN)
+        die("reflect", "datagram too long");
+    buf[0] = (uint8_t)flags;
+    buf[1] = tos;
+    memcpy(buf + 2, dgram, len);
+    put("reflect", name, buf, 2 + len);
+}
+
+/* A session-sender request of len octets (at least the base packet). */
+static size_t reflect_request(uint8_t *buf, size_t len, uint32_t seq, uint16_t ssid,
+                              int auth)
+{
+    struct proto_stamp_sender sd = sample_sender;
+
+    sd.seq = seq;
+    sd.ssid = ssid;
+    if ((auth ? proto_stamp_sender_encode_auth(&sd, FUZZ_STAMP_KEY, buf, len)
+              : proto_stamp_sender_encode(&sd, buf, len)) < 0)
+        die("reflect", "cannot encode a request");
+    return len;
+}
+
+static void gen_reflect(void)
+{
+    static const struct proto_stamp_tsinfo ts = {PROTO_STAMP_SYNC_NTP, PROTO_STAMP_TSM_SW,
+                                                 PROTO_STAMP_SYNC_NTP,
+                                                 PROTO_STAMP_TSM_SW};
+    static const struct proto_stamp_cos cos = {.dscp1 = 46};
+    static const struct proto_stamp_direct direct = {.s_txc = 3};
+    const uint32_t first = FUZZ_REFLECT_FIRST_SEQ;
+    struct proto_stamp_reflector rf = sample_reflector;
+    uint8_t buf[PROTO_STAMP_MAX_LEN];
+    struct proto_wr w;
+    size_t n;
+
+    n = reflect_request(buf, PROTO_STAMP_BASE_LEN, first, FUZZ_REFLECT_SSID, 0);
+    put_reflect("plain", 0, 0, buf, n);
+    put_reflect("plain-short-out", FUZZ_REFLECT_SHORT_OUT, 0, buf, n);
+    put_reflect("plain-short", 0, 0, buf, n - 1);
+    put_reflect("legacy-43", FUZZ_REFLECT_LEGACY, 0, buf, n - 1);
+    put_reflect("legacy-41", FUZZ_REFLECT_LEGACY | FUZZ_REFLECT_STATEFUL, 0, buf, 41);
+    put_reflect("legacy-40", FUZZ_REFLECT_LEGACY, 0, buf, 40);
+    n = reflect_request(buf, PROTO_STAMP_BASE_LEN, first + 1, 0, 0);
+    put_reflect("plain-ipv6-stateful-nossid", FUZZ_REFLECT_IPV6 | FUZZ_REFLECT_STATEFUL,
+                0, buf, n);
+    n = reflect_request(buf, PROTO_STAMP_BASE_LEN, 1000, FUZZ_REFLECT_SSID, 0);
+    put_reflect("plain-unknown-seq", 0, 0, buf, n);
+    n = reflect_request(buf, PROTO_STAMP_BASE_LEN, first + 2, 0x4321, 0);
+    put_reflect("plain-other-ssid", 0, 0, buf, n);
+    n = reflect_request(buf, 64, first + 3, FUZZ_REFLECT_SSID, 0);
+    put_reflect("plain-zero-tail", FUZZ_REFLECT_IPV6, 46 << 2 | 2, buf, n);
+
+    /* TLVs after the base packet; the largest datagram. */
+    reflect_request(buf, PROTO_STAMP_BASE_LEN, first, FUZZ_REFLECT_SSID, 0);
+    proto_wr_init(&w, buf + PROTO_STAMP_BASE_LEN, sizeof(buf) - PROTO_STAMP_BASE_LEN);
+    if (proto_stamp_tlv_put_tsinfo(&w, &ts) != 0 ||
+        proto_stamp_tlv_put_cos(&w, &cos) != 0 ||
+        proto_stamp_tlv_put_direct(&w, &direct) != 0 ||
+        proto_stamp_tlv_put_padding(&w, 12) != 0)
+        die("reflect", "tlvs");
+    put_reflect("plain-tlvs", FUZZ_REFLECT_STATEFUL, 46 << 2 | 1, buf,
+                PROTO_STAMP_BASE_LEN + w.off);
+    reflect_request(buf, PROTO_STAMP_BASE_LEN, first + 1, FUZZ_REFLECT_SSID, 0);
+    proto_wr_init(&w, buf + PROTO_STAMP_BASE_LEN, sizeof(buf) - PROTO_STAMP_BASE_LEN);
+    if (proto_stamp_tlv_put_padding(&w, PROTO_STAMP_MAX_LEN - PROTO_STAMP_BASE_LEN -
+                                            PROTO_STAMP_TLV_HDR) != 0)
+        die("reflect", "padding");
+    put_reflect("plain-max", 0, 0, buf, PROTO_STAMP_MAX_LEN);
+
+    /* Authenticated: signed, signed by the harness, a wrong HMAC, short. */
+    n = reflect_request(buf, PROTO_STAMP_AUTH_LEN, first, FUZZ_REFLECT_SSID, 1);
+    put_reflect("auth", FUZZ_REFLECT_AUTH, 0, buf, n);
+    put_reflect("auth-short", FUZZ_REFLECT_AUTH, 0, buf, n - 1);
+    put_reflect("auth-as-plain", 0, 0, buf, n);
+    buf[n - 1] ^= 1;
+    put_reflect("auth-bad-hmac", FUZZ_REFLECT_AUTH | FUZZ_REFLECT_IPV6, 0, buf, n);
+    reflect_request(buf, PROTO_STAMP_AUTH_LEN, first + 2, FUZZ_REFLECT_SSID, 1);
+    proto_wr_init(&w, buf + PROTO_STAMP_AUTH_LEN, sizeof(buf) - PROTO_STAMP_AUTH_LEN);
+    if (proto_stamp_tlv_put_tsinfo(&w, &ts) != 0 ||
+        proto_stamp_tlv_put_direct(&w, &direct) != 0 ||
+        proto_stamp_tlv_put_hmac(&w, 0, first + 2, FUZZ_STAMP_KEY) != 0 ||
+        proto_stamp_tlv_put_padding(&w, 4) != 0)
+        die("reflect", "signed tlvs");
+    put_reflect("auth-tlvs", FUZZ_REFLECT_AUTH | FUZZ_REFLECT_STATEFUL, 0, buf,
+                PROTO_STAMP_AUTH_LEN + w.off);
+    memset(buf + PROTO_STAMP_AUTH_LEN - PROTO_STAMP_HMAC_LEN, 0, PROTO_STAMP_HMAC_LEN);
+    put_reflect("auth-sign-tlvs", FUZZ_REFLECT_AUTH | FUZZ_REFLECT_SIGN, 0, buf,
+                PROTO_STAMP_AUTH_LEN + w.off);
+
+    /* Replies to our requests, as the session-sender receives them. */
+    rf.sender_seq = first;
+    rf.ssid = FUZZ_REFLECT_SSID;
+    rf.sender_ts = 0;
+    rf.rx_ts = rf.ts - 1000;
+    if (proto_stamp_reflector_encode(&rf, buf, PROTO_STAMP_BASE_LEN) < 0)
+        die("reflect", "cannot encode a reply");
+    put_reflect("reply", 0, 0, buf, PROTO_STAMP_BASE_LEN);
+    put_reflect("reply-light", 0, 0, buf, 41);
+    rf.sender_seq = first + 1;
+    rf.err.ptp = 1;
+    if (proto_stamp_reflector_encode_auth(&rf, FUZZ_STAMP_KEY, buf, PROTO_STAMP_AUTH_LEN) <
+        0)
+        die("reflect", "cannot encode a reply");
+    put_reflect("reply-auth-ptp", FUZZ_REFLECT_AUTH, 0, buf, PROTO_STAMP_AUTH_LEN);
+    put_reflect("empty", 0, 0, buf, 0);
+}
+
+/* ---- HTTP query parameters -------------------------------------------------------- */
+
+static void gen_http_query(void)
+{
+    static const struct {
+        const char *name, *value;
+    } seeds[] = {
+        {"ten", "10"},
+        {"one", "1"},
+        {"zero", "0"},
+        {"max", "2592000"},
+        {"max-plus-one", "2592001"},
+        {"leading-zeros", "0000000000000000000000000000060"},
+        {"uint32-wrap", "4294967297"},
+        {"ulong-overflow", "18446744073709551616"},
+        {"plus", "+5"},
+        {"minus", "-1"},
+        {"space", " 5"},
+        {"trailing", "5s"},
+        {"hex", "0x10"},
+        {"empty", ""},
+    };
+    size_t i;
+
+    for (i = 0; i < nitems(seeds); i++)
+        put_str("http_query", seeds[i].name, seeds[i].value);
+}
+
 /* ---- configuration files ---------------------------------------------------------- */
 
 static void gen_configs(void)
@@ -677,6 +822,8 @@ int main(int argc, char **argv)
     gen_stamp();
     gen_stamp_auth();
     gen_stamp_tlv();
+    gen_reflect();
+    gen_http_query();
     gen_configs();
     return 0;
 }

@@ -3,8 +3,10 @@
  * short requests only for legacy peers, a tail copied back untouched, own
  * sequence numbers per session in stateful mode, and a per-source limit.
  */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check_probe.h"
 #include "probe.h"
@@ -150,7 +152,8 @@ START_TEST(authenticated_mode_checks_hmac_first)
     memset(key, 0x11, sizeof(key));
     memset(other, 0x22, sizeof(other));
     refl.authenticated = 1;
-    memcpy(refl.key, key, sizeof(key));
+    refl.keys.has_default = 1;
+    memcpy(refl.keys.def, key, sizeof(key));
     ck_assert_int_eq(proto_stamp_sender_encode_auth(&m, key, req, sizeof(req)),
                      (int)sizeof(req));
     ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), (int)sizeof(req));
@@ -214,6 +217,80 @@ START_TEST(zero_padding_is_not_tlvs)
 }
 END_TEST
 
+/* Writes text to a temporary key file and loads it. */
+static int load_keys(const char *text, struct probe_keyring *k, char *err, size_t errlen)
+{
+    char path[] = "/tmp/ixmesh-keys-XXXXXX";
+    int fd = mkstemp(path), rc;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    rc = probe_keys_load(path, k, err, errlen);
+    if (rc < 0) /* the message names the file: keep what follows it */
+        memmove(err, err + strlen(path), strlen(err + strlen(path)) + 1);
+    unlink(path);
+    return rc;
+}
+
+#define K64A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define K64B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+START_TEST(key_per_peer)
+{
+    static struct probe_keyring k;
+    struct sockaddr_storage other;
+    socklen_t l;
+    char err[256];
+
+    ck_assert_int_eq(load_keys("# mesh\n" K64A "\n2001:db8::2 " K64B "  # router\n", &k,
+                               err, sizeof(err)),
+                     0);
+    ck_assert_uint_eq(probe_key_for(&k, (struct sockaddr *)&src_a)[0], 0x00);
+    ck_assert_uint_eq(probe_key_for(&k, (struct sockaddr *)&src_b)[0], 0xff);
+    ck_assert_int_eq(load_keys("2001:db8::2 " K64B "\n", &k, err, sizeof(err)), 0);
+    ck_assert_ptr_null(probe_key_for(&k, (struct sockaddr *)&src_a)); /* no default */
+    proto_addr_parse("::ffff:192.0.2.1", 0, &other, &l);
+    ck_assert_int_eq(load_keys("192.0.2.1 " K64A "\n", &k, err, sizeof(err)), 0);
+    ck_assert_ptr_nonnull(probe_key_for(&k, (struct sockaddr *)&other)); /* v4-mapped */
+}
+END_TEST
+
+START_TEST(key_file_errors)
+{
+    static struct probe_keyring k;
+    char err[256];
+
+    ck_assert_int_eq(load_keys("", &k, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, ": no key in the file");
+    ck_assert_int_eq(load_keys(K64A "\n" K64B "\n", &k, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, ":2: a second default key");
+    ck_assert_int_eq(load_keys("\n\n0011\n", &k, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, ":3: a key is 64 hexadecimal digits");
+    ck_assert_int_eq(load_keys("host.example " K64A "\n", &k, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, ":1: not ADDRESS KEY with a numeric address");
+    ck_assert_int_eq(load_keys("192.0.2.1 " K64A "x\n", &k, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, ":1: a key is 64 hexadecimal digits");
+}
+END_TEST
+
+START_TEST(peer_without_key_is_not_answered)
+{
+    uint8_t key[PROTO_STAMP_KEY_LEN], req[PROTO_STAMP_AUTH_LEN], out[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_sender m = {.seq = 1, .err = {.scale = 18, .mult = 1}};
+
+    memset(key, 0x33, sizeof(key));
+    refl.authenticated = 1;
+    refl.keys.n = 1;
+    memcpy(refl.keys.peers[0].key, key, sizeof(key));
+    refl.keys.peers[0].addr[10] = refl.keys.peers[0].addr[11] = 0xff;
+    memcpy(&refl.keys.peers[0].addr[12], &((struct sockaddr_in *)&src_a)->sin_addr, 4);
+    proto_stamp_sender_encode_auth(&m, key, req, sizeof(req));
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0, out), (int)sizeof(req));
+    ck_assert_int_eq(answer(&src_b, req, sizeof(req), T0, out), -EACCES);
+}
+END_TEST
+
 Suite *reflect_suite(void)
 {
     Suite *s = suite_create("reflect");
@@ -228,6 +305,9 @@ Suite *reflect_suite(void)
     tcase_add_test(tc, authenticated_mode_checks_hmac_first);
     tcase_add_test(tc, tlvs_answered_at_the_same_length);
     tcase_add_test(tc, zero_padding_is_not_tlvs);
+    tcase_add_test(tc, key_per_peer);
+    tcase_add_test(tc, key_file_errors);
+    tcase_add_test(tc, peer_without_key_is_not_answered);
     suite_add_tcase(s, tc);
     return s;
 }
