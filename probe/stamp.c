@@ -113,7 +113,9 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     struct probe_window *w;
     int64_t rtt;
 
-    if (decode_reply(key, buf, len, &m) < 0)
+    /* A zero multiplier makes the reflector's Error Estimate, and so its
+     * timestamps, invalid (RFC 8762 4.2.1, RFC 4656 4.1.2). */
+    if (decode_reply(key, buf, len, &m) < 0 || !proto_stamp_errest_valid(&m.err))
         return -EBADMSG;
     /* A reflector without SSID support sends zeros there (RFC 8972 3). */
     if (m.ssid != t->ssid && m.ssid != 0)

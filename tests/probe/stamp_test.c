@@ -139,6 +139,24 @@ START_TEST(reflector_never_amplifies)
 }
 END_TEST
 
+START_TEST(reply_with_zero_multiplier_is_invalid)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[60], rep[60];
+    struct proto_stamp_reflector m;
+
+    probe_stamp_request(t, NULL, T0, req, sizeof(req));
+    reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
+    ck_assert_int_eq(proto_stamp_reflector_decode(rep, sizeof(rep), &m), 0);
+    m.err.mult = 0;
+    ck_assert_int_eq(proto_stamp_reflector_encode(&m, rep, PROTO_STAMP_BASE_LEN), 44);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 500000, NULL),
+                     -EBADMSG);
+    ck_assert_uint_eq(t->win[0].received, 0);
+    probe_task_free(t);
+}
+END_TEST
+
 Suite *stamp_suite(void)
 {
     Suite *s = suite_create("stamp");
@@ -149,6 +167,7 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, reply_after_window_closed_is_lost);
     tcase_add_test(tc, window_record_fields);
     tcase_add_test(tc, reflector_never_amplifies);
+    tcase_add_test(tc, reply_with_zero_multiplier_is_invalid);
     suite_add_tcase(s, tc);
     return s;
 }
