@@ -20,7 +20,7 @@ BUILD_PKGS=(
     openssl curl python3 iproute2
 )
 # procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang.
-TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev)
+TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev chromium)
 
 usage() {
     cat <<EOF
