@@ -48,6 +48,8 @@ static const char schema[] =
     "  sent INTEGER NOT NULL,"
     "  received INTEGER NOT NULL,"
     "  lost INTEGER NOT NULL,"
+    "  duplicates INTEGER NOT NULL,"
+    "  reordered INTEGER NOT NULL,"
     "  rtt_min_ns INTEGER NOT NULL,"
     "  rtt_max_ns INTEGER NOT NULL,"
     "  ipdv_sum_ns INTEGER NOT NULL,"
@@ -66,7 +68,7 @@ static int fail(struct ctl_store *st, const char *what)
 static int prepare(struct ctl_store *st)
 {
     static const char ins[] =
-        "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ups[] =
         "INSERT INTO probes (id, name, addresses, stamp_port, lat, lon, sw_version, caps,"
         " first_seen_ms, last_seen_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?9,?8,?8)"
@@ -213,6 +215,8 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
     sqlite3_bind_int64(s, i++, r->sent);
     sqlite3_bind_int64(s, i++, r->received);
     sqlite3_bind_int64(s, i++, r->lost);
+    sqlite3_bind_int64(s, i++, r->duplicates);
+    sqlite3_bind_int64(s, i++, r->reordered);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r->rtt_min_ns);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r->rtt_max_ns);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r->ipdv_sum_ns);

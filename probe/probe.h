@@ -69,6 +69,8 @@ struct probe_window {
     uint64_t rtt_max_ns;
     uint64_t ipdv_sum_ns;
     uint32_t ipdv_count;
+    uint32_t duplicates; /* RFC 4737 3.5 */
+    uint32_t reordered;  /* RFC 4737 3.3: arrived after a later one */
     int64_t last_rtt_ns; /* -1 before the first reply */
     struct proto_sketch sketch;
 };
@@ -78,6 +80,7 @@ struct stamp_slot {
     int64_t t1_ns; /* wall-clock send time, ns since the Unix epoch */
     int64_t window_ms;
     int used;
+    int answered; /* a further reply to it is a duplicate (RFC 4737 3.5) */
 };
 
 struct probe;
@@ -87,7 +90,8 @@ struct probe_task {
     struct sockaddr_storage dst;
     socklen_t dstlen;
     uint32_t first_seq, next_seq;
-    uint16_t ssid; /* non-zero, ours for this session (RFC 8972 3) */
+    uint32_t next_exp; /* RFC 4737 NextExp: one past the highest seq answered */
+    uint16_t ssid;     /* non-zero, ours for this session (RFC 8972 3) */
     struct stamp_slot ring[PROBE_STAMP_RING];
     /* Two windows: the open one, and the one that closed at the last
      * boundary and waits one timeout for late replies. */

@@ -72,6 +72,7 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t now_ns
     slot->t1_ns = now_ns;
     slot->window_ms = w->start_ms;
     slot->used = 1;
+    slot->answered = 0;
     t->next_seq++;
     w->sent++;
     return (int)len;
@@ -124,9 +125,18 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     if (!slot->used || slot->seq != m.sender_seq)
         return -ENOENT;
     w = probe_task_window(t, slot->window_ms);
-    slot->used = 0; /* a duplicate of this reply will not match again */
     if (w == NULL)
         return -ENOENT; /* its window already closed: counted as lost */
+    if (slot->answered) {
+        w->duplicates++;
+        return -EALREADY;
+    }
+    slot->answered = 1;
+    /* Serial arithmetic, so sequence numbers may wrap. */
+    if ((int32_t)(m.sender_seq - t->next_exp) < 0)
+        w->reordered++;
+    else
+        t->next_exp = m.sender_seq + 1;
     rtt = round_trip(slot, &m, t4_ns);
     if (rtt < 0)
         return -ERANGE;

@@ -36,7 +36,7 @@ struct probe_task *probe_task_new(const struct proto_task *spec)
     }
     /* A random first sequence number, so a restarted task is not mistaken
      * by the reflector's peer for the previous one. */
-    t->first_seq = t->next_seq = (uint32_t)random();
+    t->first_seq = t->next_seq = t->next_exp = (uint32_t)random();
     t->ssid = (uint16_t)(1 + random() % 65535);
     return t;
 }
@@ -68,6 +68,8 @@ void probe_window_open(struct probe_window *w, int64_t start_ms)
     w->rtt_max_ns = 0;
     w->ipdv_sum_ns = 0;
     w->ipdv_count = 0;
+    w->duplicates = 0;
+    w->reordered = 0;
     w->last_rtt_ns = -1;
 }
 
@@ -117,6 +119,8 @@ int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t wi
     r->rtt_max_ns = w->rtt_max_ns;
     r->ipdv_sum_ns = w->ipdv_sum_ns;
     r->ipdv_count = w->ipdv_count;
+    r->duplicates = w->duplicates;
+    r->reordered = w->reordered;
     r->sketch = w->sketch; /* the record takes the bins */
     proto_sketch_init(&w->sketch);
     w->start_ms = 0;

@@ -167,7 +167,8 @@ static void check_answer(int flags, struct probe_task *t, const uint8_t *req, si
     if (m.sender_seq - FUZZ_REFLECT_FIRST_SEQ < FUZZ_REFLECT_PRIMED &&
         (m.ssid == FUZZ_REFLECT_SSID || m.ssid == 0)) {
         FUZZ_CHECK(rc == 0);
-        FUZZ_CHECK(match(t, auth, out, len) == -ENOENT); /* a duplicate */
+        FUZZ_CHECK(match(t, auth, out, len) == -EALREADY); /* a duplicate, counted */
+        FUZZ_CHECK(t->win[0].duplicates == 1);
     } else {
         FUZZ_CHECK(rc == -ENOENT);
     }

@@ -79,8 +79,11 @@ START_TEST(duplicate_reply_counted_once)
     reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
     ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 500000, NULL), 0);
     ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 600000, NULL),
-                     -ENOENT);
+                     -EALREADY);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 700000, NULL),
+                     -EALREADY);
     ck_assert_uint_eq(t->win[0].received, 1);
+    ck_assert_uint_eq(t->win[0].duplicates, 2);
     probe_task_free(t);
 }
 END_TEST
@@ -157,6 +160,31 @@ START_TEST(reply_with_zero_multiplier_is_invalid)
 }
 END_TEST
 
+/* Replies to 0, 2, 1, 3: one arrived after a later one (RFC 4737 3.3). */
+START_TEST(reordering_counted)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[4][60], rep[4][60];
+    static const int order[] = {0, 2, 1, 3};
+    struct proto_result r;
+
+    for (int i = 0; i < 4; i++) {
+        probe_stamp_request(t, NULL, T0 + i * 1000, req[i], sizeof(req[i]));
+        reflect(req[i], sizeof(req[i]), T0 + 100, T0 + 200, 255, rep[i], sizeof(rep[i]));
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(probe_stamp_reply(t, NULL, rep[order[i]], sizeof(rep[0]),
+                                           T0 + 900000 + i, NULL),
+                         0);
+    probe_window_close(t, &t->win[0], 10, &r);
+    ck_assert_uint_eq(r.received, 4);
+    ck_assert_uint_eq(r.reordered, 1);
+    ck_assert_uint_eq(r.duplicates, 0);
+    proto_sketch_free(&r.sketch);
+    probe_task_free(t);
+}
+END_TEST
+
 Suite *stamp_suite(void)
 {
     Suite *s = suite_create("stamp");
@@ -168,6 +196,7 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, window_record_fields);
     tcase_add_test(tc, reflector_never_amplifies);
     tcase_add_test(tc, reply_with_zero_multiplier_is_invalid);
+    tcase_add_test(tc, reordering_counted);
     suite_add_tcase(s, tc);
     return s;
 }
