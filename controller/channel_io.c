@@ -19,9 +19,10 @@
 #include "controller.h"
 #include "log.h"
 
-#define REPLAN_DELAY_MS  100   /* joins and leaves within this share one push */
-#define HELLO_TIMEOUT_MS 10000 /* from accept to a HELLO, handshake included */
-#define TICK_MS          1000
+#define REPLAN_DELAY_MS   100   /* joins and leaves within this share one push */
+#define HELLO_TIMEOUT_MS  10000 /* from accept to a HELLO, handshake included */
+#define TICK_MS           1000
+#define CLOSE_DEADLINE_MS 3000 /* for what is queued to reach a peer that closes */
 
 struct ctl_conn {
     struct ctl *ctl;
@@ -33,7 +34,8 @@ struct ctl_conn {
     char label[PROTO_ID_MAX + PROTO_ADDRSTR_MAX + 16]; /* "CN at ADDR:PORT" */
     int hello_done;
     int closing;
-    uint32_t version;                             /* negotiated in the HELLO */
+    uint64_t closing_ms; /* when a graceful close began: it has a deadline */
+    uint32_t version;    /* negotiated in the HELLO */
     uint64_t accepted_ms, last_rx_ms, last_tx_ms; /* loop time */
     struct proto_hello hello;
     int64_t key;
@@ -42,6 +44,7 @@ struct ctl_conn {
 
 static void schedule_replan(struct ctl *c);
 static void schedule_expiry(struct ctl *c);
+static struct ctl_conn *conn_of(struct ctl *c, const char *id);
 
 /* How logs name a connection: by its certificate once known. */
 static const char *conn_name(const struct ctl_conn *k)
@@ -66,7 +69,8 @@ static void on_closed_cb(uv_handle_t *h)
     struct ctl *c = k->ctl;
 
     unlink_conn(c, k);
-    if (k->hello_done && !c->stopping) {
+    /* A probe with a newer live connection has not left. */
+    if (k->hello_done && !c->stopping && conn_of(c, k->hello.probe_id) == NULL) {
         log_info("probe %s disconnected; it stays in the mesh for %u s",
                  k->hello.probe_id, c->cfg.grace_s);
         ctl_roster_leave(&c->roster, k->hello.probe_id, uv_now(c->loop));
@@ -79,7 +83,9 @@ static void on_closed_cb(uv_handle_t *h)
 static void on_shutdown_cb(uv_shutdown_t *req, int status)
 {
     (void)status;
-    uv_close((uv_handle_t *)req->handle, on_closed_cb);
+    /* The deadline in check_conn() may have closed it already. */
+    if (!uv_is_closing((uv_handle_t *)req->handle))
+        uv_close((uv_handle_t *)req->handle, on_closed_cb);
 }
 
 /* Ends k; with graceful set, what is queued (an ERROR, an alert) goes first. */
@@ -88,6 +94,7 @@ static void conn_close(struct ctl_conn *k, int graceful)
     if (k->closing)
         return;
     k->closing = 1;
+    k->closing_ms = uv_now(k->ctl->loop);
     uv_read_stop((uv_stream_t *)&k->tcp);
     if (graceful &&
         uv_shutdown(&k->shutdown, (uv_stream_t *)&k->tcp, on_shutdown_cb) == 0)
@@ -455,8 +462,13 @@ static void check_conn(struct ctl_conn *k, uint64_t now)
     struct proto_msg hb = {.type = PROTO_MSG_HEARTBEAT};
     char why[96];
 
-    if (k->closing)
+    if (k->closing) {
+        /* A peer that does not read would hold a graceful close forever. */
+        if (now - k->closing_ms >= CLOSE_DEADLINE_MS &&
+            !uv_is_closing((uv_handle_t *)&k->tcp))
+            uv_close((uv_handle_t *)&k->tcp, on_closed_cb);
         return;
+    }
     if (!k->hello_done) {
         if (now - k->accepted_ms >= HELLO_TIMEOUT_MS) {
             log_warn("closing connection of %s: no HELLO within %d s", conn_name(k),
@@ -484,6 +496,9 @@ static void on_tick_cb(uv_timer_t *h)
 
     for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
         check_conn(k, now);
+    /* Stopping: the tick outlives the connections, to enforce deadlines. */
+    if (c->stopping && c->conns == NULL && !uv_is_closing((uv_handle_t *)&c->tick))
+        uv_close((uv_handle_t *)&c->tick, NULL);
 }
 
 int ctl_channel_connected(void *ctl, const char *probe_id)
@@ -536,8 +551,9 @@ void ctl_channel_stop(struct ctl *c)
         return; /* never started: no handle to close */
     uv_close((uv_handle_t *)&c->listener, NULL);
     uv_close((uv_handle_t *)&c->replan, NULL);
-    uv_close((uv_handle_t *)&c->tick, NULL);
     uv_close((uv_handle_t *)&c->expire, NULL);
+    if (c->conns == NULL)
+        uv_close((uv_handle_t *)&c->tick, NULL);
     /* Tell each probe why: it reconnects with backoff, not at once. */
     for (struct ctl_conn *k = c->conns; k != NULL; k = k->next) {
         struct proto_msg m = {.type = PROTO_MSG_ERROR};

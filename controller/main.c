@@ -93,16 +93,17 @@ static int setup(struct ctl *c)
 {
     char err[512];
 
+    /* Signals first: begin_stop() closes them whatever else failed. */
     c->loop = uv_default_loop();
-    if (ctl_store_open(c->cfg.database, &c->store, err, sizeof(err)) < 0) {
-        log_error("database: %s", err);
-        return -1;
-    }
     uv_signal_init(c->loop, &c->sigint);
     uv_signal_init(c->loop, &c->sigterm);
     c->sigint.data = c->sigterm.data = c;
     uv_signal_start(&c->sigint, on_signal_cb, SIGINT);
     uv_signal_start(&c->sigterm, on_signal_cb, SIGTERM);
+    if (ctl_store_open(c->cfg.database, &c->store, err, sizeof(err)) < 0) {
+        log_error("database: %s", err);
+        return -1;
+    }
     if (ctl_channel_start(c) < 0 || ctl_http_start(c) < 0)
         return -1;
     return 0;

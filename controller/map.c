@@ -132,18 +132,21 @@ static json_t *load_nodes(struct ctl_store *st, struct node **nodes, size_t *n,
     sqlite3_stmt *s = probes_query(st);
     json_t *list = json_array();
     size_t cap = 0;
+    int rc = SQLITE_ERROR;
 
     *nodes = NULL;
     *n = 0;
-    while (s != NULL && list != NULL && sqlite3_step(s) == SQLITE_ROW) {
+    while (s != NULL && list != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(s, 0);
         struct node *nd;
 
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             nd = realloc(*nodes, cap * sizeof(*nd));
-            if (nd == NULL)
+            if (nd == NULL) {
+                rc = SQLITE_NOMEM;
                 break;
+            }
             *nodes = nd;
         }
         nd = &(*nodes)[(*n)++];
@@ -157,6 +160,10 @@ static json_t *load_nodes(struct ctl_store *st, struct node **nodes, size_t *n,
                                         "probe", "connected", connected(arg, id)));
     }
     sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) { /* a partial list would be a wrong map */
+        json_decref(list);
+        return NULL;
+    }
     return list;
 }
 
@@ -260,7 +267,7 @@ static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
     sqlite3_stmt *s = NULL;
     json_t *pairs = json_array();
     struct pair_acc acc = {0};
-    int have = 0;
+    int have = 0, rc = SQLITE_ERROR;
 
     sqlite3_prepare_v2(
         ctl_store_db(st),
@@ -270,7 +277,7 @@ static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
         -1, &s, NULL);
     proto_sketch_init(&acc.sketch);
     sqlite3_bind_int64(s, 1, since_ms);
-    while (s != NULL && sqlite3_step(s) == SQLITE_ROW) {
+    while (s != NULL && pairs != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (have && !same_pair(&acc, s))
             json_array_append_new(pairs, pair_json(&acc, nodes, nnodes));
         if (!have || !same_pair(&acc, s))
@@ -282,6 +289,10 @@ static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
         json_array_append_new(pairs, pair_json(&acc, nodes, nnodes));
     proto_sketch_free(&acc.sketch);
     sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        json_decref(pairs);
+        return NULL;
+    }
     return pairs;
 }
 
@@ -294,8 +305,11 @@ json_t *ctl_map_matrix(struct ctl_store *st, int64_t now_ms, uint32_t window_s,
     json_t *pairs = load_pairs(st, now_ms - (int64_t)window_s * 1000, nodes, nnodes);
 
     free(nodes);
+    if (nodes_json == NULL || pairs == NULL) { /* the HTTP layer answers 500 */
+        json_decref(nodes_json);
+        json_decref(pairs);
+        return NULL;
+    }
     return json_pack("{s:o, s:I, s:o, s:o}", "generated_at", iso_time(now_ms), "window_s",
-                     (json_int_t)window_s, "nodes",
-                     nodes_json ? nodes_json : json_array(), "pairs",
-                     pairs ? pairs : json_array());
+                     (json_int_t)window_s, "nodes", nodes_json, "pairs", pairs);
 }

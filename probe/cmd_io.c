@@ -357,7 +357,8 @@ static void on_send_cb(uv_timer_t *h)
     int rc = probe_stamp_io_send(p, t);
 
     if (rc < 0 && !m->json)
-        fprintf(stderr, "ixmesh-probe: send to %s: %s\n", t->spec.addr, uv_strerror(rc));
+        fprintf(stderr, "ixmesh-probe: send to %s: %s\n", t->spec.addr,
+                proto_strerror(rc));
     if (++m->attempts[t->spec.id - 1] < m->count)
         return;
     uv_timer_stop(h);

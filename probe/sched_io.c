@@ -61,7 +61,7 @@ static void on_send_cb(uv_timer_t *h)
 
     if (rc < 0)
         log_debug("task %u to %s: send failed: %s", t->spec.id, t->spec.target_id,
-                  uv_strerror(rc));
+                  proto_strerror(rc));
 }
 
 static void on_task_closed_cb(uv_handle_t *h)

@@ -274,7 +274,7 @@ int probe_stamp_io_open(struct probe *p)
     return 0;
 fail:
     log_error("cannot open STAMP socket on %s port %u: %s", a, proto_addr_port(sa),
-              uv_strerror(rc));
+              proto_strerror(rc));
     return rc;
 }
 

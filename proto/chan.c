@@ -220,10 +220,12 @@ static int drain_plaintext(struct proto_chan *c)
         int n = SSL_read(c->ssl, tmp, sizeof(tmp));
 
         if (n > 0) {
-            if (c->rx.len + (size_t)n > PROTO_FRAME_MAX + PROTO_FRAME_HDR + sizeof(tmp))
-                return -EMSGSIZE; /* the frame parser reports why */
-            if (buf_append(&c->rx, tmp, (size_t)n) < 0)
+            /* No limit here: a feed is bounded by the read that brought it,
+             * and proto_chan_recv() refuses an oversized frame header. */
+            if (buf_append(&c->rx, tmp, (size_t)n) < 0) {
+                snprintf(c->reason, sizeof(c->reason), "out of memory");
                 return -ENOMEM;
+            }
             continue;
         }
         n = SSL_get_error(c->ssl, n);
@@ -322,12 +324,17 @@ int proto_chan_peer_cn(const struct proto_chan *c, char *buf, size_t len)
 
     if (peer == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK)
         return -ENOENT;
-    n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, buf,
-                                  (int)len);
+    /* First the full length: with a buffer OpenSSL truncates silently, and
+     * a long CN must not pass as the id that is its prefix. */
+    n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, NULL, 0);
     if (n < 0)
         return -ENOENT;
-    if ((size_t)n >= len || strlen(buf) != (size_t)n)
-        return -EBADMSG; /* truncated or with an embedded NUL */
+    if ((size_t)n >= len)
+        return -EBADMSG;
+    n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, buf,
+                                  (int)len);
+    if (n < 0 || strlen(buf) != (size_t)n)
+        return -EBADMSG; /* an embedded NUL */
     return 0;
 }
 
