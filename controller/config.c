@@ -137,6 +137,21 @@ static const struct mesh_key {
     {"dscp", 0, 63, offsetof(struct ctl_mesh, dscp), sizeof(uint8_t)},
 };
 
+/* Stores x, already range-checked, into a member of size octets. */
+static void store_uint(unsigned char *p, size_t size, unsigned long x)
+{
+    uint32_t u32 = (uint32_t)x;
+    uint16_t u16 = (uint16_t)x;
+    uint8_t u8 = (uint8_t)x;
+
+    if (size == sizeof(u32))
+        memcpy(p, &u32, size);
+    else if (size == sizeof(u16))
+        memcpy(p, &u16, size);
+    else
+        memcpy(p, &u8, size);
+}
+
 static int set_mesh(struct parse_ctx *pc, const char *name, const char *v)
 {
     unsigned char *base = (unsigned char *)&pc->cfg->mesh;
@@ -144,20 +159,12 @@ static int set_mesh(struct parse_ctx *pc, const char *name, const char *v)
 
     for (size_t i = 0; i < sizeof(mesh_keys) / sizeof(mesh_keys[0]); i++) {
         const struct mesh_key *k = &mesh_keys[i];
-        uint32_t u32 = 0;
-        uint16_t u16 = 0;
-        uint8_t u8 = 0;
 
         if (strcmp(name, k->name) != 0)
             continue;
         if (parse_uint(v, k->lo, k->hi, &x, pc) < 0)
             return -1;
-        u32 = (uint32_t)x, u16 = (uint16_t)x, u8 = (uint8_t)x;
-        memcpy(base + k->off,
-               k->size == 4   ? (void *)&u32
-               : k->size == 2 ? (void *)&u16
-                              : &u8,
-               k->size);
+        store_uint(base + k->off, k->size, x);
         return 0;
     }
     return fail(pc, "unknown key '%s' in [mesh]", name);

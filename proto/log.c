@@ -33,19 +33,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     struct timespec ts;
     struct tm tm;
-    char when[32];
+    char when[32], line[2048];
     va_list ap;
+    int n;
 
     if (level > log_max)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    /* One fprintf per part, but stderr is unbuffered only per call: build
-     * the line first so concurrent daemons sharing a file do not interleave. */
-    char line[2048];
-    int n = snprintf(line, sizeof(line), "%s.%03ldZ %s %s: ", when, ts.tv_nsec / 1000000,
-                     log_name, level_names[level]);
+    /* The line is built whole and written with one call, so daemons sharing
+     * a log file do not interleave their lines. */
+    n = snprintf(line, sizeof(line), "%s.%03ldZ %s %s: ", when, ts.tv_nsec / 1000000,
+                 log_name, level_names[level]);
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof(line))
         vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
