@@ -77,7 +77,7 @@ struct probe_window {
 
 struct stamp_slot {
     uint32_t seq;
-    int64_t t1_ns; /* wall-clock send time, ns since the Unix epoch */
+    int64_t t1_ns; /* send time on the monotonic clock: RTTs are durations */
     int64_t window_ms;
     int used;
     int answered; /* a further reply to it is a duplicate (RFC 4737 3.5) */
@@ -124,12 +124,13 @@ int probe_cmd_measure(int argc, char **argv);
 
 /*
  * Builds the next session-sender packet of t into buf (len octets: the
- * task's size, at least the base packet of the mode) stamped with now_ns,
- * and counts it as sent in the open window.  key (PROTO_STAMP_KEY_LEN
+ * task's size, at least the base packet of the mode) stamped with wall_ns
+ * (T1 on the wire), remembers mono_ns (the same instant on the monotonic
+ * clock) for the RTT, and counts it as sent in the open window.  key (PROTO_STAMP_KEY_LEN
  * octets) selects authenticated mode; NULL is unauthenticated.
  */
-int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t now_ns,
-                        uint8_t *buf, size_t len);
+int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_ns,
+                        int64_t mono_ns, uint8_t *buf, size_t len);
 /* What one matched reply told us. */
 struct stamp_reply {
     uint32_t seq; /* the sender sequence number it answers */
@@ -140,8 +141,8 @@ struct stamp_reply {
 
 /*
  * Matches a reflected packet to its request and adds its RTT; -ENOENT when
- * it answers nothing we are waiting for (late, duplicate, or unknown).  rep
- * may be NULL.
+ * it answers nothing we are waiting for (late, duplicate, or unknown).  t4_ns
+ * is the receive time on the monotonic clock.  rep may be NULL.
  */
 int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
                       size_t len, int64_t t4_ns, struct stamp_reply *rep);
@@ -321,5 +322,6 @@ struct probe {
 };
 
 int64_t probe_now_ns(void);
+int64_t probe_mono_ns(void);
 
 #endif

@@ -48,12 +48,12 @@ static int pad(uint8_t *buf, size_t base, size_t len)
     return proto_stamp_tlv_put_padding(&w, len - base - PROTO_STAMP_TLV_HDR);
 }
 
-int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t now_ns,
-                        uint8_t *buf, size_t len)
+int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_ns,
+                        int64_t mono_ns, uint8_t *buf, size_t len)
 {
     struct probe_window *w = &t->win[t->cur];
     struct proto_stamp_sender m = {.seq = t->next_seq,
-                                   .ts = probe_ns_to_ntp(now_ns),
+                                   .ts = probe_ns_to_ntp(wall_ns),
                                    .err = probe_stamp_errest,
                                    .ssid = t->ssid};
     struct stamp_slot *slot = &t->ring[m.seq % PROBE_STAMP_RING];
@@ -69,7 +69,7 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t now_ns
     if (rc < 0)
         return rc;
     slot->seq = m.seq;
-    slot->t1_ns = now_ns;
+    slot->t1_ns = mono_ns;
     slot->window_ms = w->start_ms;
     slot->used = 1;
     slot->answered = 0;

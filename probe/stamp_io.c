@@ -19,7 +19,8 @@
 #define RECV_BURST 64 /* datagrams per readable event, so other work runs too */
 
 struct rx_meta {
-    int64_t t_ns;
+    int64_t t_ns;    /* wall-clock receive time: T2 when we reflect */
+    int64_t mono_ns; /* the same instant on the monotonic clock: T4 of a reply */
     int ttl;
     int tos;
     /* The address the datagram was sent to, so that a reflector on a
@@ -74,6 +75,25 @@ static int configure_socket(int fd, int family, const struct sockaddr *sa)
     return rc;
 }
 
+/*
+ * The kernel stamps arrivals on the wall clock; durations need the
+ * monotonic one.  Both clocks read now give the offset between them, so
+ * the kernel's stamp moves to the monotonic clock without the few
+ * microseconds the packet waited in the socket.  No kernel timestamp: the
+ * clocks read right after the syscall.
+ */
+static void read_clocks(struct rx_meta *meta)
+{
+    int64_t wall = probe_now_ns(), mono = probe_mono_ns();
+
+    if (meta->t_ns == 0 || meta->t_ns > wall || wall - meta->t_ns > 1000000000) {
+        meta->t_ns = wall;
+        meta->mono_ns = mono;
+        return;
+    }
+    meta->mono_ns = mono - (wall - meta->t_ns);
+}
+
 static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
 {
     meta->t_ns = 0;
@@ -109,9 +129,7 @@ static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
             meta->tos = *(const uint8_t *)CMSG_DATA(c); /* one octet, unlike the rest */
         }
     }
-    /* No kernel timestamp: the clock read right after the syscall. */
-    if (meta->t_ns == 0)
-        meta->t_ns = probe_now_ns();
+    read_clocks(meta);
 }
 
 /*
@@ -201,7 +219,7 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
     if (reflected || (!auth && len < PROTO_STAMP_BASE_LEN)) {
         t = probe_sched_find(p, (const struct sockaddr *)from);
         if (t != NULL && (!auth || key != NULL)) {
-            if (probe_stamp_reply(t, key, buf, len, meta->t_ns, &rep) == 0 &&
+            if (probe_stamp_reply(t, key, buf, len, meta->mono_ns, &rep) == 0 &&
                 p->on_reply != NULL)
                 p->on_reply(p, t, &rep);
             return;
@@ -308,7 +326,7 @@ int probe_stamp_io_send(struct probe *p, struct probe_task *t)
     if (len < PROTO_STAMP_BASE_LEN || len > sizeof(buf))
         return -EINVAL;
     /* The send time is read as late as possible before the syscall. */
-    n = probe_stamp_request(t, key, probe_now_ns(), buf, len);
+    n = probe_stamp_request(t, key, probe_now_ns(), probe_mono_ns(), buf, len);
     if (n < 0)
         return n;
     if (sendto(p->stamp.fd, buf, len, 0, (struct sockaddr *)&t->dst, t->dstlen) < 0) {

@@ -19,6 +19,15 @@ int64_t probe_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The clock of durations: a wall-clock step cannot bend an RTT. */
+int64_t probe_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 struct probe_task *probe_task_new(const struct proto_task *spec)
 {
     struct probe_task *t = calloc(1, sizeof(*t));

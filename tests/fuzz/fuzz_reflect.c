@@ -96,8 +96,8 @@ static struct probe_task *sender_task(int auth)
     t->ssid = FUZZ_REFLECT_SSID;
     probe_window_open(&t->win[0], 1);
     for (i = 0; i < FUZZ_REFLECT_PRIMED; i++)
-        FUZZ_CHECK(probe_stamp_request(t, auth ? key : NULL, T1_NS + i * T1_STEP, buf,
-                                       len) == (int)len);
+        FUZZ_CHECK(probe_stamp_request(t, auth ? key : NULL, T1_NS + i * T1_STEP,
+                                       T1_NS + i * T1_STEP, buf, len) == (int)len);
     FUZZ_CHECK(t->win[0].sent == FUZZ_REFLECT_PRIMED);
     return t;
 }
@@ -208,9 +208,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reflector.stateful = !!(flags & FUZZ_REFLECT_STATEFUL);
     reflector.legacy = !!(flags & FUZZ_REFLECT_LEGACY);
     source(&from, flags & FUZZ_REFLECT_IPV6);
-    x = (struct reflect_input){
-        .req = req, .len = len, .t2_ns = T2_NS, .t3_ns = T3_NS, .ttl = RX_TTL,
-        .tos = data[1]};
+    x = (struct reflect_input){.req = req,
+                               .len = len,
+                               .t2_ns = T2_NS,
+                               .t3_ns = T3_NS,
+                               .ttl = RX_TTL,
+                               .tos = data[1]};
 
     outlen = (flags & FUZZ_REFLECT_SHORT_OUT) && len > 0 ? len - 1 : len;
     out = malloc(outlen + GUARD);

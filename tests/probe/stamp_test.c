@@ -47,7 +47,7 @@ static int exchange(struct probe_task *t, int64_t t1, int64_t t2, int64_t t3, in
 {
     uint8_t req[60], rep[60];
 
-    ck_assert_int_eq(probe_stamp_request(t, NULL, t1, req, sizeof(req)), 60);
+    ck_assert_int_eq(probe_stamp_request(t, NULL, t1, t1, req, sizeof(req)), 60);
     ck_assert_int_eq(reflect(req, sizeof(req), t2, t3, 64, rep, sizeof(rep)), 60);
     ck_assert(proto_stamp_is_reflected(rep, sizeof(rep)));
     ck_assert(!proto_stamp_is_reflected(req, sizeof(req)));
@@ -75,7 +75,7 @@ START_TEST(duplicate_reply_counted_once)
     struct probe_task *t = make_task();
     uint8_t req[60], rep[60];
 
-    probe_stamp_request(t, NULL, T0, req, sizeof(req));
+    probe_stamp_request(t, NULL, T0, T0, req, sizeof(req));
     reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
     ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 500000, NULL), 0);
     ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 600000, NULL),
@@ -94,7 +94,7 @@ START_TEST(reply_after_window_closed_is_lost)
     struct proto_result r;
     uint8_t req[60], rep[60];
 
-    probe_stamp_request(t, NULL, T0, req, sizeof(req));
+    probe_stamp_request(t, NULL, T0, T0, req, sizeof(req));
     reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
     probe_window_close(t, &t->win[0], 10, &r);
     ck_assert_uint_eq(r.sent, 1);
@@ -148,7 +148,7 @@ START_TEST(reply_with_zero_multiplier_is_invalid)
     uint8_t req[60], rep[60];
     struct proto_stamp_reflector m;
 
-    probe_stamp_request(t, NULL, T0, req, sizeof(req));
+    probe_stamp_request(t, NULL, T0, T0, req, sizeof(req));
     reflect(req, sizeof(req), T0 + 100, T0 + 200, 255, rep, sizeof(rep));
     ck_assert_int_eq(proto_stamp_reflector_decode(rep, sizeof(rep), &m), 0);
     m.err.mult = 0;
@@ -169,7 +169,8 @@ START_TEST(reordering_counted)
     struct proto_result r;
 
     for (int i = 0; i < 4; i++) {
-        probe_stamp_request(t, NULL, T0 + i * 1000, req[i], sizeof(req[i]));
+        probe_stamp_request(t, NULL, T0 + i * 1000, T0 + i * 1000, req[i],
+                            sizeof(req[i]));
         reflect(req[i], sizeof(req[i]), T0 + 100, T0 + 200, 255, rep[i], sizeof(rep[i]));
     }
     for (int i = 0; i < 4; i++)
