@@ -32,12 +32,19 @@ struct measure {
     uv_timer_t done;
 };
 
+static void on_done_cb(uv_timer_t *h);
+
+/* Interrupted: a measurement still prints its summary, as ping does. */
 static void on_stop_signal_cb(uv_signal_t *h, int signum)
 {
     struct probe *p = h->data;
+    struct measure *m = p->cmd;
 
     (void)signum;
-    uv_stop(p->loop);
+    if (m != NULL)
+        on_done_cb(&m->done);
+    else
+        uv_stop(p->loop);
 }
 
 static void watch_signals(struct probe *p)
