@@ -16,6 +16,7 @@
  *   stamp_key_file = stamp.key      ; 64 hex digits: authenticated STAMP only
  *   stamp_mode = stateless          ; or stateful: own sequence numbers per session
  *   stamp_legacy = no               ; yes: answer TWAMP-Light requests of 41-43 octets
+ *   stamp_rate = 100                ; answers per second per source (burst twice that)
  *   log_level = info                ; error, warn, info, debug
  */
 #include <errno.h>
@@ -42,6 +43,22 @@ static int copy_str(char *dst, size_t len, const char *v, struct parse_ctx *pc)
         return -1;
     }
     strcpy(dst, v);
+    return 0;
+}
+
+static int parse_rate(const char *v, uint32_t *out, struct parse_ctx *pc)
+{
+    char *end;
+    unsigned long x;
+
+    errno = 0;
+    x = strtoul(v, &end, 10);
+    if (v[0] < '1' || v[0] > '9' || errno != 0 || *end != '\0' || x > 1000000) {
+        snprintf(pc->reason, sizeof(pc->reason),
+                 "'%s' is not a rate from 1 to 1000000 per second", v);
+        return -1;
+    }
+    *out = (uint32_t)x;
     return 0;
 }
 
@@ -159,6 +176,8 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
         return parse_choice(v, "stateless", "stateful", &cfg->stamp_stateful, pc);
     if (strcmp(name, "stamp_legacy") == 0)
         return parse_choice(v, "no", "yes", &cfg->stamp_legacy, pc);
+    if (strcmp(name, "stamp_rate") == 0)
+        return parse_rate(v, &cfg->stamp_rate, pc);
     if (strcmp(name, "latitude") == 0)
         return pc->has_lat = 1, parse_coord(v, 90, &cfg->lat, pc);
     if (strcmp(name, "longitude") == 0)
@@ -200,6 +219,7 @@ static void set_defaults(struct probe_config *cfg)
     proto_addr_parse("*", PROBE_STAMP_PORT, &cfg->stamp_addr, &sl);
     cfg->stamp_len = sl;
     strcpy(cfg->log_level, "info");
+    cfg->stamp_rate = (uint32_t)PROBE_REFLECT_RATE;
 }
 
 /* Fills in what follows from other keys, and checks what is required. */

@@ -124,6 +124,8 @@ static int setup(struct probe *p)
     probe_reflector_init(&p->reflector);
     p->reflector.stateful = p->cfg.stamp_stateful;
     p->reflector.legacy = p->cfg.stamp_legacy;
+    p->reflector.rate_pps = p->cfg.stamp_rate;
+    p->reflector.burst = 2.0 * p->cfg.stamp_rate;
     if (p->cfg.stamp_key_file[0] != '\0') {
         char err[1200];
 

@@ -11,6 +11,8 @@
  *   stamp_io.c   the UDP socket that sends, reflects and receives STAMP
  *   sched_io.c   send timers and window boundaries
  *   uplink_io.c  the TLS connection to the controller
+ *   cmd_io.c     the one-shot reflect command, and what one-shot commands share
+ *   measure_io.c the one-shot measure command
  */
 #ifndef IXMESH_PROBE_H
 #define IXMESH_PROBE_H
@@ -48,6 +50,7 @@ struct probe_config {
     char stamp_key_file[1024]; /* empty: unauthenticated STAMP */
     int stamp_stateful;
     int stamp_legacy;
+    uint32_t stamp_rate; /* reflector answers per second per source */
     char log_level[16];
 };
 
@@ -62,7 +65,8 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *err,
 
 /* One window of one task: what becomes one summary record. */
 struct probe_window {
-    int64_t start_ms; /* 0 when the slot is not in use */
+    int64_t id;       /* its start on the monotonic clock, ms; 0: slot not in use */
+    int64_t start_ms; /* its start on the wall clock: a label only */
     uint32_t sent;
     uint32_t received;
     uint64_t rtt_min_ns;
@@ -72,18 +76,20 @@ struct probe_window {
     uint32_t duplicates; /* RFC 4737 3.5 */
     uint32_t reordered;  /* RFC 4737 3.3: arrived after a later one */
     int64_t last_rtt_ns; /* -1 before the first reply */
+    uint8_t ttl_min;     /* lowest TTL either leg arrived with; 0: none seen */
     struct proto_sketch sketch;
 };
 
 struct stamp_slot {
     uint32_t seq;
-    int64_t t1_ns; /* send time on the monotonic clock: RTTs are durations */
-    int64_t window_ms;
+    int64_t t1_ns;     /* send time on the monotonic clock: RTTs are durations */
+    int64_t window_id; /* the probe_window it counts in */
     int used;
     int answered; /* a further reply to it is a duplicate (RFC 4737 3.5) */
 };
 
 struct probe;
+struct probe_reflector;
 
 struct probe_task {
     struct proto_task spec;
@@ -108,16 +114,30 @@ void probe_task_free(struct probe_task *t);
 int probe_task_fit_family(struct probe_task *t, int family);
 /* Tasks are the same measurement (kept across task-list pushes) when equal. */
 int probe_task_same(const struct proto_task *a, const struct proto_task *b);
-void probe_window_open(struct probe_window *w, int64_t start_ms);
+/* Opens w as window id (monotonic ms, non-zero) labelled start_ms; id 0 frees it. */
+void probe_window_open(struct probe_window *w, int64_t start_ms, int64_t id);
 void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns);
+/* Notes a TTL a packet of the pair arrived with (RFC 8762 4.3.1's Sender TTL). */
+void probe_window_add_ttl(struct probe_window *w, uint8_t ttl);
 /* Turns a closed window into a record (moving the sketch) and clears it. */
 int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t window_s,
                        struct proto_result *r);
-struct probe_window *probe_task_window(struct probe_task *t, int64_t start_ms);
+struct probe_window *probe_task_window(struct probe_task *t, int64_t id);
 
 /* ---- cmd_io.c -------------------------------------------------------------- */
 
 int probe_cmd_reflect(int argc, char **argv);
+/* What the one-shot commands share: SIGINT/SIGTERM call p->on_interrupt
+ * (or stop the loop); closing every handle; reading a key file into the
+ * reflector; a whole number option in [lo, hi] (a message on stderr). */
+void probe_cmd_watch_signals(struct probe *p);
+void probe_cmd_close_all(struct probe *p);
+int probe_cmd_read_keys(const char *path, struct probe_reflector *r);
+int probe_cmd_parse_num(const char *opt, const char *v, unsigned long lo,
+                        unsigned long hi, uint32_t *out);
+
+/* ---- measure_io.c ----------------------------------------------------------- */
+
 int probe_cmd_measure(int argc, char **argv);
 
 /* ---- stamp.c ------------------------------------------------------------- */
@@ -135,7 +155,8 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_n
 struct stamp_reply {
     uint32_t seq; /* the sender sequence number it answers */
     int64_t rtt_ns;
-    uint8_t ttl; /* the reflector's Sender TTL: hops our request crossed, from 255 */
+    uint8_t ttl;        /* the reflector's Sender TTL: our request's TTL on arrival */
+    uint8_t return_ttl; /* the reply's TTL on arrival (both 255: one hop each way) */
     size_t len;
 };
 
@@ -146,6 +167,10 @@ struct stamp_reply {
  */
 int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
                       size_t len, int64_t t4_ns, struct stamp_reply *rep);
+/* Moves the send time of request seq to the kernel's transmit stamp. */
+void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns);
+/* Notes the TTL the reply to seq arrived with: the return leg's hops. */
+void probe_stamp_return_ttl(struct probe_task *t, uint32_t seq, uint8_t ttl);
 extern const struct proto_stamp_errest probe_stamp_errest;
 int64_t probe_ntp_to_ns(uint64_t ntp);
 uint64_t probe_ns_to_ntp(int64_t ns);
@@ -250,7 +275,10 @@ struct probe_stamp_io {
     uv_poll_t poll;
     int fd;
     int family;
+    int kernel_ts; /* SO_TIMESTAMPING: kernel receive and transmit stamps */
     uint64_t send_errors;
+    uint64_t tx_kernel; /* requests timed by the kernel's transmit stamp */
+    uint64_t tx_user;   /* requests timed by the clock read before sendmsg */
 };
 
 int probe_stamp_io_open(struct probe *p);
@@ -263,6 +291,8 @@ void probe_sched_init(struct probe *p);
 /* Replaces the task list; tasks equal to a current one keep their state. */
 int probe_sched_apply(struct probe *p, const struct proto_tasks *tl);
 void probe_sched_stop(struct probe *p);
+/* An exponential gap of mean m ms, truncated at 10 m (RFC 2330 11.1.1). */
+uint64_t probe_poisson_gap_ms(uint32_t m);
 struct probe_task *probe_sched_find(struct probe *p, const struct sockaddr *from);
 
 /* ---- uplink_io.c --------------------------------------------------------- */
@@ -311,8 +341,11 @@ struct probe {
     void *cmd;
     void (*on_reply)(struct probe *p, struct probe_task *t,
                      const struct stamp_reply *rep);
+    void (*on_interrupt)(struct probe *p);
     uv_timer_t window_timer;
-    int64_t boundary_ms; /* wall-clock start of the window the next boundary opens */
+    int64_t boundary_mono_ms; /* when the next boundary falls, monotonic ms */
+    int64_t window_label_ms;  /* wall-clock label of the windows open now */
+    int64_t window_serial;    /* id of the windows open now (1, 2, ...) */
     uv_timer_t close_timer;
     struct probe_queue queue;
     uint64_t next_seq;

@@ -1,14 +1,21 @@
 /*
  * sched_io.c - runs the task list: a send timer per task with a random
- * phase, so that the probe never bursts all its targets in one tick, and
- * the window boundaries, aligned to wall-clock multiples of the window so
- * that every probe's records cover the same intervals.
+ * phase, so that the probe never bursts all its targets in one tick
+ * (periodic, or Poisson when the task asks: RFC 2330 11.1.1), and the
+ * window boundaries.
+ *
+ * Windows are timed on the monotonic clock, so that a wall-clock step can
+ * neither stretch nor shrink one; the first boundary falls on a wall-clock
+ * multiple of the window, so that every probe's records cover the same
+ * intervals, and each window is labelled with the wall-clock multiple
+ * nearest to its start.
  *
  * At a boundary each task's open window becomes the closing one and a new
  * one opens; the closing one waits for the longest task timeout, then
  * becomes a record.  Replies arriving later count as lost (RFC 7680).
  */
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +23,42 @@
 #include "log.h"
 #include "probe.h"
 
-static void schedule_boundary(struct probe *p, int after_fire);
+static void schedule_boundary(struct probe *p, int align);
 
 static int64_t now_ms(void)
 {
     return probe_now_ns() / 1000000;
 }
 
+static int64_t mono_ms(void)
+{
+    return probe_mono_ns() / 1000000;
+}
+
 static int64_t window_ms(const struct probe *p)
 {
     return (int64_t)p->window_s * 1000;
+}
+
+/* The label of a window opening now: the nearest wall-clock multiple. */
+static int64_t label_now(const struct probe *p)
+{
+    int64_t w = window_ms(p), now = now_ms();
+
+    return (now + w / 2) / w * w;
+}
+
+/*
+ * An exponential gap of mean m ms (Poisson sending, RFC 2330 11.1.1),
+ * truncated at 10 m, as RFC 2330 allows, so that a task is never silent
+ * for most of a window.
+ */
+uint64_t probe_poisson_gap_ms(uint32_t m)
+{
+    double u = (double)random() / ((double)RAND_MAX + 1.0); /* [0, 1) */
+    double gap = -log1p(-u) * m;
+
+    return (uint64_t)(gap < 10.0 * m ? gap : 10.0 * m);
 }
 
 static int same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr *b)
@@ -57,7 +90,11 @@ struct probe_task *probe_sched_find(struct probe *p, const struct sockaddr *from
 static void on_send_cb(uv_timer_t *h)
 {
     struct probe_task *t = h->data;
-    int rc = probe_stamp_io_send(t->probe, t);
+    int rc;
+
+    if (t->spec.poisson)
+        uv_timer_start(h, on_send_cb, probe_poisson_gap_ms(t->spec.interval_ms), 0);
+    rc = probe_stamp_io_send(t->probe, t);
 
     if (rc < 0)
         log_debug("task %u to %s: send failed: %s", t->spec.id, t->spec.target_id,
@@ -69,16 +106,17 @@ static void on_task_closed_cb(uv_handle_t *h)
     probe_task_free(h->data);
 }
 
-static void start_task(struct probe *p, struct probe_task *t, int64_t open_start_ms)
+static void start_task(struct probe *p, struct probe_task *t)
 {
     uint64_t interval = t->spec.interval_ms;
 
     t->probe = p;
-    if (open_start_ms != 0)
-        probe_window_open(&t->win[t->cur], open_start_ms);
+    probe_window_open(&t->win[t->cur], p->window_label_ms, p->window_serial);
     uv_timer_init(p->loop, &t->timer);
     t->timer.data = t;
-    uv_timer_start(&t->timer, on_send_cb, (uint64_t)random() % interval, interval);
+    /* A random phase; a Poisson task re-arms itself at each send. */
+    uv_timer_start(&t->timer, on_send_cb, (uint64_t)random() % interval,
+                   t->spec.poisson ? 0 : interval);
 }
 
 static void stop_task(struct probe_task *t)
@@ -122,16 +160,14 @@ static struct probe_task *make_task(struct probe *p, const struct proto_task *sp
 int probe_sched_apply(struct probe *p, const struct proto_tasks *tl)
 {
     struct probe_task **next = calloc(tl->ntasks ? tl->ntasks : 1, sizeof(*next));
-    int64_t open_start;
     size_t n = 0, kept = 0;
 
     if (next == NULL)
         return -ENOMEM;
     if (tl->window_s != p->window_s) {
         p->window_s = tl->window_s;
-        schedule_boundary(p, 0);
+        schedule_boundary(p, 1);
     }
-    open_start = p->boundary_ms - window_ms(p); /* the window open now */
     for (uint32_t i = 0; i < tl->ntasks; i++) {
         struct probe_task *t = take_same(p->tasks, p->ntasks, &tl->tasks[i]);
 
@@ -143,7 +179,7 @@ int probe_sched_apply(struct probe *p, const struct proto_tasks *tl)
         t = make_task(p, &tl->tasks[i]);
         if (t == NULL)
             continue;
-        start_task(p, t, open_start);
+        start_task(p, t);
         next[n++] = t;
     }
     for (size_t i = 0; i < p->ntasks; i++)
@@ -197,10 +233,10 @@ static void on_close_cb(uv_timer_t *h)
         struct probe_window *w = &t->win[t->cur ^ 1];
         struct proto_result r;
 
-        if (w->start_ms == 0)
+        if (w->id == 0)
             continue;
         if (w->sent == 0) {
-            probe_window_open(w, 0); /* nothing measured: no record */
+            probe_window_open(w, 0, 0); /* nothing measured: no record */
             continue;
         }
         probe_window_close(t, w, p->window_s, &r);
@@ -225,9 +261,7 @@ static void on_close_cb(uv_timer_t *h)
 static void on_boundary_cb(uv_timer_t *h)
 {
     struct probe *p = h->data;
-    /* The boundary we were armed for: a timer may fire a little early, and
-     * the clock read then would name the window that is closing. */
-    int64_t start = p->boundary_ms;
+    int64_t start = label_now(p);
 
     /* The previous windows must be records before their slots are reused. */
     if (uv_is_active((uv_handle_t *)&p->close_timer)) {
@@ -238,26 +272,38 @@ static void on_boundary_cb(uv_timer_t *h)
         struct probe_task *t = p->tasks[i];
 
         t->cur ^= 1;
-        probe_window_open(&t->win[t->cur], start);
+        probe_window_open(&t->win[t->cur], start, p->window_serial + 1);
     }
+    p->window_serial++;
+    p->window_label_ms = start;
     uv_timer_start(&p->close_timer, on_close_cb, max_timeout_ms(p) + 1, 0);
-    schedule_boundary(p, 1);
+    schedule_boundary(p, 0);
 }
 
-/* Re-armed at each boundary rather than repeating, so it does not drift. */
-static void schedule_boundary(struct probe *p, int after_fire)
+/*
+ * Arms the next boundary, one window after the last on the monotonic
+ * clock; with align, at the next wall-clock multiple of the window instead
+ * (at start, and when the window length changes).  Re-armed at each
+ * boundary rather than repeating, so that it does not drift.
+ */
+static void schedule_boundary(struct probe *p, int align)
 {
-    int64_t w = window_ms(p), now = now_ms();
-    int64_t next = now - now % w + w;
+    int64_t w = window_ms(p), mono, wall, next;
 
-    /* Fired a little early: the boundary just opened is still ahead of the
-     * clock, and the next one is a window later, not the same one again. */
-    if (after_fire && next <= p->boundary_ms)
-        next = p->boundary_ms + w;
-    p->boundary_ms = next;
     /* Timers count from the loop's cached time: bring it up to date. */
     uv_update_time(p->loop);
-    uv_timer_start(&p->window_timer, on_boundary_cb, (uint64_t)(next - now), 0);
+    mono = mono_ms();
+    if (align) {
+        wall = now_ms();
+        next = wall - wall % w + w;
+        p->boundary_mono_ms = mono + (next - wall);
+        p->window_label_ms = next - w; /* of the windows open until then */
+    } else {
+        p->boundary_mono_ms += w;
+    }
+    uv_timer_start(
+        &p->window_timer, on_boundary_cb,
+        (uint64_t)(p->boundary_mono_ms > mono ? p->boundary_mono_ms - mono : 0), 0);
 }
 
 void probe_sched_init(struct probe *p)
@@ -266,7 +312,8 @@ void probe_sched_init(struct probe *p)
     uv_timer_init(p->loop, &p->close_timer);
     p->window_timer.data = p;
     p->close_timer.data = p;
-    schedule_boundary(p, 0);
+    p->window_serial = 1;
+    schedule_boundary(p, 1);
 }
 
 void probe_sched_stop(struct probe *p)

@@ -70,7 +70,7 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_n
         return rc;
     slot->seq = m.seq;
     slot->t1_ns = mono_ns;
-    slot->window_ms = w->start_ms;
+    slot->window_id = w->id;
     slot->used = 1;
     slot->answered = 0;
     t->next_seq++;
@@ -124,7 +124,7 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     slot = &t->ring[m.sender_seq % PROBE_STAMP_RING];
     if (!slot->used || slot->seq != m.sender_seq)
         return -ENOENT;
-    w = probe_task_window(t, slot->window_ms);
+    w = probe_task_window(t, slot->window_id);
     if (w == NULL)
         return -ENOENT; /* its window already closed: counted as lost */
     if (slot->answered) {
@@ -141,8 +141,34 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     if (rtt < 0)
         return -ERANGE;
     probe_window_add_rtt(w, rtt);
+    probe_window_add_ttl(w, m.sender_ttl);
     if (rep != NULL)
         *rep = (struct stamp_reply){
             .seq = m.sender_seq, .rtt_ns = rtt, .ttl = m.sender_ttl, .len = len};
     return 0;
+}
+
+/* The slot of seq while its request is outstanding, else NULL. */
+static struct stamp_slot *outstanding(struct probe_task *t, uint32_t seq)
+{
+    struct stamp_slot *slot = &t->ring[seq % PROBE_STAMP_RING];
+
+    return slot->used && slot->seq == seq ? slot : NULL;
+}
+
+void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns)
+{
+    struct stamp_slot *slot = outstanding(t, seq);
+
+    if (slot != NULL && !slot->answered)
+        slot->t1_ns = mono_ns;
+}
+
+void probe_stamp_return_ttl(struct probe_task *t, uint32_t seq, uint8_t ttl)
+{
+    struct stamp_slot *slot = outstanding(t, seq);
+    struct probe_window *w = slot ? probe_task_window(t, slot->window_id) : NULL;
+
+    if (w != NULL)
+        probe_window_add_ttl(w, ttl);
 }

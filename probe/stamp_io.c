@@ -4,10 +4,20 @@
  *
  * libuv's UDP handle hides the ancillary data, so the socket is ours and
  * libuv only polls it: recvmsg() then hands us the kernel's receive
- * timestamp (SO_TIMESTAMPNS) and the TTL or hop limit the packet arrived
- * with, which the reflector copies into its answer (RFC 8762 4.3.1).
+ * timestamp and the TTL or hop limit the packet arrived with, which the
+ * reflector copies into its answer (RFC 8762 4.3.1).
+ *
+ * Times come from the kernel: SO_TIMESTAMPING software stamps for receive
+ * and, for our requests, transmit (the driver stamps the packet as it
+ * leaves; the stamp comes back on the socket's error queue); where the
+ * kernel refuses SO_TIMESTAMPING, SO_TIMESTAMPNS for receive and the clock
+ * read right before the syscall for transmit.
  */
 #include <errno.h>
+#include <time.h> /* before linux/errqueue.h, which needs struct timespec */
+
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,16 +44,16 @@ struct sockopt {
 };
 
 /* TTL 255 on what we send (STAMP over a peering LAN is one hop), and the
- * kernel's timestamp, TTL and TOS on what we receive. */
+ * TTL and TOS on what we receive. */
 static const struct sockopt v4_opts[] = {
-    {SOL_SOCKET, SO_TIMESTAMPNS, 1}, {IPPROTO_IP, IP_TTL, 255},
-    {IPPROTO_IP, IP_RECVTTL, 1},     {IPPROTO_IP, IP_RECVTOS, 1},
+    {IPPROTO_IP, IP_TTL, 255},
+    {IPPROTO_IP, IP_RECVTTL, 1},
+    {IPPROTO_IP, IP_RECVTOS, 1},
     {IPPROTO_IP, IP_PKTINFO, 1},
 };
 
 /* An IPv6 socket also carries IPv4 as mapped addresses: both sets apply. */
 static const struct sockopt v6_opts[] = {
-    {SOL_SOCKET, SO_TIMESTAMPNS, 1},
     {IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255},
     {IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1},
     {IPPROTO_IPV6, IPV6_RECVTCLASS, 1},
@@ -57,6 +67,26 @@ static const struct sockopt v6_opts[] = {
 static int set_int(int fd, int level, int opt, int v)
 {
     return setsockopt(fd, level, opt, &v, sizeof(v)) == 0 ? 0 : -errno;
+}
+
+/*
+ * Kernel software stamps: on receive for every datagram, on transmit only
+ * for the sends that ask (our requests, not the reflector's answers), with
+ * no copy of the packet on the error queue.  SO_SELECT_ERR_QUEUE flags a
+ * queued stamp as POLLPRI, which libuv reports as UV_PRIORITIZED; a bare
+ * POLLERR would make libuv stop polling the socket.  Returns 1 when
+ * available, 0 when only SO_TIMESTAMPNS is.
+ */
+static int enable_timestamps(int fd)
+{
+    int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+                SOF_TIMESTAMPING_OPT_TSONLY;
+
+    if (set_int(fd, SOL_SOCKET, SO_TIMESTAMPING, flags) == 0 &&
+        set_int(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1) == 0)
+        return 1;
+    set_int(fd, SOL_SOCKET, SO_TIMESTAMPING, 0);
+    return set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == 0 ? 0 : -errno;
 }
 
 static int configure_socket(int fd, int family, const struct sockaddr *sa)
@@ -103,8 +133,8 @@ static void read_cmsgs(struct msghdr *mh, struct rx_meta *meta)
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
         int lv = c->cmsg_level, ty = c->cmsg_type;
 
-        if (lv == SOL_SOCKET && ty == SO_TIMESTAMPNS) {
-            struct timespec ts;
+        if (lv == SOL_SOCKET && (ty == SO_TIMESTAMPNS || ty == SO_TIMESTAMPING)) {
+            struct timespec ts; /* the software stamp is the first of three */
 
             memcpy(&ts, CMSG_DATA(c), sizeof(ts));
             meta->t_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -219,9 +249,12 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
     if (reflected || (!auth && len < PROTO_STAMP_BASE_LEN)) {
         t = probe_sched_find(p, (const struct sockaddr *)from);
         if (t != NULL && (!auth || key != NULL)) {
-            if (probe_stamp_reply(t, key, buf, len, meta->mono_ns, &rep) == 0 &&
-                p->on_reply != NULL)
-                p->on_reply(p, t, &rep);
+            if (probe_stamp_reply(t, key, buf, len, meta->mono_ns, &rep) == 0) {
+                rep.return_ttl = (uint8_t)meta->ttl;
+                probe_stamp_return_ttl(t, rep.seq, rep.return_ttl);
+                if (p->on_reply != NULL)
+                    p->on_reply(p, t, &rep);
+            }
             return;
         }
         if (reflected)
@@ -230,17 +263,62 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
     reflect(p, buf, len, from, fromlen, meta);
 }
 
+/*
+ * Empties the error queue and returns the latest transmit stamp in
+ * [lo, hi] (wall-clock ns), 0 when none.  Called right after a request's
+ * sendmsg: a stamp inside the clock readings around the call is that
+ * request's own, taken by the driver as it left; one outside them is a
+ * late stamp of an earlier send and is dropped.
+ */
+static int64_t drain_tx_stamps(int fd, int64_t lo, int64_t hi)
+{
+    int64_t found = 0;
+
+    for (int i = 0; i < 64; i++) {
+        union {
+            char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) +
+                     CMSG_SPACE(sizeof(struct sock_extended_err) + 32)];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr mh = {.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+
+        if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            break;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            struct scm_timestamping ts;
+            int64_t t;
+
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPING)
+                continue;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            t = (int64_t)ts.ts[0].tv_sec * 1000000000 + ts.ts[0].tv_nsec;
+            if (t >= lo && t <= hi && t > found)
+                found = t;
+        }
+    }
+    return found;
+}
+
 static void on_readable_cb(uv_poll_t *h, int status, int events)
 {
     struct probe *p = h->data;
     uint8_t buf[PROTO_STAMP_MAX_LEN + 1];
     union {
-        char buf[CMSG_SPACE(sizeof(struct timespec)) + 4 * CMSG_SPACE(sizeof(int)) +
+        char buf[CMSG_SPACE(sizeof(struct scm_timestamping)) +
+                 4 * CMSG_SPACE(sizeof(int)) +
                  2 * CMSG_SPACE(sizeof(struct in6_pktinfo))];
         struct cmsghdr align;
     } ctl;
 
-    if (status < 0 || !(events & UV_READABLE))
+    if (status < 0) {
+        /* libuv stopped polling on an error condition: clear it, go on. */
+        drain_tx_stamps(p->stamp.fd, 0, 0);
+        uv_poll_start(h, UV_READABLE | UV_PRIORITIZED, on_readable_cb);
+        return;
+    }
+    if (events & UV_PRIORITIZED)
+        drain_tx_stamps(p->stamp.fd, 0, 0); /* late: the request used the clock */
+    if (!(events & UV_READABLE))
         return;
     for (int i = 0; i < RECV_BURST; i++) {
         struct sockaddr_storage from;
@@ -276,6 +354,10 @@ int probe_stamp_io_open(struct probe *p)
         goto fail;
     }
     rc = configure_socket(fd, sa->sa_family, sa);
+    if (rc == 0 && (rc = enable_timestamps(fd)) >= 0) {
+        p->stamp.kernel_ts = rc;
+        rc = 0;
+    }
     if (rc == 0 && bind(fd, sa, p->cfg.stamp_len) < 0)
         rc = -errno;
     if (rc == 0)
@@ -287,8 +369,10 @@ int probe_stamp_io_open(struct probe *p)
     p->stamp.fd = fd;
     p->stamp.family = sa->sa_family;
     p->stamp.poll.data = p;
-    uv_poll_start(&p->stamp.poll, UV_READABLE, on_readable_cb);
-    log_info("STAMP sender and reflector on %s port %u", a, proto_addr_port(sa));
+    uv_poll_start(&p->stamp.poll, UV_READABLE | UV_PRIORITIZED, on_readable_cb);
+    log_info("STAMP sender and reflector on %s port %u (%s timestamps)", a,
+             proto_addr_port(sa),
+             p->stamp.kernel_ts ? "kernel receive and transmit" : "kernel receive");
     return 0;
 fail:
     log_error("cannot open STAMP socket on %s port %u: %s", a, proto_addr_port(sa),
@@ -310,11 +394,74 @@ void probe_stamp_io_close(struct probe *p)
         uv_close((uv_handle_t *)&p->stamp.poll, on_poll_closed_cb);
 }
 
+/*
+ * The request's per-packet options: a transmit stamp when the socket has
+ * them, and the task's DSCP.  A v4-mapped destination leaves as IPv4 and
+ * takes IP_TOS; a native IPv6 one takes IPV6_TCLASS.
+ */
+static void request_cmsgs(const struct probe *p, const struct probe_task *t,
+                          struct msghdr *mh, char *buf, size_t cap)
+{
+    const struct sockaddr_in6 *d6 = (const struct sockaddr_in6 *)&t->dst;
+    int v4 = t->dst.ss_family == AF_INET || IN6_IS_ADDR_V4MAPPED(&d6->sin6_addr);
+    int tos = t->spec.dscp << 2, tx = SOF_TIMESTAMPING_TX_SOFTWARE;
+    struct cmsghdr *c;
+
+    mh->msg_control = buf;
+    mh->msg_controllen = cap;
+    memset(buf, 0, cap);
+    c = CMSG_FIRSTHDR(mh);
+    mh->msg_controllen = 0;
+    if (p->stamp.kernel_ts) {
+        c->cmsg_level = SOL_SOCKET, c->cmsg_type = SO_TIMESTAMPING;
+        c->cmsg_len = CMSG_LEN(sizeof(tx));
+        memcpy(CMSG_DATA(c), &tx, sizeof(tx));
+        mh->msg_controllen += CMSG_SPACE(sizeof(tx));
+        c = (struct cmsghdr *)(buf + mh->msg_controllen);
+    }
+    if (tos != 0) {
+        c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+        c->cmsg_type = v4 ? IP_TOS : IPV6_TCLASS;
+        c->cmsg_len = CMSG_LEN(sizeof(tos));
+        memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+        mh->msg_controllen += CMSG_SPACE(sizeof(tos));
+    }
+    if (mh->msg_controllen == 0)
+        mh->msg_control = NULL;
+}
+
+/* Sends a built request; on success moves its T1 to the kernel's stamp. */
+static int send_request(struct probe *p, struct probe_task *t, const uint8_t *buf,
+                        size_t len, int64_t wall0, int64_t mono0)
+{
+    union {
+        char buf[2 * CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {
+        .msg_name = &t->dst, .msg_namelen = t->dstlen, .msg_iov = &iov, .msg_iovlen = 1};
+    int64_t tx;
+
+    request_cmsgs(p, t, &mh, ctl.buf, sizeof(ctl.buf));
+    if (sendmsg(p->stamp.fd, &mh, 0) < 0)
+        return -errno;
+    tx = p->stamp.kernel_ts ? drain_tx_stamps(p->stamp.fd, wall0, probe_now_ns()) : 0;
+    if (tx != 0) {
+        probe_stamp_sent_at(t, t->next_seq - 1, mono0 + (tx - wall0));
+        p->stamp.tx_kernel++;
+    } else {
+        p->stamp.tx_user++;
+    }
+    return 0;
+}
+
 int probe_stamp_io_send(struct probe *p, struct probe_task *t)
 {
     uint8_t buf[PROTO_STAMP_MAX_LEN];
     const uint8_t *key = peer_key(p, (const struct sockaddr *)&t->dst);
     size_t len = t->spec.size;
+    int64_t wall0, mono0;
     int n;
 
     if (p->reflector.authenticated && key == NULL)
@@ -326,14 +473,16 @@ int probe_stamp_io_send(struct probe *p, struct probe_task *t)
     if (len < PROTO_STAMP_BASE_LEN || len > sizeof(buf))
         return -EINVAL;
     /* The send time is read as late as possible before the syscall. */
-    n = probe_stamp_request(t, key, probe_now_ns(), probe_mono_ns(), buf, len);
+    wall0 = probe_now_ns();
+    mono0 = probe_mono_ns();
+    n = probe_stamp_request(t, key, wall0, mono0, buf, len);
     if (n < 0)
         return n;
-    if (sendto(p->stamp.fd, buf, len, 0, (struct sockaddr *)&t->dst, t->dstlen) < 0) {
+    n = send_request(p, t, buf, len, wall0, mono0);
+    if (n < 0) {
         /* Not on the wire, so not a loss: take it back out of the count. */
         t->win[t->cur].sent--;
         p->stamp.send_errors++;
-        return -errno;
     }
-    return 0;
+    return n;
 }

@@ -67,10 +67,12 @@ int probe_task_same(const struct proto_task *a, const struct proto_task *b)
            strcmp(a->target_id, b->target_id) == 0;
 }
 
-void probe_window_open(struct probe_window *w, int64_t start_ms)
+void probe_window_open(struct probe_window *w, int64_t start_ms, int64_t id)
 {
     proto_sketch_reset(&w->sketch);
+    w->id = id;
     w->start_ms = start_ms;
+    w->ttl_min = 0;
     w->sent = 0;
     w->received = 0;
     w->rtt_min_ns = 0;
@@ -102,10 +104,18 @@ void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns)
     proto_sketch_add(&w->sketch, (double)rtt_ns);
 }
 
-struct probe_window *probe_task_window(struct probe_task *t, int64_t start_ms)
+void probe_window_add_ttl(struct probe_window *w, uint8_t ttl)
+{
+    if (ttl != 0 && (w->ttl_min == 0 || ttl < w->ttl_min))
+        w->ttl_min = ttl;
+}
+
+/* Windows are found by their monotonic id: a wall-clock step may give two
+ * windows the same label, never the same id. */
+struct probe_window *probe_task_window(struct probe_task *t, int64_t id)
 {
     for (int i = 0; i < 2; i++)
-        if (t->win[i].start_ms != 0 && t->win[i].start_ms == start_ms)
+        if (t->win[i].id != 0 && t->win[i].id == id)
             return &t->win[i];
     return NULL;
 }
@@ -130,9 +140,10 @@ int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t wi
     r->ipdv_count = w->ipdv_count;
     r->duplicates = w->duplicates;
     r->reordered = w->reordered;
+    r->ttl = w->ttl_min;
     r->sketch = w->sketch; /* the record takes the bins */
     proto_sketch_init(&w->sketch);
-    w->start_ms = 0;
+    w->id = 0;
     return 0;
 }
 

@@ -359,11 +359,16 @@ struct field {
     size_t off;        /* of the member in its structure */
     size_t size;       /* of the member */
     uint64_t min, max; /* F_UINT: the range; F_STR: min is the shortest length */
+    int optional;      /* F_UINT added later: absent means 0, and 0 is not sent */
 };
 
 #define FIELD(type, member, key, kind, min, max)                                         \
     {                                                                                    \
-        key, kind, offsetof(type, member), sizeof(((type *)0)->member), min, max         \
+        key, kind, offsetof(type, member), sizeof(((type *)0)->member), min, max, 0      \
+    }
+#define FIELD_OPT(type, member, key, min, max)                                           \
+    {                                                                                    \
+        key, F_UINT, offsetof(type, member), sizeof(((type *)0)->member), min, max, 1    \
     }
 
 static const struct field hello_fields[] = {
@@ -392,6 +397,7 @@ static const struct field task_fields[] = {
     FIELD(struct proto_task, size, "size", F_UINT, PROTO_STAMP_BASE_LEN,
           PROTO_STAMP_MAX_LEN),
     FIELD(struct proto_task, dscp, "dscp", F_UINT, 0, 63),
+    FIELD_OPT(struct proto_task, poisson, "poi", 0, 1),
 };
 
 static const struct field result_fields[] = {
@@ -411,6 +417,7 @@ static const struct field result_fields[] = {
     FIELD(struct proto_result, rtt_max_ns, "max", F_UINT, 0, UINT64_MAX),
     FIELD(struct proto_result, ipdv_sum_ns, "jsum", F_UINT, 0, UINT64_MAX),
     FIELD(struct proto_result, ipdv_count, "jn", F_UINT, 0, UINT32_MAX),
+    FIELD_OPT(struct proto_result, ttl, "ttl", 0, 255),
 };
 
 static const struct field ack_fields[] = {
@@ -561,11 +568,31 @@ static int fields_decode(const msgpack_object *map, const struct field *f, size_
     int rc;
 
     for (i = 0; i < n; i++) {
-        rc = field_decode(&f[i], map_get(map, f[i].key), base);
+        const msgpack_object *o = map_get(map, f[i].key);
+
+        if (o == NULL && f[i].optional)
+            continue; /* the caller zeroed it */
+        rc = field_decode(&f[i], o, base);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+/* Whether f is left out of the encoding: an optional field at its default. */
+static int field_absent(const struct field *f, const void *base)
+{
+    return f->optional && load_uint((const char *)base + f->off, f->size) == 0;
+}
+
+/* How many keys fields_encode() writes for base. */
+static size_t fields_count(const struct field *f, size_t n, const void *base)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        k += !field_absent(&f[i], base);
+    return k;
 }
 
 static int fields_encode(msgpack_packer *pk, const struct field *f, size_t n,
@@ -575,6 +602,8 @@ static int fields_encode(msgpack_packer *pk, const struct field *f, size_t n,
     int rc;
 
     for (i = 0; i < n; i++) {
+        if (field_absent(&f[i], base))
+            continue;
         rc = field_encode(pk, &f[i], base);
         if (rc != 0)
             return rc;
@@ -702,7 +731,8 @@ static int tasks_encode(msgpack_packer *pk, const struct proto_msg *m)
     if (rc == 0 && (pack_key(pk, "tasks") != 0 || msgpack_pack_array(pk, t->ntasks) != 0))
         rc = -ENOMEM;
     for (i = 0; rc == 0 && i < t->ntasks; i++) {
-        if (msgpack_pack_map(pk, nitems(task_fields)) != 0)
+        if (msgpack_pack_map(
+                pk, fields_count(task_fields, nitems(task_fields), &t->tasks[i])) != 0)
             return -ENOMEM;
         rc = fields_encode(pk, task_fields, nitems(task_fields), &t->tasks[i]);
     }
@@ -772,7 +802,8 @@ static int result_encode(msgpack_packer *pk, const struct proto_result *r)
 {
     int rc;
 
-    if (msgpack_pack_map(pk, nitems(result_fields) + 1) != 0)
+    if (msgpack_pack_map(pk, fields_count(result_fields, nitems(result_fields), r) + 1) !=
+        0)
         return -ENOMEM;
     rc = fields_encode(pk, result_fields, nitems(result_fields), r);
     if (rc == 0 && pack_key(pk, "sk") != 0)

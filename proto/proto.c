@@ -13,3 +13,10 @@ const char *proto_strerror(int err)
         return "success";
     return strerror(-err);
 }
+
+const char *proto_path_class(uint8_t ttl)
+{
+    if (ttl == 0)
+        return NULL;
+    return ttl == 255 ? "one-hop" : "routed";
+}

@@ -508,6 +508,7 @@ struct proto_task {
     uint32_t timeout_ms;
     uint16_t size;
     uint8_t dscp;
+    uint8_t poisson; /* 1: exponential gaps of mean interval_ms (RFC 2330 11.1.1) */
 };
 
 struct proto_tasks {
@@ -535,6 +536,8 @@ struct proto_result {
     uint64_t rtt_max_ns;
     uint64_t ipdv_sum_ns; /* sum of |RTT(i) - RTT(i-1)|, RFC 3393 */
     uint32_t ipdv_count;
+    uint8_t
+        ttl; /* lowest TTL seen on either leg; 255: one hop across the LAN; 0: unknown */
     struct proto_sketch sketch; /* owned by the record */
 };
 
@@ -589,6 +592,13 @@ const char *proto_msg_type_name(enum proto_msg_type t);
  */
 int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen);
 const char *proto_method_name(uint8_t method);
+/*
+ * The path class a record's lowest TTL tells: "one-hop" when both legs
+ * arrived with the 255 they were sent with (the pair is adjacent on the
+ * peering LAN: no router between them), "routed" when fewer, NULL when
+ * unknown (0).
+ */
+const char *proto_path_class(uint8_t ttl);
 int proto_method_parse(const char *name);
 /* Checks an id against [A-Za-z0-9._-]{1,PROTO_ID_MAX}. */
 int proto_id_valid(const char *id);

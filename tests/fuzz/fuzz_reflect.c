@@ -94,7 +94,7 @@ static struct probe_task *sender_task(int auth)
     FUZZ_CHECK(t != NULL);
     t->first_seq = t->next_seq = FUZZ_REFLECT_FIRST_SEQ;
     t->ssid = FUZZ_REFLECT_SSID;
-    probe_window_open(&t->win[0], 1);
+    probe_window_open(&t->win[0], 1, 1);
     for (i = 0; i < FUZZ_REFLECT_PRIMED; i++)
         FUZZ_CHECK(probe_stamp_request(t, auth ? key : NULL, T1_NS + i * T1_STEP,
                                        T1_NS + i * T1_STEP, buf, len) == (int)len);

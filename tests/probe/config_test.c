@@ -25,10 +25,12 @@ static void describe(const struct probe_config *c, char *out, size_t len)
     if (c->has_location)
         snprintf(loc, sizeof(loc), "%g,%g", c->lat, c->lon);
     snprintf(out, len,
-             "id=%s name=%s controller=%s port=%u stamp=%s port=%u addrs=%s location=%s",
+             "id=%s name=%s controller=%s port=%u stamp=%s port=%u addrs=%s location=%s "
+             "rate=%u",
              c->id, c->name, ctl,
              proto_addr_port((const struct sockaddr *)&c->controller_addr), stamp,
-             proto_addr_port((const struct sockaddr *)&c->stamp_addr), addrs, loc);
+             proto_addr_port((const struct sockaddr *)&c->stamp_addr), addrs, loc,
+             c->stamp_rate);
 }
 
 static void read_ok(const char *in, char *out, size_t len)

@@ -23,7 +23,7 @@ static struct probe_task *make_task(void)
     struct probe_task *t = probe_task_new(&spec);
 
     ck_assert_ptr_nonnull(t);
-    probe_window_open(&t->win[0], T0 / 1000000);
+    probe_window_open(&t->win[0], T0 / 1000000, 1);
     return t;
 }
 

@@ -175,6 +175,7 @@ static void task_eq(const struct proto_task *a, const struct proto_task *b)
     ck_assert_uint_eq(a->timeout_ms, b->timeout_ms);
     ck_assert_uint_eq(a->size, b->size);
     ck_assert_uint_eq(a->dscp, b->dscp);
+    ck_assert_uint_eq(a->poisson, b->poisson);
 }
 
 static void result_eq(const struct proto_result *a, const struct proto_result *b)
@@ -195,6 +196,7 @@ static void result_eq(const struct proto_result *a, const struct proto_result *b
     ck_assert_uint_eq(a->rtt_max_ns, b->rtt_max_ns);
     ck_assert_uint_eq(a->ipdv_sum_ns, b->ipdv_sum_ns);
     ck_assert_uint_eq(a->ipdv_count, b->ipdv_count);
+    ck_assert_uint_eq(a->ttl, b->ttl);
     ck_assert_uint_eq(a->sketch.count, b->sketch.count);
     ck_assert(proto_sketch_equal(&a->sketch, &b->sketch));
 }
@@ -685,6 +687,41 @@ START_TEST(location_is_optional)
     obj_del(&t.up.data, "lat");
     obj_del(&t.up.data, "lon");
     ck_assert_int_eq(tree_rc(&t), 0);
+    tree_free(&t);
+}
+END_TEST
+
+/* Fields added after version 1 ("poi", "ttl"): sent only when set, zero
+ * when absent, so an older peer's messages still decode; range-checked. */
+START_TEST(later_fields_are_optional)
+{
+    struct proto_msg m;
+    struct tree t;
+
+    sample(PROTO_MSG_TASKS, &m);
+    m.u.tasks.tasks[0].poisson = 1;
+    round_trip(&m);
+    proto_msg_free(&m);
+    sample(PROTO_MSG_RESULTS, &m);
+    m.u.results.results[1].ttl = 255;
+    round_trip(&m);
+    proto_msg_free(&m);
+
+    tree_sample(&t, PROTO_MSG_TASKS);
+    ck_assert_ptr_null(obj_get(tree_map(&t, "tasks", 0), "poi"));
+    obj_add(&t, tree_map(&t, "tasks", 0), obj_s("poi"), obj_u(1));
+    ck_assert_int_eq(tree_rc(&t), 0);
+    obj_set(tree_map(&t, "tasks", 0), "poi", obj_u(2));
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    tree_free(&t);
+
+    tree_sample(&t, PROTO_MSG_RESULTS);
+    obj_add(&t, tree_map(&t, "r", 0), obj_s("ttl"), obj_u(255));
+    ck_assert_int_eq(tree_rc(&t), 0);
+    obj_set(tree_map(&t, "r", 0), "ttl", obj_u(256));
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    obj_set(tree_map(&t, "r", 0), "ttl", obj_s("x"));
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
     tree_free(&t);
 }
 END_TEST
@@ -1310,6 +1347,7 @@ Suite *msg_suite(void)
     tcase_add_test(rt, round_trip_edges);
     tcase_add_test(rt, round_trip_largest_arrays);
     tcase_add_test(rt, location_is_optional);
+    tcase_add_test(rt, later_fields_are_optional);
     tcase_add_loop_test(rt, unknown_keys_are_ignored, PROTO_MSG_HELLO,
                         PROTO_MSG_HEARTBEAT + 1);
     tcase_add_loop_test(bad, every_truncation_fails, PROTO_MSG_HELLO,
