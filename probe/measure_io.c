@@ -229,7 +229,7 @@ static json_t *summary_json(const struct measure *m, size_t i, const struct prob
 
 #define MS_OR_NULL(v) (ok ? json_real(ms(v)) : json_null())
     return json_pack(
-        "{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:o, s:b}",
         "target", t->spec.addr, "port", t->spec.port, "method",
         proto_method_name(t->spec.method), "sent", (json_int_t)r->sent, "received",
