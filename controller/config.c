@@ -19,6 +19,7 @@
  *   timeout_ms = 1000               ; a reply later than this is lost
  *   size = 44                       ; octets per STAMP packet
  *   dscp = 0
+ *   schedule = periodic             ; or poisson: exponential gaps of mean interval_ms
  */
 #include <errno.h>
 #include <ini.h>
@@ -157,6 +158,12 @@ static int set_mesh(struct parse_ctx *pc, const char *name, const char *v)
     unsigned char *base = (unsigned char *)&pc->cfg->mesh;
     unsigned long x;
 
+    if (strcmp(name, "schedule") == 0) {
+        if (strcmp(v, "periodic") != 0 && strcmp(v, "poisson") != 0)
+            return fail(pc, "schedule must be periodic or poisson, not '%s'", v);
+        pc->cfg->mesh.poisson = strcmp(v, "poisson") == 0;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof(mesh_keys) / sizeof(mesh_keys[0]); i++) {
         const struct mesh_key *k = &mesh_keys[i];
 

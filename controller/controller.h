@@ -34,6 +34,7 @@ struct ctl_mesh {
     uint32_t timeout_ms;
     uint16_t size;
     uint8_t dscp;
+    uint8_t poisson; /* schedule = poisson: exponential gaps (RFC 2330) */
 };
 
 struct ctl_config {

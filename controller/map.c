@@ -29,6 +29,8 @@ struct pair_acc {
     uint64_t sent, received, lost;
     uint64_t min_ns, max_ns;
     uint64_t ipdv_sum_ns, ipdv_count;
+    uint64_t duplicates, reordered;
+    int ttl; /* lowest known TTL of its windows, 0 when none is */
     struct proto_sketch sketch;
 };
 
@@ -205,14 +207,18 @@ static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
     json_t *jitter =
         p->ipdv_count ? ms_value((double)p->ipdv_sum_ns / p->ipdv_count, 1) : json_null();
 
+    const char *pc = proto_path_class((uint8_t)p->ttl);
+
     return json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o}", "src",
-        p->src, "dst", p->dst, "method", proto_method_name((uint8_t)p->method), "sent",
-        (json_int_t)p->sent, "received", (json_int_t)p->received, "loss_pct", loss,
-        "rtt_min_ms", ms_value((double)p->min_ns, ok), "rtt_p50_ms", ms_value(p50, ok),
-        "rtt_p90_ms", ms_value(quantile(p, 0.9), ok), "rtt_p99_ms",
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o}",
+        "src", p->src, "dst", p->dst, "method", proto_method_name((uint8_t)p->method),
+        "sent", (json_int_t)p->sent, "received", (json_int_t)p->received, "duplicates",
+        (json_int_t)p->duplicates, "reordered", (json_int_t)p->reordered, "loss_pct",
+        loss, "rtt_min_ms", ms_value((double)p->min_ns, ok), "rtt_p50_ms",
+        ms_value(p50, ok), "rtt_p90_ms", ms_value(quantile(p, 0.9), ok), "rtt_p99_ms",
         ms_value(quantile(p, 0.99), ok), "rtt_max_ms", ms_value((double)p->max_ns, ok),
-        "jitter_ms", jitter, "path_class", "stretch",
+        "jitter_ms", jitter, "path_class", pc ? json_string(pc) : json_null(), "stretch",
         stretch_json(find_node(nodes, nnodes, p->src), find_node(nodes, nnodes, p->dst),
                      p50, ok));
 }
@@ -233,6 +239,8 @@ static void pair_start(struct pair_acc *p, sqlite3_stmt *s)
     p->sent = p->received = p->lost = 0;
     p->min_ns = p->max_ns = 0;
     p->ipdv_sum_ns = p->ipdv_count = 0;
+    p->duplicates = p->reordered = 0;
+    p->ttl = 0;
 }
 
 /* Adds one stored window to the pair; a sketch that does not decode is skipped. */
@@ -241,12 +249,17 @@ static void pair_add(struct pair_acc *p, sqlite3_stmt *s)
     uint64_t received = (uint64_t)sqlite3_column_int64(s, 4);
     uint64_t min = (uint64_t)sqlite3_column_int64(s, 6);
     uint64_t max = (uint64_t)sqlite3_column_int64(s, 7);
+    int ttl = sqlite3_column_int(s, 13);
     struct proto_sketch sk;
 
     p->sent += (uint64_t)sqlite3_column_int64(s, 3);
     p->lost += (uint64_t)sqlite3_column_int64(s, 5);
     p->ipdv_sum_ns += (uint64_t)sqlite3_column_int64(s, 8);
     p->ipdv_count += (uint64_t)sqlite3_column_int64(s, 9);
+    p->duplicates += (uint64_t)sqlite3_column_int64(s, 11);
+    p->reordered += (uint64_t)sqlite3_column_int64(s, 12);
+    if (ttl > 0 && (p->ttl == 0 || ttl < p->ttl))
+        p->ttl = ttl;
     if (received == 0)
         return;
     if (p->received == 0 || min < p->min_ns)
@@ -272,7 +285,8 @@ static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
     sqlite3_prepare_v2(
         ctl_store_db(st),
         "SELECT probe_id, target_id, method, sent, received, lost, rtt_min_ns,"
-        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch FROM results"
+        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl"
+        " FROM results"
         " WHERE window_start_ms >= ? ORDER BY probe_id, target_id, method",
         -1, &s, NULL);
     proto_sketch_init(&acc.sketch);

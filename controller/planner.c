@@ -67,6 +67,7 @@ int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
         t->timeout_ms = mesh->timeout_ms;
         t->size = mesh->size;
         t->dscp = mesh->dscp;
+        t->poisson = mesh->poisson;
         tl->ntasks++;
     }
     return 0;

@@ -56,8 +56,24 @@ static const char schema[] =
     "  ipdv_count INTEGER NOT NULL,"
     "  sketch BLOB NOT NULL,"
     "  stored_ms INTEGER NOT NULL,"
+    "  ttl INTEGER NOT NULL DEFAULT 0," /* added later: see add_columns() */
     "  PRIMARY KEY (probe_id, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS results_by_window ON results (window_start_ms);";
+
+/*
+ * Columns added after a database may have been made: a database from before
+ * gets them, with their defaults, at the end of the table, where a new
+ * database has them too, so that one INSERT fits both.
+ */
+static int add_columns(sqlite3 *db)
+{
+    if (sqlite3_exec(db, "SELECT ttl FROM results LIMIT 0", NULL, NULL, NULL) ==
+        SQLITE_OK)
+        return SQLITE_OK;
+    return sqlite3_exec(db,
+                        "ALTER TABLE results ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0",
+                        NULL, NULL, NULL);
+}
 
 static int fail(struct ctl_store *st, const char *what)
 {
@@ -68,7 +84,7 @@ static int fail(struct ctl_store *st, const char *what)
 static int prepare(struct ctl_store *st)
 {
     static const char ins[] =
-        "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ups[] =
         "INSERT INTO probes (id, name, addresses, stamp_port, lat, lon, sw_version, caps,"
         " first_seen_ms, last_seen_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?9,?8,?8)"
@@ -97,7 +113,8 @@ int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t e
         goto done;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+        add_columns(st->db) != SQLITE_OK) {
         fail(st, path);
         goto done;
     }
@@ -223,6 +240,7 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
     sqlite3_bind_int64(s, i++, r->ipdv_count);
     sqlite3_bind_blob(s, i++, sk, (int)sklen, SQLITE_STATIC);
     sqlite3_bind_int64(s, i++, now_ms);
+    sqlite3_bind_int(s, i++, r->ttl);
     rc = sqlite3_step(s) == SQLITE_DONE ? 0 : fail(st, "store result");
     sqlite3_reset(s);
     free(sk);

@@ -16,11 +16,11 @@ static void describe(const struct ctl_config *c, char *out, size_t len)
     proto_addr_ntop((const struct sockaddr *)&c->http_addr, h, sizeof(h));
     snprintf(out, len,
              "listen=%s port=%u http=%s port=%u db=%s window=%u interval=%u timeout=%u "
-             "size=%u dscp=%u",
+             "size=%u dscp=%u schedule=%s",
              l, proto_addr_port((const struct sockaddr *)&c->listen_addr), h,
              proto_addr_port((const struct sockaddr *)&c->http_addr), c->database,
              c->mesh.window_s, c->mesh.interval_ms, c->mesh.timeout_ms, c->mesh.size,
-             c->mesh.dscp);
+             c->mesh.dscp, c->mesh.poisson ? "poisson" : "periodic");
 }
 
 START_TEST(golden_files)

@@ -98,6 +98,57 @@ START_TEST(percentiles_from_merged_sketches)
 }
 END_TEST
 
+/* Duplicates and reordering are summed over the windows; the path class
+ * follows the lowest TTL any window saw (RFC 8762 Sender TTL), and a window
+ * that saw none (0) does not count. */
+START_TEST(duplicates_reordering_and_path_class)
+{
+    struct ctl_store *st;
+    struct proto_result r[3];
+    struct proto_results rs = {.nresults = 3, .results = r};
+    static const uint8_t ttls[2][3] = {{255, 0, 255}, {255, 254, 0}};
+    static const char *const dst[2] = {"b", "c"};
+    uint64_t acked;
+    char err[256];
+    json_t *doc, *p;
+
+    ck_assert_int_eq(ctl_store_open(":memory:", &st, err, sizeof(err)), 0);
+    for (int d = 0; d < 2; d++) {
+        for (int i = 0; i < 3; i++) {
+            r[i] = (struct proto_result){.seq = (uint64_t)(d * 3 + i + 1),
+                                         .task_id = 1,
+                                         .method = PROTO_METHOD_STAMP,
+                                         .window_start_ms = NOW_MS - 30000 + i * 10000,
+                                         .window_s = 10,
+                                         .sent = 10,
+                                         .received = 10,
+                                         .duplicates = (uint32_t)i,
+                                         .reordered = (uint32_t)(2 * i + 1),
+                                         .rtt_min_ns = 1000000,
+                                         .rtt_max_ns = 1000000,
+                                         .ttl = ttls[d][i]};
+            strcpy(r[i].target_id, dst[d]);
+            proto_sketch_init(&r[i].sketch);
+            proto_sketch_add(&r[i].sketch, 1e6);
+        }
+        ck_assert_int_eq(ctl_store_results(st, "a", &rs, NOW_MS, &acked), 0);
+        for (int i = 0; i < 3; i++)
+            proto_sketch_free(&r[i].sketch);
+    }
+    doc = ctl_map_matrix(st, NOW_MS, 60, none_connected, NULL);
+    p = find_pair(doc, "a", "b");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(num(p, "duplicates"), 0 + 1 + 2);
+    ck_assert_int_eq(num(p, "reordered"), 1 + 3 + 5);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "path_class")), "one-hop");
+    p = find_pair(doc, "a", "c");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "path_class")), "routed");
+    json_decref(doc);
+    ctl_store_close(st);
+}
+END_TEST
+
 START_TEST(stretch_from_locations)
 {
     struct ctl_store *st;
@@ -161,6 +212,7 @@ Suite *map_suite(void)
     TCase *tc = tcase_create("matrix");
 
     tcase_add_test(tc, percentiles_from_merged_sketches);
+    tcase_add_test(tc, duplicates_reordering_and_path_class);
     tcase_add_test(tc, stretch_from_locations);
     tcase_add_test(tc, window_parameter);
     suite_add_tcase(s, tc);

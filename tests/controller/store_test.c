@@ -137,6 +137,41 @@ START_TEST(file_database_survives_reopen)
 }
 END_TEST
 
+/* A database made before the ttl column gets it, and takes new records. */
+START_TEST(old_database_gains_new_columns)
+{
+    char path[] = "/tmp/ixmesh-store-XXXXXX";
+    int fd = mkstemp(path);
+    struct ctl_store *st;
+    struct proto_results rs;
+    struct proto_result r[2];
+    uint64_t acked;
+    char err[256];
+    sqlite3 *db;
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    ck_assert_int_eq(sqlite3_exec(ctl_store_db(st), "ALTER TABLE results DROP COLUMN ttl",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    ctl_store_close(st);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_ne(sqlite3_exec(db, "SELECT ttl FROM results", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    make_batch(&rs, r, 1, 2);
+    r[1].ttl = 255;
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE ttl = 255"), 1);
+    ctl_store_close(st);
+    free_batch(r, 2);
+    unlink(path);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -145,6 +180,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, resent_batch_is_stored_once);
     tcase_add_test(tc, probe_keys_are_stable);
     tcase_add_test(tc, file_database_survives_reopen);
+    tcase_add_test(tc, old_database_gains_new_columns);
     suite_add_tcase(s, tc);
     return s;
 }
