@@ -19,8 +19,10 @@ BUILD_PKGS=(
     libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev
     openssl curl python3 iproute2
 )
-# procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang.
-TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev chromium)
+# procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang;
+# nginx, unbound, nftables, iputils-ping: the testbed (deploy/testbed.sh).
+TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev chromium
+    nginx unbound nftables iputils-ping)
 
 usage() {
     cat <<EOF
@@ -57,8 +59,17 @@ install() {
     fi
     echo "$PROG: installing ${todo[*]}"
     apt-get update -q || die "apt-get update failed"
-    apt-get install -y -q --no-install-recommends "${todo[@]}" ||
-        die "apt-get install failed for: ${todo[*]}"
+    # nginx and unbound would start as system services on the host; the
+    # testbed runs its own, in its namespaces.  policy-rc.d (exit 101) tells
+    # the packages' scripts not to start anything.
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+    fi
+    local rc=0
+    apt-get install -y -q --no-install-recommends "${todo[@]}" || rc=$?
+    ((made_policy)) && rm -f "$policy"
+    ((rc == 0)) || die "apt-get install failed for: ${todo[*]}"
 }
 
 main() {
