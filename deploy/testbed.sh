@@ -1,0 +1,616 @@
+#!/bin/bash
+# testbed.sh - an emulated internet exchange on one machine, in network
+# namespaces it makes itself, with a known delay and loss on every link.
+#
+#   ixtb-ix      the exchange: a bridge, br0, that is the peering LAN
+#   ixtb-mK      member K (1..N): lan0 on the peering LAN (198.18.0.K,
+#                fd49:584d::K), mgmt0 to the host (198.19.0.K); runs a probe
+#   ixtb-cn      the content node: lan0 (198.18.0.250, fd49:584d::fa); nginx
+#                with TLS from the testbed CA on 80 and 443, unbound answering
+#                the zone ixmesh.test on 53
+#   host         the controller, on the management bridge ixtb-mgmt
+#                (198.19.0.254:7862), its map at http://127.0.0.1:8080
+#
+# Each member's and the content node's access link to the bridge is a pair of
+# TAP devices joined by ixmesh-linkemu, a user-space wire that delays every
+# frame by the link's one-way delay (this kernel has no tc netem): between two
+# members the round trip crosses four such delays, 4 x D.  Loss is nftables'
+# numgen random on the input hook of the node's lan0 (only ARP and neighbour
+# discovery are spared), so one member's loss applies to every packet it
+# receives from the LAN.
+#
+# Addresses come only from 198.18.0.0/15 (RFC 2544's benchmarking range) and
+# the ULA prefix fd49:584d::/64; no namespace has a default route, so nothing
+# is ever sent anywhere else.  Every name it makes starts with "ixtb-", which
+# is how `down` finds them all again, also after a crash or a half-finished up.
+# shellcheck disable=SC2317  # functions run from traps look unreachable
+set -euo pipefail
+
+PROG=${0##*/}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${IXMESH_BUILD_DIR:-$ROOT/build}
+STATE=${IXMESH_TESTBED_STATE:-$ROOT/state/testbed}
+
+P=ixtb                     # prefix of every namespace and link
+LAN4=198.18.0              # peering LAN, /24
+LAN6=fd49:584d:            # peering LAN, fd49:584d::/64
+MGMT4=198.19.0             # management, /24; the host is .254
+CTL_ADDR=$MGMT4.254
+CN_HOST=250                # the content node's host number (fd49:584d::fa)
+CHANNEL_PORT=7862
+STAMP_PORT=862
+STOP_GRACE=5
+
+MEMBERS=4
+DELAY_MS=0
+JITTER_MS=0
+LOSS_PCT=0
+V6=0
+HTTP_PORT=8080
+WINDOW=10
+INTERVAL_MS=1000
+LOG_LEVEL=info
+
+usage() {
+    cat <<EOF
+usage: $PROG up [--members N] [--delay-ms D] [--jitter-ms J] [--loss-pct L] [--v6]
+                  [--http-port P] [--window S] [--interval-ms MS] [--log-level L]
+       $PROG set MEMBER [--delay-ms D] [--jitter-ms J] [--loss-pct L]
+                  [--reorder-every N] [--dup-every N] [--impair-dir a2b|b2a|both]
+       $PROG status
+       $PROG down
+
+An emulated internet exchange in network namespaces: a peering-LAN bridge,
+N member namespaces each running ixmesh-probe, a content node (nginx with TLS,
+unbound), and the controller on this host, its map at http://127.0.0.1:P/.
+
+  up          makes it all (after removing what an earlier testbed left)
+    --members N     members, 1 to 200 (default $MEMBERS)
+    --delay-ms D    one-way delay of every access link (default 0): a member
+                    pair's round trip crosses four links, 4 x D
+    --jitter-ms J   each frame's delay varies by up to +/- J, in order (default 0)
+    --loss-pct L    loss on what each node receives, 0 to 100 (default 0)
+    --v6            members measure each other over IPv6 (IPv4 is there too)
+    --http-port P   the controller's map and API (default $HTTP_PORT)
+    --window S      seconds per summary record (default $WINDOW)
+    --interval-ms MS  STAMP packets per pair (default $INTERVAL_MS)
+  set MEMBER  changes one link while running; MEMBER is mK, K, or cn.  The
+              emulator can also hold back every Nth UDP or ICMP echo frame so
+              that later ones overtake it, or send it twice; a2b is the
+              direction from the node to the LAN
+  status      what runs, each link's settings and counters, the probes
+  down        stops and removes everything the testbed made
+
+Needs root, iproute2, nftables, nginx and unbound (deploy/deps.sh test
+installs them) and a build with ixmesh-linkemu (IXMESH_BUILD_DIR, default
+$ROOT/build).  State, configuration and logs: $STATE
+(IXMESH_TESTBED_STATE).
+EOF
+}
+
+say() { echo "$PROG: $*"; }
+warn() { echo "$PROG: warning: $*" >&2; }
+die() {
+    echo "$PROG: error: $*" >&2
+    exit 1
+}
+
+# ---- arguments ---------------------------------------------------------------
+
+is_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+
+# link_args ARGS...: the link options shared by up and set, into LINK_OPTS.
+parse_link_opt() {
+    local opt=$1 val=${2:-}
+    [[ -n $val ]] || die "$opt needs a value (try --help)"
+    case $opt in
+    --delay-ms | --jitter-ms)
+        is_num "$val" || die "$opt wants milliseconds, not '$val'"
+        ;;
+    --loss-pct)
+        is_num "$val" && awk -v l="$val" 'BEGIN { exit !(l <= 100) }' ||
+            die "--loss-pct wants a percentage from 0 to 100, not '$val'"
+        ;;
+    --reorder-every | --dup-every)
+        [[ $val =~ ^[0-9]+$ ]] || die "$opt wants a whole number (0: off), not '$val'"
+        ;;
+    --impair-dir)
+        [[ $val =~ ^(a2b|b2a|both)$ ]] || die "--impair-dir wants a2b, b2a or both, not '$val'"
+        ;;
+    esac
+}
+
+parse_up() {
+    while (($#)); do
+        case $1 in
+        --v6)
+            V6=1
+            shift
+            continue
+            ;;
+        --members | --http-port | --window | --interval-ms | --log-level)
+            [[ -n ${2:-} ]] || die "$1 needs a value (try --help)"
+            ;;
+        --delay-ms | --jitter-ms | --loss-pct) parse_link_opt "$1" "${2:-}" ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *) die "up: unknown argument '$1' (try --help)" ;;
+        esac
+        case $1 in
+        --members) MEMBERS=$2 ;;
+        --http-port) HTTP_PORT=$2 ;;
+        --window) WINDOW=$2 ;;
+        --interval-ms) INTERVAL_MS=$2 ;;
+        --log-level) LOG_LEVEL=$2 ;;
+        --delay-ms) DELAY_MS=$2 ;;
+        --jitter-ms) JITTER_MS=$2 ;;
+        --loss-pct) LOSS_PCT=$2 ;;
+        esac
+        shift 2
+    done
+    [[ $MEMBERS =~ ^[0-9]+$ ]] && ((MEMBERS >= 1 && MEMBERS <= 200)) ||
+        die "--members wants a number from 1 to 200, not '$MEMBERS'"
+    [[ $HTTP_PORT =~ ^[0-9]+$ ]] && ((HTTP_PORT >= 1 && HTTP_PORT <= 65535)) ||
+        die "--http-port wants a port number, not '$HTTP_PORT'"
+    [[ $WINDOW =~ ^[0-9]+$ ]] && ((WINDOW >= 1 && WINDOW <= 3600)) ||
+        die "--window wants seconds from 1 to 3600, not '$WINDOW'"
+    [[ $INTERVAL_MS =~ ^[0-9]+$ ]] && ((INTERVAL_MS >= 10)) ||
+        die "--interval-ms wants at least 10, not '$INTERVAL_MS'"
+    case $LOG_LEVEL in
+    error | warn | info | debug) ;;
+    *) die "--log-level wants error, warn, info or debug, not '$LOG_LEVEL'" ;;
+    esac
+}
+
+# node_name ARG: mK or cn, from "mK", "K" or "cn"; empty when neither.
+node_name() {
+    case $1 in
+    cn) echo cn ;;
+    m[0-9]*) [[ ${1#m} =~ ^[0-9]+$ ]] && echo "$1" ;;
+    [0-9]*) [[ $1 =~ ^[0-9]+$ ]] && echo "m$1" ;;
+    esac
+}
+
+# ---- checks --------------------------------------------------------------------
+
+need_root() {
+    ((EUID == 0)) || die "needs root (network namespaces, TAP devices, nftables)"
+    ip netns list >/dev/null 2>&1 || die "'ip netns' does not work here"
+}
+
+need_tools() {
+    local t missing=()
+    for t in ip nft nginx unbound curl openssl setsid; do
+        command -v "$t" >/dev/null || [[ -x /usr/sbin/$t ]] || missing+=("$t")
+    done
+    ((${#missing[@]} == 0)) ||
+        die "missing: ${missing[*]} (run deploy/deps.sh test as root)"
+    BIN=$BUILD_DIR/bin
+    for t in ixmesh-controller ixmesh-probe ixmesh-linkemu; do
+        [[ -x $BIN/$t ]] || die "no $BIN/$t: build first (cmake --build $BUILD_DIR)"
+    done
+    [[ -c /dev/net/tun ]] || die "no /dev/net/tun: the link emulator needs TAP devices"
+}
+
+# ---- processes ---------------------------------------------------------------------
+
+# spawn NAME NETNS CMD...: runs CMD in its own session (in NETNS unless it is
+# "-"), logging to log/NAME.log, and records "NAME PID" in the pid file.
+spawn() {
+    local name=$1 ns=$2 log=$STATE/log/$1.log
+    shift 2
+    : >"$log"
+    if [[ $ns == - ]]; then
+        setsid "$@" >>"$log" 2>&1 </dev/null &
+    else
+        ip netns exec "$ns" setsid "$@" >>"$log" 2>&1 </dev/null &
+    fi
+    echo "$name $!" >>"$STATE/pids"
+}
+
+pid_of() { awk -v n="$1" '$1 == n { p = $2 } END { print p }' "$STATE/pids" 2>/dev/null; }
+
+running() {
+    local pid
+    pid=$(pid_of "$1")
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# wait_for WHAT SECONDS CMD...: polls CMD every 0.1 s.
+wait_for() {
+    local what=$1 tries=$(($2 * 10))
+    shift 2
+    while ((tries-- > 0)); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "timed out waiting for $what"
+}
+
+# ---- links ---------------------------------------------------------------------------
+
+# emulator NODE: starts the wire between NODE's lan0 and its bridge port.
+start_wire() {
+    local node=$1 run=$STATE/run
+    rm -f "$run/$node.ready" "$run/$node.sock"
+    # Real-time priority: on a busy machine a wire that waits for a CPU
+    # adds its wait to every frame's delay.
+    spawn "wire-$node" - chrt -f 20 "$BIN/ixmesh-linkemu" run --a "$P-$node-a" --b "$P-$node-b" \
+        --ctl "$run/$node.sock" --delay-ms "$DELAY_MS" --jitter-ms "$JITTER_MS" \
+        --ready-file "$run/$node.ready"
+    wait_for "the link emulator of $node" 10 test -e "$run/$node.ready"
+    ip link set "$P-$node-a" netns "$P-$node"
+    ip -n "$P-$node" link set "$P-$node-a" name lan0
+    ip link set "$P-$node-b" netns "$P-ix"
+    ip -n "$P-ix" link set "$P-$node-b" master br0 up
+}
+
+# node_up NODE HOST: a namespace on the peering LAN with address .HOST.
+node_up() {
+    local node=$1 host=$2 ns=$P-$1
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    start_wire "$node"
+    ip -n "$ns" addr add "$LAN4.$host/24" dev lan0
+    ip -n "$ns" addr add "$LAN6:$(printf '%x' "$host")/64" dev lan0 nodad
+    ip -n "$ns" link set lan0 up
+    set_loss "$node" "$LOSS_PCT"
+}
+
+# mgmt_up K: member K's management link to the controller's bridge.
+mgmt_up() {
+    local k=$1 ns=$P-m$1
+    ip link add "$P-mg$k" type veth peer name mgmt0 netns "$ns"
+    ip link set "$P-mg$k" master "$P-mgmt" up
+    ip -n "$ns" addr add "$MGMT4.$k/24" dev mgmt0
+    ip -n "$ns" link set mgmt0 up
+}
+
+# set_loss NODE PCT: drops PCT % of what NODE receives on lan0 (nftables
+# numgen, to 0.01 %), sparing ARP (not inet) and neighbour discovery.
+set_loss() {
+    local ns=$P-$1 per10k
+    per10k=$(awk -v l="$2" 'BEGIN { printf "%d", l * 100 + 0.5 }')
+    {
+        echo "table inet ixtb"
+        echo "delete table inet ixtb"
+        echo "table inet ixtb {"
+        echo "  chain input {"
+        echo "    type filter hook input priority 0; policy accept;"
+        echo "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept"
+        ((per10k == 0)) || echo "    iifname \"lan0\" numgen random mod 10000 < $per10k counter drop"
+        echo "  }"
+        echo "}"
+    } | ip netns exec "$ns" nft -f - || die "nftables refused the loss rule of $1"
+}
+
+# ---- the parts --------------------------------------------------------------------------
+
+make_pki() {
+    local ids=() k pki=$STATE/pki
+    for ((k = 1; k <= MEMBERS; k++)); do ids+=("m$k"); done
+    bash "$ROOT/deploy/mkcerts.sh" --san "IP:$CTL_ADDR" "$pki" "${ids[@]}" \
+        >"$STATE/log/mkcerts.log" 2>&1 || die "mkcerts.sh failed: $(cat "$STATE/log/mkcerts.log")"
+    # The content node's server certificate, from the same CA.
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$pki/content.key" -subj "/CN=content.ixmesh.test" \
+        -out "$pki/content.csr" 2>>"$STATE/log/mkcerts.log" &&
+        openssl x509 -req -in "$pki/content.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+            -CAcreateserial -days 30 -out "$pki/content.pem" \
+            -extfile <(printf '%s\n' "subjectAltName=DNS:content.ixmesh.test,IP:$LAN4.$CN_HOST,IP:$LAN6:fa" \
+                "extendedKeyUsage=serverAuth") 2>>"$STATE/log/mkcerts.log" ||
+        die "cannot make the content node's certificate (see $STATE/log/mkcerts.log)"
+}
+
+write_controller_conf() {
+    cat >"$STATE/conf/controller.ini" <<EOF
+; Written by deploy/testbed.sh up.
+[controller]
+listen = $CTL_ADDR:$CHANNEL_PORT
+http = 127.0.0.1:$HTTP_PORT
+ca = $STATE/pki/ca.pem
+cert = $STATE/pki/controller.pem
+key = $STATE/pki/controller.key
+database = $STATE/ixmesh.db
+log_level = $LOG_LEVEL
+
+[mesh]
+window = $WINDOW
+interval_ms = $INTERVAL_MS
+timeout_ms = 1000
+size = 44
+EOF
+}
+
+# write_probe_conf K: member K's probe.  Its reflector may answer a
+# thousand packets a second per source: the testbed's loss measurements
+# send that many.
+write_probe_conf() {
+    local k=$1 listen addrs
+    listen="$LAN4.$k:$STAMP_PORT"
+    addrs="$LAN4.$k"
+    if ((V6)); then
+        listen="[::]:$STAMP_PORT"
+        addrs="$LAN6:$(printf '%x' "$k"), $LAN4.$k"
+    fi
+    cat >"$STATE/conf/m$k.ini" <<EOF
+; Written by deploy/testbed.sh up.
+[probe]
+id = m$k
+name = Member $k
+controller = $CTL_ADDR:$CHANNEL_PORT
+controller_name = $CTL_ADDR
+ca = $STATE/pki/ca.pem
+cert = $STATE/pki/m$k.pem
+key = $STATE/pki/m$k.key
+stamp_listen = $listen
+addresses = $addrs
+latitude = $(awk -v k="$k" -v n="$MEMBERS" 'BEGIN { printf "%.5f", 24.8607 + 0.027 * cos(6.283185307 * (k - 1) / n) }')
+longitude = $(awk -v k="$k" -v n="$MEMBERS" 'BEGIN { printf "%.5f", 67.0011 + 0.030 * sin(6.283185307 * (k - 1) / n) }')
+stamp_rate = 2000
+log_level = $LOG_LEVEL
+EOF
+}
+
+write_content_conf() {
+    local d=$STATE/cn a4=$LAN4.$CN_HOST a6=$LAN6:fa
+    mkdir -p "$d/tmp"
+    cat >"$STATE/conf/nginx.conf" <<EOF
+# Written by deploy/testbed.sh up.
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $STATE/log/nginx.log notice;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen $a4:80;
+        listen $a4:443 ssl;
+        listen [$a6]:80;
+        listen [$a6]:443 ssl;
+        server_name content.ixmesh.test;
+        ssl_certificate $STATE/pki/content.pem;
+        ssl_certificate_key $STATE/pki/content.key;
+        # Answers come from the configuration, not files: the workers run as
+        # nobody and may not read a private state directory.
+        default_type text/plain;
+        location / {
+            add_header X-Cache HIT always;
+            return 200 "ixmesh content node\n";
+        }
+        location /error { return 503; }
+    }
+}
+EOF
+    cat >"$STATE/conf/unbound.conf" <<EOF
+# Written by deploy/testbed.sh up.  Answers ixmesh.test from local data and
+# nothing else: every other name is NXDOMAIN, never a query upstream.
+server:
+    interface: $a4
+    interface: $a6
+    port: 53
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "$d"
+    pidfile: "$d/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    access-control: 198.18.0.0/15 allow
+    access-control: fd49:584d::/64 allow
+    module-config: "iterator"
+    local-zone: "." static
+    local-zone: "ixmesh.test." static
+    local-data: "content.ixmesh.test. 60 IN A $a4"
+    local-data: "content.ixmesh.test. 60 IN AAAA $a6"
+remote-control:
+    control-enable: no
+EOF
+}
+
+start_content() {
+    spawn nginx "$P-cn" nginx -c "$STATE/conf/nginx.conf" -p "$STATE/cn"
+    spawn unbound "$P-cn" unbound -d -c "$STATE/conf/unbound.conf"
+}
+
+controller_up() {
+    curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$HTTP_PORT/api/v1/probes"
+}
+
+# all_connected: every member's probe is connected to the controller.
+all_connected() {
+    local n
+    n=$(curl -fsS --max-time 1 "http://127.0.0.1:$HTTP_PORT/api/v1/probes" |
+        python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["probes"] if p["connected"]))')
+    [[ $n == "$MEMBERS" ]]
+}
+
+cmd_up() {
+    local k
+    parse_up "$@"
+    need_root
+    need_tools
+    if [[ -n $(ss -Hltn "sport = :$HTTP_PORT" 2>/dev/null) ]]; then
+        die "TCP port $HTTP_PORT is in use (another testbed or demo?); choose --http-port"
+    fi
+    cmd_down quiet
+    mkdir -p "$STATE"/{conf,log,run,pki}
+    : >"$STATE/pids"
+    # Whatever fails from here on leaves nothing behind.
+    trap 'echo "$PROG: up failed; removing what it made" >&2; cmd_down quiet' ERR
+    trap 'cmd_down quiet; exit 130' INT TERM
+    make_pki
+
+    ip netns add "$P-ix"
+    ip -n "$P-ix" link set lo up
+    ip -n "$P-ix" link add br0 type bridge
+    ip -n "$P-ix" link set br0 up
+    ip link add "$P-mgmt" type bridge
+    sysctl -qw "net.ipv6.conf.$P-mgmt.disable_ipv6=1"
+    ip addr add "$CTL_ADDR/24" dev "$P-mgmt"
+    ip link set "$P-mgmt" up
+
+    for ((k = 1; k <= MEMBERS; k++)); do
+        node_up "m$k" "$k"
+        mgmt_up "$k"
+    done
+    node_up cn "$CN_HOST"
+
+    write_controller_conf
+    write_content_conf
+    spawn controller - "$BIN/ixmesh-controller" --config "$STATE/conf/controller.ini"
+    wait_for "the controller on port $HTTP_PORT" 20 controller_up
+    for ((k = 1; k <= MEMBERS; k++)); do
+        write_probe_conf "$k"
+        spawn "m$k" "$P-m$k" "$BIN/ixmesh-probe" --config "$STATE/conf/m$k.ini"
+    done
+    start_content
+    wait_for "all $MEMBERS probes to connect" 30 all_connected
+    wait_for "nginx on the content node" 10 ip netns exec "$P-cn" \
+        curl -fsS -o /dev/null --max-time 1 "http://$LAN4.$CN_HOST/"
+    trap - ERR INT TERM
+    cat >"$STATE/testbed.env" <<EOF
+MEMBERS=$MEMBERS
+HTTP_PORT=$HTTP_PORT
+V6=$V6
+EOF
+    say "up: $MEMBERS members on $LAN4.0/24 and ${LAN6}:/64, content node $LAN4.$CN_HOST"
+    say "one-way delay ${DELAY_MS} ms (+/- ${JITTER_MS} ms) and ${LOSS_PCT} % loss on every access link"
+    say "map: http://127.0.0.1:$HTTP_PORT/   logs: $STATE/log/   stop: $0 down"
+}
+
+cmd_set() {
+    local node opts=() loss=""
+    need_root
+    [[ -n ${1:-} ]] || die "set: which MEMBER? (mK, K or cn)"
+    node=$(node_name "$1")
+    [[ -n $node ]] || die "set: '$1' is not a member (mK or K) nor cn"
+    shift
+    ip netns list | grep -qw "$P-$node" || die "set: $node is not running (testbed up?)"
+    while (($#)); do
+        case $1 in
+        --delay-ms | --jitter-ms | --reorder-every | --dup-every | --impair-dir)
+            parse_link_opt "$1" "${2:-}"
+            opts+=("$1" "$2")
+            ;;
+        --loss-pct)
+            parse_link_opt "$1" "${2:-}"
+            loss=$2
+            ;;
+        *) die "set: unknown argument '$1' (try --help)" ;;
+        esac
+        shift 2
+    done
+    ((${#opts[@]} > 0)) || [[ -n $loss ]] || die "set: nothing to change (try --help)"
+    BIN=$BUILD_DIR/bin
+    if ((${#opts[@]} > 0)); then
+        "$BIN/ixmesh-linkemu" ctl "$STATE/run/$node.sock" set "${opts[@]}" >/dev/null ||
+            die "set: the link emulator of $node did not take ${opts[*]}"
+    fi
+    [[ -z $loss ]] || set_loss "$node" "$loss"
+    say "$node: ${opts[*]} ${loss:+--loss-pct $loss}"
+}
+
+cmd_status() {
+    local ns name pid node
+    [[ -f $STATE/pids ]] || {
+        say "down (no $STATE/pids)"
+        [[ -z $(ip netns list | grep "^$P-") ]] || warn "but namespaces remain: run $0 down"
+        return 1
+    }
+    echo "namespaces: $(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { printf "%s ", $1 }')"
+    while read -r name pid; do
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "  $name (pid $pid) running"
+        else
+            echo "  $name (pid $pid) NOT running"
+        fi
+    done <"$STATE/pids"
+    for sock in "$STATE"/run/*.sock; do
+        [[ -S $sock ]] || continue
+        node=$(basename "$sock" .sock)
+        echo "  link $node: $("$BUILD_DIR/bin/ixmesh-linkemu" ctl "$sock" stats 2>&1)"
+        echo "  loss $node: $(ip netns exec "$P-$node" nft list chain inet ixtb input 2>/dev/null |
+            grep -o 'mod 10000 < [0-9]*' | awk '{ l = $4 } END { printf "%.2f %%", l / 100 }')"
+    done
+    # shellcheck disable=SC1091
+    [[ -f $STATE/testbed.env ]] && . "$STATE/testbed.env"
+    curl -fsS --max-time 2 "http://127.0.0.1:${HTTP_PORT}/api/v1/probes" |
+        python3 -c 'import json,sys
+for p in json.load(sys.stdin)["probes"]:
+    print("  probe %s %s %s" % (p["id"], ",".join(p["addresses"]), "connected" if p["connected"] else "NOT connected"))' ||
+        echo "  the controller does not answer on port $HTTP_PORT"
+}
+
+# stop_pids PID...: SIGTERM, then SIGKILL to what is left after the grace.
+stop_pids() {
+    local pid left i
+    (($#)) || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    for ((i = 0; i < STOP_GRACE * 10; i++)); do
+        left=0
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        ((left)) || return 0
+        sleep 0.1
+    done
+    kill -KILL "$@" 2>/dev/null || true
+}
+
+# cmd_down [quiet]: finds what a testbed made by name, not only by its
+# records, so that a crash or a half-finished up leaves nothing behind.
+cmd_down() {
+    local quiet=${1:-} pids=() name pid ns link nss
+    need_root
+    if [[ -f $STATE/pids ]]; then
+        # Probes before the controller, so they leave cleanly.
+        while read -r name pid; do
+            [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
+        done < <(tac "$STATE/pids")
+    fi
+    mapfile -t nss < <(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { print $1 }')
+    for ns in "${nss[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
+    done
+    # Emulators and a controller whose records were lost: by command line.
+    for pid in $(pgrep -f "ixmesh-linkemu run --a $P-" || true) \
+        $(pgrep -f "ixmesh-controller --config $STATE/conf/" || true); do
+        pids+=("$pid")
+    done
+    stop_pids "${pids[@]}"
+    for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null || warn "cannot delete namespace $ns"; done
+    for link in $(ip -o link show | awk -F': ' -v p="$P-" 'index($2, p) == 1 { sub(/@.*/, "", $2); print $2 }'); do
+        ip link del "$link" 2>/dev/null || true
+    done
+    rm -f "$STATE/pids" "$STATE/testbed.env" "$STATE"/run/*
+    [[ -n $quiet ]] || say "down: ${#pids[@]} processes stopped, ${#nss[@]} namespaces removed"
+    if [[ -n $(ip netns list | grep "^$P-") ]]; then
+        warn "namespaces remain: $(ip netns list | grep "^$P-" | tr '\n' ' ')"
+        return 1
+    fi
+    return 0
+}
+
+main() {
+    local cmd=${1:-}
+    (($#)) && shift
+    case $cmd in
+    up) cmd_up "$@" ;;
+    set) cmd_set "$@" ;;
+    status) cmd_status ;;
+    down) cmd_down ;;
+    -h | --help | help) usage ;;
+    "") usage >&2 && exit 2 ;;
+    *) die "unknown command '$cmd' (try --help)" ;;
+    esac
+}
+
+main "$@"
