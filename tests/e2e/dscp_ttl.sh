@@ -2,7 +2,8 @@
 # e2e.dscp_ttl: what leaves the probe carries the task's DSCP and TTL 255,
 # over IPv4 and IPv6, the reflector answers with TTL 255 too, and reading
 # the reflector's Sender TTL back marks the pair one hop apart.  Checked on
-# the wire: tshark captures the packets on lo.
+# the wire: tshark captures the packets on lo.  And every request's send
+# time is the kernel's transmit stamp.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,7 +35,7 @@ capture() {
 }
 
 main() {
-    local target rows
+    local target rows out
     e2e_setup dscp_ttl 16 "$1" "$2"
     if ((EUID != 0)) || ! command -v tshark >/dev/null; then
         echo "SKIP [dscp_ttl]: needs root and tshark to capture on lo -- NOT RUN" >&2
@@ -62,6 +63,11 @@ main() {
         [[ $(cat "$TMP/path_class") == one-hop ]] ||
             fail "$target: path_class $(cat "$TMP/path_class"), not one-hop"
     done
+    # Every request timed by the kernel's transmit stamp (SO_TIMESTAMPING).
+    out=$("$PROBE_BIN" measure stamp "$NET.1:$STAMP_PORT" --count 5 --interval 20) ||
+        fail "measure failed: $out"
+    grep -q "transmit times: 5 from the kernel, 0 from the clock" <<<"$out" ||
+        fail "not every transmit time came from the kernel: $out"
     stop reflector
     note "PASS"
 }

@@ -3,6 +3,7 @@
  * through our reflector and back, and the RTT comes out as T4 - T1 minus the
  * reflector's turnaround.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_probe.h"
@@ -186,6 +187,77 @@ START_TEST(reordering_counted)
 }
 END_TEST
 
+/*
+ * A wall-clock step back can give the open window the label of the closing
+ * one; windows are told apart by their monotonic id, so each reply still
+ * counts in the window its request was sent in.
+ */
+START_TEST(windows_with_one_label_stay_apart)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[2][60], rep[2][60];
+
+    probe_stamp_request(t, NULL, T0, T0, req[0], sizeof(req[0]));
+    t->cur = 1;
+    probe_window_open(&t->win[1], T0 / 1000000, 2); /* same label, next id */
+    probe_stamp_request(t, NULL, T0 + 1000, T0 + 1000, req[1], sizeof(req[1]));
+    for (int i = 0; i < 2; i++)
+        reflect(req[i], sizeof(req[i]), T0 + 2000, T0 + 3000, 255, rep[i],
+                sizeof(rep[i]));
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep[1], sizeof(rep[1]), T0 + 9000, NULL),
+                     0);
+    ck_assert_uint_eq(t->win[1].received, 1);
+    ck_assert_uint_eq(t->win[0].received, 0);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep[0], sizeof(rep[0]), T0 + 9000, NULL),
+                     0);
+    ck_assert_uint_eq(t->win[0].received, 1);
+    ck_assert_uint_eq(t->win[1].received, 1);
+    /* The reflector's Sender TTL went into each window. */
+    ck_assert_uint_eq(t->win[0].ttl_min, 255);
+    probe_stamp_return_ttl(t, t->first_seq, 254);
+    ck_assert_uint_eq(t->win[0].ttl_min, 254);
+    ck_assert_uint_eq(t->win[1].ttl_min, 255);
+    probe_task_free(t);
+}
+END_TEST
+
+/* A kernel transmit stamp moves T1, and so the RTT, of an outstanding request. */
+START_TEST(transmit_stamp_moves_t1)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[60], rep[60];
+
+    probe_stamp_request(t, NULL, T0, T0, req, sizeof(req));
+    probe_stamp_sent_at(t, t->first_seq, T0 + 30000); /* left 30 us later */
+    reflect(req, sizeof(req), T0 + 100000, T0 + 100000, 255, rep, sizeof(rep));
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 1000000, NULL), 0);
+    ck_assert_int_le(llabs((long long)t->win[0].rtt_min_ns - 970000), 4);
+    probe_task_free(t);
+}
+END_TEST
+
+/* Poisson gaps (RFC 2330 11.1.1): mean interval, truncated at 10 x. */
+START_TEST(poisson_gaps)
+{
+    const int n = 200000;
+    double sum = 0;
+    int below = 0;
+
+    srandom(7);
+    for (int i = 0; i < n; i++) {
+        uint64_t g = probe_poisson_gap_ms(100);
+
+        ck_assert_uint_le(g, 1000);
+        sum += (double)g;
+        below += g < 100;
+    }
+    /* Whole milliseconds: the mean of floor(X) is about m - 0.5. */
+    ck_assert_double_eq_tol(sum / n, 99.5, 1.0);
+    /* P(X < m) = 1 - 1/e for an exponential. */
+    ck_assert_double_eq_tol((double)below / n, 0.632, 0.01);
+}
+END_TEST
+
 Suite *stamp_suite(void)
 {
     Suite *s = suite_create("stamp");
@@ -198,6 +270,9 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, reflector_never_amplifies);
     tcase_add_test(tc, reply_with_zero_multiplier_is_invalid);
     tcase_add_test(tc, reordering_counted);
+    tcase_add_test(tc, windows_with_one_label_stay_apart);
+    tcase_add_test(tc, transmit_stamp_moves_t1);
+    tcase_add_test(tc, poisson_gaps);
     suite_add_tcase(s, tc);
     return s;
 }
