@@ -47,7 +47,8 @@ for s in ids:
         if s == d:
             ok = "diag" in x["cls"] and "n/a" in x["text"]
         else:
-            ok = x["cls"].split()[0] == "b0" and "ms" in x["text"] and "p50" in x["title"]
+            ok = (x["cls"].split()[0] == "b0" and "ms" in x["text"] and "p50" in x["title"]
+                  and "duplicates 0, reordered 0" in x["title"] and "path class: one-hop" in x["title"])
         found += ok
         if not ok:
             bad.append("%s -> %s: class %r, text %r" % (s, d, x["cls"], x["text"]))
