@@ -14,7 +14,11 @@
 # Each member's and the content node's access link to the bridge is a pair of
 # TAP devices joined by ixmesh-linkemu, a user-space wire that delays every
 # frame by the link's one-way delay (this kernel has no tc netem): between two
-# members the round trip crosses four such delays, 4 x D.  Loss is nftables'
+# members the round trip crosses four such delays, 4 x D.  While it is up,
+# the testbed holds /dev/cpu_dma_latency at 0 (unless --no-pm-qos), so that
+# idle CPUs poll rather than halt: on a virtual machine a halted CPU can take
+# milliseconds to wake, and every wire and probe that sleeps would add that
+# to the delays it is meant to make exact.  Loss is nftables'
 # numgen random on the input hook of the node's lan0 (only ARP and neighbour
 # discovery are spared), so one member's loss applies to every packet it
 # receives from the LAN.
@@ -40,6 +44,11 @@ CN_HOST=250                # the content node's host number (fd49:584d::fa)
 CHANNEL_PORT=7862
 STAMP_PORT=862
 STOP_GRACE=5
+# How long before a frame's departure each wire stops sleeping and polls:
+# waking a sleeping thread costs tens of microseconds here, but every wire
+# that polls holds a CPU, and several of them can starve the probes.
+SPIN_US=${IXMESH_TESTBED_SPIN_US:-0}
+PM_QOS=1
 
 MEMBERS=4
 DELAY_MS=0
@@ -55,6 +64,7 @@ usage() {
     cat <<EOF
 usage: $PROG up [--members N] [--delay-ms D] [--jitter-ms J] [--loss-pct L] [--v6]
                   [--http-port P] [--window S] [--interval-ms MS] [--log-level L]
+                  [--no-pm-qos]
        $PROG set MEMBER [--delay-ms D] [--jitter-ms J] [--loss-pct L]
                   [--reorder-every N] [--dup-every N] [--impair-dir a2b|b2a|both]
        $PROG status
@@ -74,6 +84,7 @@ unbound), and the controller on this host, its map at http://127.0.0.1:P/.
     --http-port P   the controller's map and API (default $HTTP_PORT)
     --window S      seconds per summary record (default $WINDOW)
     --interval-ms MS  STAMP packets per pair (default $INTERVAL_MS)
+    --no-pm-qos     let idle CPUs halt (less exact delays, less power)
   set MEMBER  changes one link while running; MEMBER is mK, K, or cn.  The
               emulator can also hold back every Nth UDP or ICMP echo frame so
               that later ones overtake it, or send it twice; a2b is the
@@ -123,8 +134,8 @@ parse_link_opt() {
 parse_up() {
     while (($#)); do
         case $1 in
-        --v6)
-            V6=1
+        --v6 | --no-pm-qos)
+            [[ $1 == --v6 ]] && V6=1 || PM_QOS=0
             shift
             continue
             ;;
@@ -235,10 +246,9 @@ wait_for() {
 start_wire() {
     local node=$1 run=$STATE/run
     rm -f "$run/$node.ready" "$run/$node.sock"
-    # Real-time priority: on a busy machine a wire that waits for a CPU
-    # adds its wait to every frame's delay.
-    spawn "wire-$node" - chrt -f 20 "$BIN/ixmesh-linkemu" run --a "$P-$node-a" --b "$P-$node-b" \
+    spawn "wire-$node" - "$BIN/ixmesh-linkemu" run --a "$P-$node-a" --b "$P-$node-b" \
         --ctl "$run/$node.sock" --delay-ms "$DELAY_MS" --jitter-ms "$JITTER_MS" \
+        --spin-us "$SPIN_US" \
         --ready-file "$run/$node.ready"
     wait_for "the link emulator of $node" 10 test -e "$run/$node.ready"
     ip link set "$P-$node-a" netns "$P-$node"
@@ -434,21 +444,34 @@ all_connected() {
     [[ $n == "$MEMBERS" ]]
 }
 
+# hold_pm_qos: keeps /dev/cpu_dma_latency open at 0 (the kernel's PM QoS
+# request lasts as long as the descriptor) in a process named ixtb-pm-qos.
+hold_pm_qos() {
+    ((PM_QOS)) || return 0
+    if [[ ! -w /dev/cpu_dma_latency ]]; then
+        warn "no /dev/cpu_dma_latency: idle CPUs may add wake-up time to the delays"
+        return 0
+    fi
+    spawn pm-qos - bash -c 'exec 3>/dev/cpu_dma_latency && printf "\\x00\\x00\\x00\\x00" >&3 &&
+        exec -a ixtb-pm-qos sleep infinity'
+}
+
 cmd_up() {
     local k
     parse_up "$@"
     need_root
     need_tools
+    cmd_down quiet
     if [[ -n $(ss -Hltn "sport = :$HTTP_PORT" 2>/dev/null) ]]; then
         die "TCP port $HTTP_PORT is in use (another testbed or demo?); choose --http-port"
     fi
-    cmd_down quiet
     mkdir -p "$STATE"/{conf,log,run,pki}
     : >"$STATE/pids"
     # Whatever fails from here on leaves nothing behind.
     trap 'echo "$PROG: up failed; removing what it made" >&2; cmd_down quiet' ERR
     trap 'cmd_down quiet; exit 130' INT TERM
     make_pki
+    hold_pm_qos
 
     ip netns add "$P-ix"
     ip -n "$P-ix" link set lo up
@@ -582,7 +605,8 @@ cmd_down() {
     done
     # Emulators and a controller whose records were lost: by command line.
     for pid in $(pgrep -f "ixmesh-linkemu run --a $P-" || true) \
-        $(pgrep -f "ixmesh-controller --config $STATE/conf/" || true); do
+        $(pgrep -f "ixmesh-controller --config $STATE/conf/" || true) \
+        $(pgrep -x ixtb-pm-qos || true); do
         pids+=("$pid")
     done
     stop_pids "${pids[@]}"

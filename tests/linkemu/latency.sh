@@ -275,6 +275,12 @@ for _ in $(seq 40); do
 done
 [ $gone = 1 ] || fail "TAP devices still there after SIGKILL"
 
+# Under -DIXMESH_SANITIZE=ON a finding aborts the process; its report is here.
+if grep -E 'Sanitizer|runtime error' "$TMP/emu.log" "$TMP/term.log" >/dev/null; then
+    fail "sanitizer report in the emulator's log"
+    cat "$TMP/term.log"
+fi
+
 # ---- report ---------------------------------------------------------------
 
 echo
