@@ -67,12 +67,21 @@ static const char schema[] =
  */
 static int add_columns(sqlite3 *db)
 {
-    if (sqlite3_exec(db, "SELECT ttl FROM results LIMIT 0", NULL, NULL, NULL) ==
+    int rc;
+
+    /* One writer at a time: two controllers opening one old database
+     * must not both add the column. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    rc = sqlite3_exec(db, "SELECT ttl FROM results LIMIT 0", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        rc = sqlite3_exec(db,
+                          "ALTER TABLE results ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0",
+                          NULL, NULL, NULL);
+    if (sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
         SQLITE_OK)
-        return SQLITE_OK;
-    return sqlite3_exec(db,
-                        "ALTER TABLE results ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0",
-                        NULL, NULL, NULL);
+        rc = SQLITE_ERROR;
+    return rc;
 }
 
 static int fail(struct ctl_store *st, const char *what)

@@ -161,7 +161,8 @@ parse_up() {
         esac
         shift 2
     done
-    [[ $MEMBERS =~ ^[0-9]+$ ]] && ((MEMBERS >= 1 && MEMBERS <= 200)) ||
+    [[ $MEMBERS =~ ^[0-9]{1,3}$ ]] && MEMBERS=$((10#$MEMBERS)) &&
+        ((MEMBERS >= 1 && MEMBERS <= 200)) ||
         die "--members wants a number from 1 to 200, not '$MEMBERS'"
     [[ $HTTP_PORT =~ ^[0-9]+$ ]] && ((HTTP_PORT >= 1 && HTTP_PORT <= 65535)) ||
         die "--http-port wants a port number, not '$HTTP_PORT'"
@@ -207,8 +208,18 @@ need_tools() {
 
 # ---- processes ---------------------------------------------------------------------
 
+# proc_start PID: the process's start time (clock ticks since boot), empty
+# when there is no such process.  With the pid it names one process for
+# good: a pid reused after a crash or a reboot has another start time.
+proc_start() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) } # the name may hold spaces and parentheses
+    awk '{ print $20 }' <<<"$stat"
+}
+
 # spawn NAME NETNS CMD...: runs CMD in its own session (in NETNS unless it is
-# "-"), logging to log/NAME.log, and records "NAME PID" in the pid file.
+# "-"), logging to log/NAME.log, and records "NAME PID START" in the pid file.
 spawn() {
     local name=$1 ns=$2 log=$STATE/log/$1.log
     shift 2
@@ -218,15 +229,7 @@ spawn() {
     else
         ip netns exec "$ns" setsid "$@" >>"$log" 2>&1 </dev/null &
     fi
-    echo "$name $!" >>"$STATE/pids"
-}
-
-pid_of() { awk -v n="$1" '$1 == n { p = $2 } END { print p }' "$STATE/pids" 2>/dev/null; }
-
-running() {
-    local pid
-    pid=$(pid_of "$1")
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+    echo "$name $! $(proc_start $!)" >>"$STATE/pids"
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD every 0.1 s.
@@ -467,9 +470,10 @@ cmd_up() {
     fi
     mkdir -p "$STATE"/{conf,log,run,pki}
     : >"$STATE/pids"
-    # Whatever fails from here on leaves nothing behind.
-    trap 'echo "$PROG: up failed; removing what it made" >&2; cmd_down quiet' ERR
-    trap 'cmd_down quiet; exit 130' INT TERM
+    # Whatever fails from here on (a command, or die) leaves nothing behind.
+    UP_DONE=0
+    trap 'if ((!UP_DONE)); then echo "$PROG: up failed; removing what it made" >&2; cmd_down quiet; fi' EXIT
+    trap 'exit 130' INT TERM
     make_pki
     hold_pm_qos
 
@@ -500,7 +504,8 @@ cmd_up() {
     wait_for "all $MEMBERS probes to connect" 30 all_connected
     wait_for "nginx on the content node" 10 ip netns exec "$P-cn" \
         curl -fsS -o /dev/null --max-time 1 "http://$LAN4.$CN_HOST/"
-    trap - ERR INT TERM
+    UP_DONE=1
+    trap - EXIT INT TERM
     cat >"$STATE/testbed.env" <<EOF
 MEMBERS=$MEMBERS
 HTTP_PORT=$HTTP_PORT
@@ -518,7 +523,7 @@ cmd_set() {
     node=$(node_name "$1")
     [[ -n $node ]] || die "set: '$1' is not a member (mK or K) nor cn"
     shift
-    ip netns list | grep -qw "$P-$node" || die "set: $node is not running (testbed up?)"
+    [[ -e /run/netns/$P-$node ]] || die "set: $node is not running (testbed up?)"
     while (($#)); do
         case $1 in
         --delay-ms | --jitter-ms | --reorder-every | --dup-every | --impair-dir)
@@ -551,7 +556,7 @@ cmd_status() {
         return 1
     }
     echo "namespaces: $(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { printf "%s ", $1 }')"
-    while read -r name pid; do
+    while read -r name pid _; do
         if kill -0 "$pid" 2>/dev/null; then
             echo "  $name (pid $pid) running"
         else
@@ -594,9 +599,11 @@ cmd_down() {
     local quiet=${1:-} pids=() name pid ns link nss
     need_root
     if [[ -f $STATE/pids ]]; then
-        # Probes before the controller, so they leave cleanly.
-        while read -r name pid; do
-            [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
+        # Probes before the controller, so they leave cleanly; a recorded pid
+        # counts only while it names the process we started.
+        while read -r name pid start; do
+            [[ $pid =~ ^[0-9]+$ && -n $start && $(proc_start "$pid") == "$start" ]] &&
+                pids+=("$pid")
         done < <(tac "$STATE/pids")
     fi
     mapfile -t nss < <(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { print $1 }')
@@ -606,7 +613,7 @@ cmd_down() {
     # Emulators and a controller whose records were lost: by command line.
     for pid in $(pgrep -f "ixmesh-linkemu run --a $P-" || true) \
         $(pgrep -f "ixmesh-controller --config $STATE/conf/" || true) \
-        $(pgrep -x ixtb-pm-qos || true); do
+        $(pgrep -f '^ixtb-pm-qos ' || true); do
         pids+=("$pid")
     done
     stop_pids "${pids[@]}"

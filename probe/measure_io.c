@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -182,6 +183,7 @@ static int measure_args(int argc, char **argv, struct measure *m)
             return -1;
     if (file != NULL && read_targets(m, file) < 0)
         return -1;
+    srandom((unsigned)(probe_mono_ns() ^ getpid())); /* Poisson gaps, SSIDs */
     if (m->ntargets == 0) {
         fprintf(stderr, "ixmesh-probe: measure: at least one TARGET is required\n");
         return -1;
@@ -372,6 +374,20 @@ static struct probe_task *make_task(struct measure *m, size_t i)
     return t;
 }
 
+/* Replies are matched to tasks by address: a target listed twice would
+ * have every reply counted for its first listing only. */
+static int unique_target(const struct probe *p, const struct probe_task *t)
+{
+    for (size_t i = 0; i < p->ntasks; i++)
+        if (p->tasks[i]->dstlen == t->dstlen &&
+            memcmp(&p->tasks[i]->dst, &t->dst, t->dstlen) == 0) {
+            fprintf(stderr, "ixmesh-probe: %s port %u is listed twice\n", t->spec.addr,
+                    t->spec.port);
+            return 0;
+        }
+    return 1;
+}
+
 /* One task per target, their first packets spread evenly over an interval. */
 static int make_tasks(struct measure *m)
 {
@@ -397,6 +413,10 @@ static int make_tasks(struct measure *m)
 
         if (t == NULL)
             return -EINVAL;
+        if (!unique_target(p, t)) {
+            probe_task_free(t);
+            return -EINVAL;
+        }
         t->probe = p;
         probe_window_open(&t->win[0], 1, 1);
         p->tasks[p->ntasks++] = t;

@@ -65,7 +65,7 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *err,
 
 /* One window of one task: what becomes one summary record. */
 struct probe_window {
-    int64_t id;       /* its start on the monotonic clock, ms; 0: slot not in use */
+    int64_t id;       /* the scheduler's window serial number; 0: slot not in use */
     int64_t start_ms; /* its start on the wall clock: a label only */
     uint32_t sent;
     uint32_t received;
@@ -114,7 +114,7 @@ void probe_task_free(struct probe_task *t);
 int probe_task_fit_family(struct probe_task *t, int family);
 /* Tasks are the same measurement (kept across task-list pushes) when equal. */
 int probe_task_same(const struct proto_task *a, const struct proto_task *b);
-/* Opens w as window id (monotonic ms, non-zero) labelled start_ms; id 0 frees it. */
+/* Opens w as window id (a serial number, non-zero) labelled start_ms; id 0 frees it. */
 void probe_window_open(struct probe_window *w, int64_t start_ms, int64_t id);
 void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns);
 /* Notes a TTL a packet of the pair arrived with (RFC 8762 4.3.1's Sender TTL). */
@@ -275,7 +275,8 @@ struct probe_stamp_io {
     uv_poll_t poll;
     int fd;
     int family;
-    int kernel_ts; /* SO_TIMESTAMPING: kernel receive and transmit stamps */
+    int kernel_ts;   /* SO_TIMESTAMPING: kernel receive and transmit stamps */
+    uint32_t tx_key; /* the kernel's number (OPT_ID) for our next request */
     uint64_t send_errors;
     uint64_t tx_kernel; /* requests timed by the kernel's transmit stamp */
     uint64_t tx_user;   /* requests timed by the clock read before sendmsg */

@@ -72,7 +72,8 @@ static int set_int(int fd, int level, int opt, int v)
 /*
  * Kernel software stamps: on receive for every datagram, on transmit only
  * for the sends that ask (our requests, not the reflector's answers), with
- * no copy of the packet on the error queue.  SO_SELECT_ERR_QUEUE flags a
+ * no copy of the packet on the error queue; OPT_ID numbers those sends
+ * 0, 1, 2, ... so that a stamp names its request.  SO_SELECT_ERR_QUEUE flags a
  * queued stamp as POLLPRI, which libuv reports as UV_PRIORITIZED; a bare
  * POLLERR would make libuv stop polling the socket.  Returns 1 when
  * available, 0 when only SO_TIMESTAMPNS is.
@@ -80,7 +81,7 @@ static int set_int(int fd, int level, int opt, int v)
 static int enable_timestamps(int fd)
 {
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                SOF_TIMESTAMPING_OPT_TSONLY;
+                SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_ID;
 
     if (set_int(fd, SOL_SOCKET, SO_TIMESTAMPING, flags) == 0 &&
         set_int(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1) == 0)
@@ -264,13 +265,16 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
 }
 
 /*
- * Empties the error queue and returns the latest transmit stamp in
- * [lo, hi] (wall-clock ns), 0 when none.  Called right after a request's
- * sendmsg: a stamp inside the clock readings around the call is that
- * request's own, taken by the driver as it left; one outside them is a
- * late stamp of an earlier send and is dropped.
+ * Empties the error queue and returns the transmit stamp (wall-clock ns) of
+ * the send numbered key if it lies in [lo, hi], else 0.  Called right after
+ * a request's sendmsg with the clock readings around the call: the stamp is
+ * that request's own, taken by the driver as it left.  Stamps of earlier
+ * sends that left late are dropped.  *next_key learns the kernel's
+ * numbering, so that a send that failed after taking a number cannot put
+ * the two out of step for good.
  */
-static int64_t drain_tx_stamps(int fd, int64_t lo, int64_t hi)
+static int64_t drain_tx_stamps(int fd, uint32_t key, int64_t lo, int64_t hi,
+                               uint32_t *next_key)
 {
     int64_t found = 0;
 
@@ -284,17 +288,33 @@ static int64_t drain_tx_stamps(int fd, int64_t lo, int64_t hi)
 
         if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
             break;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-            struct scm_timestamping ts;
-            int64_t t;
+        int64_t t = 0;
+        int has_id = 0;
+        uint32_t id = 0;
 
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPING)
-                continue;
-            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            t = (int64_t)ts.ts[0].tv_sec * 1000000000 + ts.ts[0].tv_nsec;
-            if (t >= lo && t <= hi && t > found)
-                found = t;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
+                struct scm_timestamping ts;
+
+                memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+                t = (int64_t)ts.ts[0].tv_sec * 1000000000 + ts.ts[0].tv_nsec;
+            } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                       (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+                struct sock_extended_err ee;
+
+                memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+                if (ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
+                    id = ee.ee_data;
+                    has_id = 1;
+                }
+            }
         }
+        if (!has_id)
+            continue;
+        if ((int32_t)(id + 1 - *next_key) > 0)
+            *next_key = id + 1;
+        if (id == key && t >= lo && t <= hi)
+            found = t;
     }
     return found;
 }
@@ -311,13 +331,18 @@ static void on_readable_cb(uv_poll_t *h, int status, int events)
     } ctl;
 
     if (status < 0) {
-        /* libuv stopped polling on an error condition: clear it, go on. */
-        drain_tx_stamps(p->stamp.fd, 0, 0);
+        /* libuv stopped polling on an error condition: clear it (the
+         * error queue, and a pending socket error), go on. */
+        int err;
+        socklen_t len = sizeof(err);
+
+        drain_tx_stamps(p->stamp.fd, 0, 0, -1, &p->stamp.tx_key);
+        getsockopt(p->stamp.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         uv_poll_start(h, UV_READABLE | UV_PRIORITIZED, on_readable_cb);
         return;
     }
-    if (events & UV_PRIORITIZED)
-        drain_tx_stamps(p->stamp.fd, 0, 0); /* late: the request used the clock */
+    if (events & UV_PRIORITIZED) /* late stamps: those requests used the clock */
+        drain_tx_stamps(p->stamp.fd, 0, 0, -1, &p->stamp.tx_key);
     if (!(events & UV_READABLE))
         return;
     for (int i = 0; i < RECV_BURST; i++) {
@@ -441,12 +466,19 @@ static int send_request(struct probe *p, struct probe_task *t, const uint8_t *bu
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     struct msghdr mh = {
         .msg_name = &t->dst, .msg_namelen = t->dstlen, .msg_iov = &iov, .msg_iovlen = 1};
-    int64_t tx;
+    int64_t tx = 0, mono1;
+    uint32_t key;
 
     request_cmsgs(p, t, &mh, ctl.buf, sizeof(ctl.buf));
     if (sendmsg(p->stamp.fd, &mh, 0) < 0)
         return -errno;
-    tx = p->stamp.kernel_ts ? drain_tx_stamps(p->stamp.fd, wall0, probe_now_ns()) : 0;
+    key = p->stamp.tx_key++;
+    mono1 = probe_mono_ns();
+    /* The interval is measured on the monotonic clock, so that a wall-clock
+     * step during the call cannot pass for the packet's time. */
+    if (p->stamp.kernel_ts)
+        tx = drain_tx_stamps(p->stamp.fd, key, wall0, wall0 + (mono1 - mono0),
+                             &p->stamp.tx_key);
     if (tx != 0) {
         probe_stamp_sent_at(t, t->next_seq - 1, mono0 + (tx - wall0));
         p->stamp.tx_kernel++;

@@ -63,8 +63,8 @@ int probe_task_same(const struct proto_task *a, const struct proto_task *b)
 {
     return a->id == b->id && a->method == b->method && a->port == b->port &&
            a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
-           a->size == b->size && a->dscp == b->dscp && strcmp(a->addr, b->addr) == 0 &&
-           strcmp(a->target_id, b->target_id) == 0;
+           a->size == b->size && a->dscp == b->dscp && a->poisson == b->poisson &&
+           strcmp(a->addr, b->addr) == 0 && strcmp(a->target_id, b->target_id) == 0;
 }
 
 void probe_window_open(struct probe_window *w, int64_t start_ms, int64_t id)

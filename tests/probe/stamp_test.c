@@ -251,10 +251,26 @@ START_TEST(poisson_gaps)
         sum += (double)g;
         below += g < 100;
     }
-    /* Whole milliseconds: the mean of floor(X) is about m - 0.5. */
-    ck_assert_double_eq_tol(sum / n, 99.5, 1.0);
-    /* P(X < m) = 1 - 1/e for an exponential. */
-    ck_assert_double_eq_tol((double)below / n, 0.632, 0.01);
+    /* Rounded to whole milliseconds, the mean stays m. */
+    ck_assert_double_eq_tol(sum / n, 100.0, 1.0);
+    /* P(round(X) < m) = P(X < m - 0.5) = 1 - e^-0.995 for an exponential. */
+    ck_assert_double_eq_tol((double)below / n, 0.630, 0.01);
+}
+END_TEST
+
+/* A task list that changes only the schedule replaces the task: the new
+ * schedule must take effect on a running probe. */
+START_TEST(schedule_is_part_of_a_task)
+{
+    struct proto_task a = {.id = 1, .method = PROTO_METHOD_STAMP, .addr = "192.0.2.1"};
+    struct proto_task b = a;
+
+    ck_assert(probe_task_same(&a, &b));
+    b.poisson = 1;
+    ck_assert(!probe_task_same(&a, &b));
+    b = a;
+    b.dscp = 46;
+    ck_assert(!probe_task_same(&a, &b));
 }
 END_TEST
 
@@ -273,6 +289,7 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, windows_with_one_label_stay_apart);
     tcase_add_test(tc, transmit_stamp_moves_t1);
     tcase_add_test(tc, poisson_gaps);
+    tcase_add_test(tc, schedule_is_part_of_a_task);
     suite_add_tcase(s, tc);
     return s;
 }
