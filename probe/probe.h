@@ -123,6 +123,15 @@ void probe_window_add_ttl(struct probe_window *w, uint8_t ttl);
 int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t window_s,
                        struct proto_result *r);
 struct probe_window *probe_task_window(struct probe_task *t, int64_t id);
+#define PROBE_REALIGN_MS 250
+/*
+ * The monotonic time (ms) of the window boundary after last_mono, given the
+ * clocks now (mono, wall, ms) and the window w (ms).  Skips boundaries a
+ * stalled loop missed; *off is how far it was off the wall-clock multiples
+ * when it had to be realigned, else 0.
+ */
+int64_t probe_next_boundary(int64_t last_mono, int64_t mono, int64_t wall, int64_t w,
+                            int64_t *off);
 
 /* ---- cmd_io.c -------------------------------------------------------------- */
 

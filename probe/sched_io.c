@@ -283,32 +283,6 @@ static void on_boundary_cb(uv_timer_t *h)
 }
 
 /*
- * After a wall-clock step (NTP at boot on a device without a real-time
- * clock, a resume) the boundaries would stay off the wall-clock multiples
- * for good, and this probe's windows would no longer cover the same
- * intervals as the others': when the next boundary is off by more than
- * REALIGN_MS, it moves to the multiple nearest to it.  The window it ends
- * is that much shorter or longer, once.
- */
-#define REALIGN_MS 250
-
-static void realign(struct probe *p, int64_t mono, int64_t w)
-{
-    int64_t at_wall = now_ms() + (p->boundary_mono_ms - mono);
-    int64_t off = at_wall % w;
-
-    if (off > w / 2)
-        off -= w; /* nearer the next multiple: negative, move later */
-    if (off > REALIGN_MS || off < -REALIGN_MS) {
-        log_info("window boundaries %+lld ms off the wall clock: realigned",
-                 (long long)off);
-        p->boundary_mono_ms -= off;
-        if (p->boundary_mono_ms <= mono)
-            p->boundary_mono_ms += w;
-    }
-}
-
-/*
  * Arms the next boundary, one window after the last on the monotonic
  * clock; with align, at the next wall-clock multiple of the window instead
  * (at start, and when the window length changes).  Re-armed at each
@@ -327,14 +301,13 @@ static void schedule_boundary(struct probe *p, int align)
         p->boundary_mono_ms = mono + (next - wall);
         p->window_label_ms = next - w; /* of the windows open until then */
     } else {
-        p->boundary_mono_ms += w;
-        if (p->boundary_mono_ms <= mono) {
-            /* The loop stalled (a paused VM, SIGSTOP) past whole windows:
-             * skip them rather than fire one boundary after another, which
-             * would close windows before their replies were read. */
-            p->boundary_mono_ms += (mono - p->boundary_mono_ms) / w * w + w;
-        }
-        realign(p, mono, w);
+        int64_t off = 0;
+
+        p->boundary_mono_ms =
+            probe_next_boundary(p->boundary_mono_ms, mono, now_ms(), w, &off);
+        if (off != 0)
+            log_info("window boundaries were %+lld ms off the wall clock: realigned",
+                     (long long)off);
     }
     uv_timer_start(
         &p->window_timer, on_boundary_cb,

@@ -167,3 +167,35 @@ int probe_task_fit_family(struct probe_task *t, int family)
     t->dstlen = sizeof(*v6);
     return 0;
 }
+
+/*
+ * The next boundary is one window after the last, on the monotonic clock,
+ * but for two things that must not last:
+ *  - the loop stalled (a paused VM, SIGSTOP) past whole windows: they are
+ *    skipped, rather than fired one after another, which would close
+ *    windows before their replies were read;
+ *  - a wall-clock step (NTP at boot on a device without a real-time clock,
+ *    a resume) left the boundaries off the wall-clock multiples, so that
+ *    this probe's windows no longer cover the same intervals as the
+ *    others': a boundary more than PROBE_REALIGN_MS off moves to the
+ *    nearest multiple, making that one window shorter or longer.
+ */
+int64_t probe_next_boundary(int64_t last_mono, int64_t mono, int64_t wall, int64_t w,
+                            int64_t *off)
+{
+    int64_t next = last_mono + w, o;
+
+    if (next <= mono)
+        next += (mono - next) / w * w + w;
+    o = (wall + (next - mono)) % w; /* where it falls past a wall-clock multiple */
+    if (o > w / 2)
+        o -= w; /* nearer the next multiple: negative, so it moves later */
+    *off = 0;
+    if (o > PROBE_REALIGN_MS || o < -PROBE_REALIGN_MS) {
+        *off = o;
+        next -= o;
+        if (next <= mono)
+            next += w;
+    }
+    return next;
+}

@@ -274,6 +274,34 @@ START_TEST(schedule_is_part_of_a_task)
 }
 END_TEST
 
+/* Window boundaries: one window apart; a stall skips, a clock step realigns. */
+START_TEST(window_boundaries)
+{
+    const int64_t w = 10000, wall0 = 1800000000000LL; /* a wall-clock multiple */
+    int64_t off = 7;
+
+    /* On time: the next one a window later, on a wall multiple. */
+    ck_assert_int_eq(probe_next_boundary(50000, 50003, wall0 + 3, w, &off), 60000);
+    ck_assert_int_eq(off, 0);
+    /* Stalled 35 s: the missed boundaries are skipped, the next is ahead. */
+    ck_assert_int_eq(probe_next_boundary(50000, 85000, wall0 + 35000, w, &off), 90000);
+    ck_assert_int_eq(off, 0);
+    /* The wall clock stepped 3.2 s forward: the next boundary moves 3.2 s
+     * earlier, onto the multiple; 1.1 s back: 1.1 s later. */
+    ck_assert_int_eq(probe_next_boundary(50000, 50003, wall0 + 3203, w, &off), 56800);
+    ck_assert_int_eq(off, 3200);
+    ck_assert_int_eq(probe_next_boundary(50000, 50003, wall0 - 1097, w, &off), 61100);
+    ck_assert_int_eq(off, -1100);
+    /* Within PROBE_REALIGN_MS: left alone (NTP slews, it does not step). */
+    ck_assert_int_eq(probe_next_boundary(50000, 50003, wall0 + 203, w, &off), 60000);
+    ck_assert_int_eq(off, 0);
+    /* A step that would put the boundary in the past (1.5 s forward, 1 s
+     * before the boundary) moves it a window on instead. */
+    ck_assert_int_eq(probe_next_boundary(50000, 59000, wall0 + 10500, w, &off), 68500);
+    ck_assert_int_eq(off, 1500);
+}
+END_TEST
+
 Suite *stamp_suite(void)
 {
     Suite *s = suite_create("stamp");
@@ -290,6 +318,7 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, transmit_stamp_moves_t1);
     tcase_add_test(tc, poisson_gaps);
     tcase_add_test(tc, schedule_is_part_of_a_task);
+    tcase_add_test(tc, window_boundaries);
     suite_add_tcase(s, tc);
     return s;
 }
