@@ -73,7 +73,6 @@ static int handle_set(struct le_link *l, char *args, char *reply, size_t len)
 {
     struct le_params p = l->params;
     char err[256], *save = NULL;
-    int n;
 
     for (char *tok = strtok_r(args, " ", &save); tok != NULL;
          tok = strtok_r(NULL, " ", &save)) {
@@ -88,25 +87,23 @@ static int handle_set(struct le_link *l, char *args, char *reply, size_t len)
     if (le_params_check(&p, err, sizeof(err)) < 0)
         return snprintf(reply, len, "err %s", err);
     l->params = p;
-    n = snprintf(reply, len, "ok ");
-    n += le_params_format(&p, reply + n, len - (size_t)n);
-    log_info("settings: %s", reply + 3);
-    return n;
+    le_params_format(&p, err, sizeof(err));
+    log_info("settings: %s", err);
+    return snprintf(reply, len, "ok %s", err);
 }
 
-/* Builds the reply to one request; returns its length. */
-static int handle(struct le_link *l, char *req, char *reply, size_t len)
+/* Builds the reply to one request: "set", "stats" or "reset". */
+int le_ctl_handle(struct le_link *l, char *req, char *reply, size_t len)
 {
-    int n;
+    char line[LE_CTL_MAX], params[256];
 
     if (strncmp(req, "set", 3) == 0 && (req[3] == '\0' || req[3] == ' '))
         return handle_set(l, req + 3, reply, len);
     if (strcmp(req, "stats") == 0) {
-        n = snprintf(reply, len, "ok ");
-        n += le_stats_format(&l->dir[LE_A2B].st, &l->dir[LE_B2A].st, reply + n,
-                             len - (size_t)n);
-        reply[n++] = ' ';
-        return n + le_params_format(&l->params, reply + n, len - (size_t)n);
+        /* Both fit their buffers whole, whatever the counters hold. */
+        le_stats_format(&l->dir[LE_A2B].st, &l->dir[LE_B2A].st, line, sizeof(line));
+        le_params_format(&l->params, params, sizeof(params));
+        return snprintf(reply, len, "ok %s %s", line, params);
     }
     if (strcmp(req, "reset") == 0) {
         le_link_reset(l);
@@ -129,7 +126,7 @@ void le_ctl_serve(struct le_link *l, int fd)
         if (n < 0)
             return;
         req[n] = '\0';
-        m = handle(l, req, reply, sizeof(reply));
+        m = le_ctl_handle(l, req, reply, sizeof(reply));
         if (m >= (int)sizeof(reply))
             m = (int)sizeof(reply) - 1;
         /* A client that left does not concern us. */

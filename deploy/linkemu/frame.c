@@ -47,8 +47,14 @@ static int rd_u16(struct reader *r, uint16_t *v)
     return 0;
 }
 
+/* A UDP header (RFC 768 1) and an ICMP or ICMPv6 echo header (RFC 792,
+ * RFC 4443 4.1) are both 8 octets. */
+#define L4_HDR_LEN 8
+
 /* RFC 791 3.1.  A later fragment of an echo carries no ICMP type, so only
- * first fragments of ICMP are eligible; every fragment of UDP is. */
+ * first fragments of ICMP are eligible; every fragment of UDP is.  A frame
+ * cut short of the IP header, or of a first fragment's transport header, is
+ * not a datagram and only delayed. */
 static int ipv4_eligible(struct reader *r)
 {
     uint8_t vihl, proto, type;
@@ -58,17 +64,18 @@ static int ipv4_eligible(struct reader *r)
     if (rd_u8(r, &vihl) < 0 || vihl >> 4 != 4 || (vihl & 0x0f) < 5)
         return 0;
     hlen = (size_t)(vihl & 0x0f) * 4;
+    /* 10 octets of the header read by the time the rest is skipped. */
     if (rd_skip(r, 5) < 0 || rd_u16(r, &frag) < 0 || rd_skip(r, 1) < 0 ||
-        rd_u8(r, &proto) < 0)
+        rd_u8(r, &proto) < 0 || rd_skip(r, hlen - 10) < 0)
         return 0;
-    if (proto == IPPROTO_UDP_)
-        return 1;
-    if (proto != IPPROTO_ICMP_ || (frag & 0x1fff) != 0)
+    if (proto != IPPROTO_UDP_ && proto != IPPROTO_ICMP_)
         return 0;
-    /* 10 octets of the header read so far. */
-    if (rd_skip(r, hlen - 10) < 0 || rd_u8(r, &type) < 0)
+    if ((frag & 0x1fff) != 0)
+        return proto == IPPROTO_UDP_;
+    if (rd_u8(r, &type) < 0 || rd_skip(r, L4_HDR_LEN - 1) < 0)
         return 0;
-    return type == 0 || type == 8; /* RFC 792: echo reply, echo */
+    /* RFC 792: echo reply, echo. */
+    return proto == IPPROTO_UDP_ || type == 0 || type == 8;
 }
 
 /* RFC 8200 3.  Extension headers are not followed: a datagram behind one is
@@ -77,13 +84,14 @@ static int ipv6_eligible(struct reader *r)
 {
     uint8_t v, next, type;
 
-    if (rd_u8(r, &v) < 0 || v >> 4 != 6 || rd_skip(r, 5) < 0 || rd_u8(r, &next) < 0)
+    if (rd_u8(r, &v) < 0 || v >> 4 != 6 || rd_skip(r, 5) < 0 || rd_u8(r, &next) < 0 ||
+        rd_skip(r, 33) < 0)
         return 0;
-    if (next == IPPROTO_UDP_)
-        return 1;
-    if (next != IPPROTO_ICMP6_ || rd_skip(r, 33) < 0 || rd_u8(r, &type) < 0)
+    if (next != IPPROTO_UDP_ && next != IPPROTO_ICMP6_)
         return 0;
-    return type == 128 || type == 129; /* RFC 4443 4.1, 4.2 */
+    if (rd_u8(r, &type) < 0 || rd_skip(r, L4_HDR_LEN - 1) < 0)
+        return 0;
+    return next == IPPROTO_UDP_ || type == 128 || type == 129; /* RFC 4443 4.1, 4.2 */
 }
 
 int le_frame_eligible(const uint8_t *p, size_t len)

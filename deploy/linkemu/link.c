@@ -26,10 +26,20 @@
 #include <string.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "linkemu.h"
 #include "log.h"
+
+/* The clock of every departure: CLOCK_MONOTONIC, which no clock step moves. */
+uint64_t le_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* xorshift64*: fast, and good enough to decide losses and jitter. */
 static uint64_t rng_next(uint64_t *s)

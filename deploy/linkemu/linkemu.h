@@ -46,7 +46,7 @@ struct le_params {
 void le_params_default(struct le_params *p);
 /*
  * Sets one parameter from its option name without dashes ("delay-ms") and its
- * text.  Returns 0, or -EINVAL with the reason in err.
+ * text.  Returns 0, or -EINVAL with the reason in err and *p unchanged.
  */
 int le_params_set(struct le_params *p, const char *name, const char *val, char *err,
                   size_t errlen);
@@ -68,8 +68,10 @@ int le_tap_open(const char *name, int *fd);
 
 /*
  * 1 if an Ethernet frame is one the impairments apply to: IPv4 or IPv6
- * carrying UDP, or an ICMP or ICMPv6 echo request or reply.  Everything else
- * (ARP, neighbour discovery, TCP, ...) is only delayed.
+ * carrying UDP, or an ICMP or ICMPv6 echo request or reply, behind at most
+ * one VLAN tag, with its IP header and (but in a later IPv4 fragment) its
+ * 8-octet UDP or echo header whole.  Everything else (ARP, neighbour
+ * discovery, TCP, truncated frames, ...) is only delayed.
  */
 int le_frame_eligible(const uint8_t *p, size_t len);
 
@@ -136,11 +138,17 @@ struct le_dir_stats {
 void le_hist_add(struct le_hist *h, int64_t ns);
 /* The q-quantile (0 < q <= 1) in whole microseconds; 0 when empty. */
 uint64_t le_hist_quantile_us(const struct le_hist *h, double q);
-/* "a2b_in=... b2a_late_max_us=..." into buf; returns its length. */
+/*
+ * "a2b_in=... b2a_late_max_us=..." into buf; returns its length as
+ * snprintf() does (len or more: truncated).
+ */
 int le_stats_format(const struct le_dir_stats *a2b, const struct le_dir_stats *b2a,
                     char *buf, size_t len);
 
 /* ---- link.c -------------------------------------------------------------- */
+
+/* Now on CLOCK_MONOTONIC, the clock of every due_ns. */
+uint64_t le_now_ns(void);
 
 /* One direction: frames read from fd_in are written to fd_out. */
 struct le_dir {
@@ -186,13 +194,16 @@ int le_ctl_listen(const char *path, int *fd);
 /* Answers every request waiting on the control socket. */
 void le_ctl_serve(struct le_link *l, int fd);
 /*
+ * Answers one request, NUL-terminated in req, which "set" cuts up in place.
+ * The reply lands NUL-terminated in reply, truncated to len octets; returns
+ * its length as snprintf() does (len or more: truncated).  No I/O but the
+ * log line of a new setting.
+ */
+int le_ctl_handle(struct le_link *l, char *req, char *reply, size_t len);
+/*
  * Sends one request to the emulator at path and waits up to 3 s for the
  * reply, which lands NUL-terminated in reply.  Returns 0 or a negative errno.
  */
 int le_ctl_request(const char *path, const char *req, char *reply, size_t len);
-
-/* ---- main.c --------------------------------------------------------------- */
-
-uint64_t le_now_ns(void);
 
 #endif

@@ -49,7 +49,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "linkemu.h"
@@ -150,14 +149,6 @@ static void usage_ctl(FILE *f)
             "\n"
             "%s",
             params_help);
-}
-
-uint64_t le_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int bad_args(const char *fmt, const char *what)

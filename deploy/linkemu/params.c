@@ -83,11 +83,15 @@ int le_params_set(struct le_params *p, const char *name, const char *val, char *
     if (strcmp(name, "jitter-ms") == 0)
         return set_ms(&p->jitter_ns, name, val, err, errlen);
     if (strcmp(name, "loss-pct") == 0) {
-        if (parse_double(val, &p->loss_pct) < 0 || p->loss_pct > 100.0) {
+        double pct;
+
+        /* Parsed aside: a refused value leaves the setting as it was. */
+        if (parse_double(val, &pct) < 0 || pct > 100.0) {
             snprintf(err, errlen, "--loss-pct: want a percentage from 0 to 100, got '%s'",
                      val);
             return -EINVAL;
         }
+        p->loss_pct = pct;
         return 0;
     }
     if (strcmp(name, "reorder-every") == 0 || strcmp(name, "dup-every") == 0) {

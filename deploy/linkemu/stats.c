@@ -61,8 +61,12 @@ int le_stats_format(const struct le_dir_stats *a2b, const struct le_dir_stats *b
 {
     int n = format_dir("a2b", a2b, buf, len);
 
-    if (n < 0 || (size_t)n + 1 >= len)
+    if (n < 0)
         return n;
+    /* No room for the rest: only measure it, as snprintf() does, so that a
+     * truncated line never passes for a whole one. */
+    if ((size_t)n + 1 >= len)
+        return n + 1 + format_dir("b2a", b2a, NULL, 0);
     buf[n++] = ' ';
     buf[n] = '\0';
     return n + format_dir("b2a", b2a, buf + n, len - (size_t)n);

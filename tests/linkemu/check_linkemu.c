@@ -1,0 +1,27 @@
+/*
+ * check_linkemu - the Check runner for deploy/linkemu/.  With an argument it
+ * runs only the suite of that name, so ctest lists each suite as its own
+ * test.
+ */
+#include <stdlib.h>
+
+#include <check.h>
+
+#include "check_linkemu.h"
+
+int main(int argc, char **argv)
+{
+    SRunner *sr = srunner_create(NULL);
+    int failed;
+
+    srunner_add_suite(sr, wheel_suite());
+    srunner_add_suite(sr, frame_suite());
+    srunner_add_suite(sr, params_suite());
+    srunner_add_suite(sr, ctl_suite());
+    srunner_add_suite(sr, stats_suite());
+    srunner_add_suite(sr, link_suite());
+    srunner_run(sr, argc > 1 ? argv[1] : NULL, NULL, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
