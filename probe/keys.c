@@ -13,6 +13,7 @@
  * so the HMAC is still the first thing checked.
  */
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -47,6 +48,14 @@ static void addr16(const struct sockaddr *sa, uint8_t out[16])
     memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 }
 
+static int numeric_address(const char *s)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    return inet_pton(AF_INET, s, &a4) == 1 || inet_pton(AF_INET6, s, &a6) == 1;
+}
+
 /* One line, already stripped of comments and surrounding blanks. */
 static const char *parse_line(struct probe_keyring *k, char *line)
 {
@@ -66,13 +75,18 @@ static const char *parse_line(struct probe_keyring *k, char *line)
     }
     *sp++ = '\0';
     sp += strspn(sp, " \t");
-    if (proto_addr_parse(line, 1, &ss, &sl) < 0 || strchr(line, '[') != NULL)
-        return "not ADDRESS KEY with a numeric address";
+    /* An address alone: a port would be silently ignored, since keys go
+     * by address. */
+    if (!numeric_address(line) || proto_addr_parse(line, 1, &ss, &sl) < 0)
+        return "not ADDRESS KEY with a numeric address (no port, no brackets)";
     if (hex_key(sp, key) < 0)
         return "a key is 64 hexadecimal digits";
     if (k->n == PROBE_KEYS_MAX)
         return "too many keys";
     addr16((struct sockaddr *)&ss, k->peers[k->n].addr);
+    for (size_t i = 0; i < k->n; i++)
+        if (memcmp(k->peers[i].addr, k->peers[k->n].addr, 16) == 0)
+            return "a second key for this address (only one would be used)";
     memcpy(k->peers[k->n++].key, key, sizeof(key));
     return NULL;
 }
@@ -104,7 +118,7 @@ int probe_keys_load(const char *path, struct probe_keyring *k, char *err, size_t
 
         lineno++;
         if (strchr(buf, '\n') == NULL && !feof(f)) {
-            why = "line too long";
+            why = "line too long, or a NUL octet in it";
             break;
         }
         line = trim(buf);

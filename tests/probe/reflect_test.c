@@ -268,9 +268,19 @@ START_TEST(key_file_errors)
     ck_assert_int_eq(load_keys("\n\n0011\n", &k, err, sizeof(err)), -1);
     ck_assert_str_eq(err, ":3: a key is 64 hexadecimal digits");
     ck_assert_int_eq(load_keys("host.example " K64A "\n", &k, err, sizeof(err)), -1);
-    ck_assert_str_eq(err, ":1: not ADDRESS KEY with a numeric address");
+    ck_assert_str_eq(err,
+                     ":1: not ADDRESS KEY with a numeric address (no port, no brackets)");
     ck_assert_int_eq(load_keys("192.0.2.1 " K64A "x\n", &k, err, sizeof(err)), -1);
     ck_assert_str_eq(err, ":1: a key is 64 hexadecimal digits");
+    /* Keys go by address: a port would be ignored, a second key never used. */
+    ck_assert_int_eq(load_keys("192.0.2.1:862 " K64A "\n", &k, err, sizeof(err)), -1);
+    ck_assert_str_eq(err,
+                     ":1: not ADDRESS KEY with a numeric address (no port, no brackets)");
+    ck_assert_int_eq(load_keys("[2001:db8::2] " K64A "\n", &k, err, sizeof(err)), -1);
+    ck_assert_int_eq(
+        load_keys("2001:db8::2 " K64A "\n2001:db8:0::2 " K64B "\n", &k, err, sizeof(err)),
+        -1);
+    ck_assert_str_eq(err, ":2: a second key for this address (only one would be used)");
 }
 END_TEST
 
