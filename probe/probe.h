@@ -26,9 +26,9 @@
 
 #define PROBE_CONTROLLER_PORT 7862
 #define PROBE_STAMP_PORT      862
-#define PROBE_STAMP_RING      256          /* outstanding requests remembered per task */
-#define PROBE_QUEUE_MAX       100000       /* records kept while the controller is away */
-#define PROBE_BATCH_MAX       256          /* records per RESULTS message */
+#define PROBE_STAMP_RING      256    /* most outstanding requests remembered per task */
+#define PROBE_QUEUE_MAX       100000 /* records kept while the controller is away */
+#define PROBE_BATCH_MAX       256    /* records per RESULTS message */
 #define PROBE_WRITE_QUEUE_MAX (256 * 1024) /* octets waiting for the socket */
 
 /* ---- config.c ---------------------------------------------------------- */
@@ -98,7 +98,10 @@ struct probe_task {
     uint32_t first_seq, next_seq;
     uint32_t next_exp; /* RFC 4737 NextExp: one past the highest seq answered */
     uint16_t ssid;     /* non-zero, ours for this session (RFC 8972 3) */
-    struct stamp_slot ring[PROBE_STAMP_RING];
+    /* Outstanding requests by sequence number: ring_mask + 1 slots, enough
+     * for every request still within its timeout (probe_task_new). */
+    struct stamp_slot *ring;
+    uint32_t ring_mask;
     /* Two windows: the open one, and the one that closed at the last
      * boundary and waits one timeout for late replies. */
     struct probe_window win[2];

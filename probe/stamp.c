@@ -56,7 +56,7 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_n
                                    .ts = probe_ns_to_ntp(wall_ns),
                                    .err = probe_stamp_errest,
                                    .ssid = t->ssid};
-    struct stamp_slot *slot = &t->ring[m.seq % PROBE_STAMP_RING];
+    struct stamp_slot *slot = &t->ring[m.seq & t->ring_mask];
     size_t base = key ? PROTO_STAMP_AUTH_LEN : PROTO_STAMP_BASE_LEN;
     int rc;
 
@@ -121,7 +121,7 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     /* A reflector without SSID support sends zeros there (RFC 8972 3). */
     if (m.ssid != t->ssid && m.ssid != 0)
         return -ENOENT;
-    slot = &t->ring[m.sender_seq % PROBE_STAMP_RING];
+    slot = &t->ring[m.sender_seq & t->ring_mask];
     if (!slot->used || slot->seq != m.sender_seq)
         return -ENOENT;
     w = probe_task_window(t, slot->window_id);
@@ -151,7 +151,7 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
 /* The slot of seq while its request is outstanding, else NULL. */
 static struct stamp_slot *outstanding(struct probe_task *t, uint32_t seq)
 {
-    struct stamp_slot *slot = &t->ring[seq % PROBE_STAMP_RING];
+    struct stamp_slot *slot = &t->ring[seq & t->ring_mask];
 
     return slot->used && slot->seq == seq ? slot : NULL;
 }

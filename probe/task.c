@@ -28,14 +28,39 @@ int64_t probe_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * Slots for every request that may still be answered: those sent within
+ * one timeout, twice as many (plus some) for Poisson sending, whose gaps
+ * can be far shorter than the mean.  A power of two, at most
+ * PROBE_STAMP_RING: a thousand tasks at the usual 1 s interval and 1 s
+ * timeout then take 8 slots each, not 256.
+ */
+static uint32_t ring_slots(const struct proto_task *spec)
+{
+    uint32_t interval = spec->interval_ms ? spec->interval_ms : 1;
+    uint64_t need = (uint64_t)spec->timeout_ms / interval + 2;
+    uint32_t n = 8;
+
+    if (spec->poisson)
+        need = 2 * need + 4;
+    while (n < need && n < PROBE_STAMP_RING)
+        n *= 2;
+    return n;
+}
+
 struct probe_task *probe_task_new(const struct proto_task *spec)
 {
     struct probe_task *t = calloc(1, sizeof(*t));
+    uint32_t slots = ring_slots(spec);
 
     if (t == NULL)
         return NULL;
     t->spec = *spec;
-    if (proto_addr_parse(spec->addr, spec->port, &t->dst, &t->dstlen) < 0) {
+    t->ring = calloc(slots, sizeof(*t->ring));
+    t->ring_mask = slots - 1;
+    if (t->ring == NULL ||
+        proto_addr_parse(spec->addr, spec->port, &t->dst, &t->dstlen) < 0) {
+        free(t->ring);
         free(t);
         return NULL;
     }
@@ -56,6 +81,7 @@ void probe_task_free(struct probe_task *t)
         return;
     proto_sketch_free(&t->win[0].sketch);
     proto_sketch_free(&t->win[1].sketch);
+    free(t->ring);
     free(t);
 }
 

@@ -302,6 +302,52 @@ START_TEST(window_boundaries)
 }
 END_TEST
 
+/* The ring holds every request still within its timeout, and no more than
+ * that needs: memory per task follows timeout / interval. */
+START_TEST(ring_fits_the_timeout)
+{
+    struct proto_task spec = {.id = 1,
+                              .method = PROTO_METHOD_STAMP,
+                              .addr = "192.0.2.1",
+                              .port = 862,
+                              .interval_ms = 1000,
+                              .timeout_ms = 1000,
+                              .size = 44};
+    struct probe_task *t = probe_task_new(&spec);
+
+    ck_assert_uint_eq(t->ring_mask + 1, 8);
+    probe_task_free(t);
+    spec.interval_ms = 100;
+    spec.timeout_ms = 2000; /* 20 in flight, + 2 */
+    t = probe_task_new(&spec);
+    ck_assert_uint_eq(t->ring_mask + 1, 32);
+    probe_task_free(t);
+    spec.poisson = 1; /* 2 x 22 + 4 */
+    t = probe_task_new(&spec);
+    ck_assert_uint_eq(t->ring_mask + 1, 64);
+    probe_task_free(t);
+    spec.interval_ms = 10;
+    spec.timeout_ms = 60000;
+    t = probe_task_new(&spec);
+    ck_assert_uint_eq(t->ring_mask + 1, PROBE_STAMP_RING);
+    probe_task_free(t);
+
+    /* make_task(): 100 ms interval, 500 ms timeout: 8 slots; the reply to
+     * the 1st of 7 outstanding requests still finds it. */
+    t = make_task();
+    {
+        uint8_t req[7][60], rep[60];
+
+        for (int i = 0; i < 7; i++)
+            probe_stamp_request(t, NULL, T0 + i, T0 + i, req[i], sizeof(req[i]));
+        reflect(req[0], sizeof(req[0]), T0 + 10, T0 + 20, 255, rep, sizeof(rep));
+        ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 100000, NULL),
+                         0);
+    }
+    probe_task_free(t);
+}
+END_TEST
+
 Suite *stamp_suite(void)
 {
     Suite *s = suite_create("stamp");
@@ -319,6 +365,7 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, poisson_gaps);
     tcase_add_test(tc, schedule_is_part_of_a_task);
     tcase_add_test(tc, window_boundaries);
+    tcase_add_test(tc, ring_fits_the_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
