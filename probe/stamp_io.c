@@ -285,13 +285,12 @@ static int64_t drain_tx_stamps(int fd, uint32_t key, int64_t lo, int64_t hi,
             struct cmsghdr align;
         } ctl;
         struct msghdr mh = {.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-
-        if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-            break;
         int64_t t = 0;
         int has_id = 0;
         uint32_t id = 0;
 
+        if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            break;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
                 struct scm_timestamping ts;
