@@ -716,8 +716,8 @@ static void gen_reflect(void)
     put_reflect("reply-light", 0, 0, buf, 41);
     rf.sender_seq = first + 1;
     rf.err.ptp = 1;
-    if (proto_stamp_reflector_encode_auth(&rf, FUZZ_STAMP_KEY, buf, PROTO_STAMP_AUTH_LEN) <
-        0)
+    if (proto_stamp_reflector_encode_auth(&rf, FUZZ_STAMP_KEY, buf,
+                                          PROTO_STAMP_AUTH_LEN) < 0)
         die("reflect", "cannot encode a reply");
     put_reflect("reply-auth-ptp", FUZZ_REFLECT_AUTH, 0, buf, PROTO_STAMP_AUTH_LEN);
     put_reflect("empty", 0, 0, buf, 0);
