@@ -143,7 +143,12 @@ static int setup(struct probe *p)
         probe_stamp_io_close(p);
         return -1;
     }
-    probe_sched_init(p);
+    if (probe_sched_init(p) < 0) {
+        log_error("out of memory");
+        probe_uplink_stop(p);
+        probe_stamp_io_close(p);
+        return -1;
+    }
     uv_signal_init(p->loop, &p->sigint);
     uv_signal_init(p->loop, &p->sigterm);
     p->sigint.data = p->sigterm.data = p;

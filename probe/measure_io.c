@@ -36,7 +36,6 @@ struct measure {
     size_t finished; /* targets that sent their last packet */
     char **targets;  /* the command line's, then the file's (owned) */
     size_t ntargets, nowned;
-    uint32_t *attempts; /* per target, indexed by task id - 1 */
     /* Every RTT of target i in samples[i * count ...], nsamples[i] of them;
      * NULL when that would be too many, and the sketch answers instead. */
     int64_t *samples;
@@ -278,7 +277,7 @@ static void print_summary(const struct measure *m, size_t i, const struct probe_
                pc ? pc : "unknown");
 }
 
-static void on_reply(struct probe *p, struct probe_task *t, const struct stamp_reply *rep)
+static void on_reply(struct probe *p, struct probe_task *t, const struct probe_reply *rep)
 {
     struct measure *m = p->cmd;
     size_t i = t->spec.id - 1;
@@ -304,6 +303,7 @@ static void on_done_cb(uv_timer_t *h)
     for (size_t i = 0; i < p->ntasks; i++) {
         struct proto_result r;
 
+        probe_wheel_del(&p->wheel, &p->tasks[i]->tick); /* interrupted: no more */
         if (m->samples != NULL)
             qsort(m->samples + i * m->count, m->nsamples[i], sizeof(int64_t), cmp_i64);
         probe_window_close(p->tasks[i], &p->tasks[i]->win[0], 1, &r);
@@ -324,22 +324,12 @@ static void on_interrupt(struct probe *p)
     on_done_cb(&m->done);
 }
 
-static void on_send_cb(uv_timer_t *h)
+/* A target made its last attempt: after the last one's timeout, summarise. */
+static void on_task_done(struct probe *p, struct probe_task *t)
 {
-    struct probe_task *t = h->data;
-    struct probe *p = t->probe;
     struct measure *m = p->cmd;
-    int rc = probe_stamp_io_send(p, t);
 
-    if (rc < 0 && !m->json)
-        fprintf(stderr, "ixmesh-probe: send to %s: %s\n", t->spec.addr,
-                proto_strerror(rc));
-    if (++m->attempts[t->spec.id - 1] < m->count) {
-        if (m->poisson)
-            uv_timer_start(h, on_send_cb, probe_poisson_gap_ms(m->interval_ms), 0);
-        return;
-    }
-    uv_timer_stop(h);
+    (void)t;
     if (++m->finished == p->ntasks)
         uv_timer_start(&m->done, on_done_cb, m->timeout_ms, 0);
 }
@@ -393,10 +383,12 @@ static int make_tasks(struct measure *m)
 {
     struct probe *p = m->p;
     size_t n = m->ntargets;
+    int rc;
 
+    p->window_serial = 1;
+    p->window_label_ms = 1;
     p->tasks = calloc(n, sizeof(*p->tasks));
-    m->attempts = calloc(n, sizeof(*m->attempts));
-    if (p->tasks == NULL || m->attempts == NULL)
+    if (p->tasks == NULL)
         return -ENOMEM;
     if ((uint64_t)n * m->count <= MEASURE_SAMPLES_MAX) {
         m->samples = malloc(n * m->count * sizeof(*m->samples));
@@ -417,29 +409,37 @@ static int make_tasks(struct measure *m)
             probe_task_free(t);
             return -EINVAL;
         }
-        t->probe = p;
-        probe_window_open(&t->win[0], 1, 1);
+        t->count_left = m->count;
         p->tasks[p->ntasks++] = t;
-        uv_timer_init(p->loop, &t->timer);
-        t->timer.data = t;
-        uv_timer_start(&t->timer, on_send_cb, (uint64_t)m->interval_ms * i / n,
-                       m->poisson ? 0 : m->interval_ms);
+        rc = probe_sched_start_task(p, t, (uint64_t)m->interval_ms * i / n);
+        if (rc < 0) {
+            fprintf(stderr, "ixmesh-probe: %s: %s\n", proto_method_name(t->spec.method),
+                    proto_strerror(rc));
+            return rc;
+        }
     }
     return 0;
+}
+
+/* Before the loop closes: a method's cancel() closes its handles. */
+static void drop_tasks(struct probe *p)
+{
+    for (size_t i = 0; i < p->ntasks; i++)
+        probe_sched_drop_task(p, p->tasks[i]);
+    p->ntasks = 0;
 }
 
 static void measure_free(struct measure *m)
 {
     struct probe *p = m->p;
 
-    for (size_t i = 0; i < p->ntasks; i++)
-        probe_task_free(p->tasks[i]);
+    drop_tasks(p);
     free(p->tasks);
+    probe_wheel_free(&p->wheel);
     /* The file's targets follow the command line's. */
     for (size_t i = m->ntargets - m->nowned; i < m->ntargets; i++)
         free(m->targets[i]);
     free(m->targets);
-    free(m->attempts);
     free(m->samples);
     free(m->nsamples);
 }
@@ -463,6 +463,7 @@ int probe_cmd_measure(int argc, char **argv)
     p.cmd = &m;
     p.on_reply = on_reply;
     p.on_interrupt = on_interrupt;
+    p.on_task_done = on_task_done;
     /* A dual-stack socket on an ephemeral port reaches IPv4 and IPv6 targets. */
     proto_addr_parse("::", 0, &p.cfg.stamp_addr, &p.cfg.stamp_len);
     if (probe_stamp_io_open(&p) < 0) {
@@ -471,11 +472,15 @@ int probe_cmd_measure(int argc, char **argv)
     }
     uv_timer_init(p.loop, &m.done);
     m.done.data = &m;
-    rc = make_tasks(&m);
+    rc = probe_sched_wheel_init(&p);
+    if (rc == 0)
+        rc = make_tasks(&m);
     if (rc == 0) {
         probe_cmd_watch_signals(&p);
         uv_run(p.loop, UV_RUN_DEFAULT);
     }
+    drop_tasks(&p);
+    probe_method_close_all(&p);
     probe_cmd_close_all(&p);
 done:
     measure_free(&m);

@@ -13,6 +13,13 @@
  *   uplink_io.c  the TLS connection to the controller
  *   cmd_io.c     the one-shot reflect command, and what one-shot commands share
  *   measure_io.c the one-shot measure command
+ *   wheel.c      the timer wheel every task's next attempt waits in (no I/O)
+ *   method.c     the table of measurement methods and their common record keeping
+ *   icmp.c, icmp_io.c        echo request and reply; the raw or ping sockets
+ *   conn_io.c                tcp, tls and http: resolve, connect, handshake, GET
+ *   http.c                   the HTTP/1.1 request and response (no I/O)
+ *   tls.c                    what a TLS handshake tells (no I/O)
+ *   dns.c, dns_io.c          DNS answers (no I/O); c-ares on the loop
  */
 #ifndef IXMESH_PROBE_H
 #define IXMESH_PROBE_H
@@ -52,6 +59,9 @@ struct probe_config {
     int stamp_legacy;
     uint32_t stamp_rate; /* reflector answers per second per source */
     char log_level[16];
+    /* Content methods. */
+    char content_ca[1024]; /* CA file to verify content nodes with; "": the system's */
+    char resolvers[256];   /* "ADDR[:PORT],..." for names; "": /etc/resolv.conf */
 };
 
 /*
@@ -77,10 +87,15 @@ struct probe_window {
     uint32_t reordered;  /* RFC 4737 3.3: arrived after a later one */
     int64_t last_rtt_ns; /* -1 before the first reply */
     uint8_t ttl_min;     /* lowest TTL either leg arrived with; 0: none seen */
+    uint32_t outcomes[PROTO_OUTCOME_MAX]; /* failed attempts by outcome */
+    char why[PROTO_WHY_MAX + 1];          /* the last failure's reason */
+    struct proto_content_info
+        info; /* the last attempt's; phases summed over the OK ones */
     struct proto_sketch sketch;
 };
 
-struct stamp_slot {
+/* One attempt (a packet, a connection, a query) waiting for its end. */
+struct probe_slot {
     uint32_t seq;
     int64_t t1_ns;     /* send time on the monotonic clock: RTTs are durations */
     int64_t window_id; /* the probe_window it counts in */
@@ -88,7 +103,29 @@ struct stamp_slot {
     int answered; /* a further reply to it is a duplicate (RFC 4737 3.5) */
 };
 
+/* What one attempt came to, for the window and for the one-shot printout. */
+struct probe_reply {
+    uint32_t seq;       /* the attempt's sequence number */
+    int outcome;        /* enum proto_outcome */
+    int64_t rtt_ns;     /* PROTO_OUT_OK: the method's time (echo, connect, ...) */
+    uint8_t ttl;        /* the reflector's Sender TTL: our request's TTL on arrival */
+    uint8_t return_ttl; /* the reply's TTL on arrival (both 255: one hop each way) */
+    size_t len;
+    const char *why;                       /* a failure's reason, or NULL */
+    const struct proto_content_info *info; /* what else was learnt, or NULL */
+};
+
+/* A timer wheel entry: sched_io.c keeps one per task (intrusive, so that
+ * arming it allocates nothing). */
+struct probe_wheel_entry {
+    struct probe_wheel_entry *next, **pprev; /* pprev NULL: not in the wheel */
+    uint64_t due_ms;
+};
+
 struct probe;
+struct probe_icmp_io;
+struct probe_conn_io;
+struct probe_dns_io;
 struct probe_reflector;
 
 struct probe_task {
@@ -100,13 +137,17 @@ struct probe_task {
     uint16_t ssid;     /* non-zero, ours for this session (RFC 8972 3) */
     /* Outstanding requests by sequence number: ring_mask + 1 slots, enough
      * for every request still within its timeout (probe_task_new). */
-    struct stamp_slot *ring;
+    struct probe_slot *ring;
     uint32_t ring_mask;
     /* Two windows: the open one, and the one that closed at the last
      * boundary and waits one timeout for late replies. */
     struct probe_window win[2];
     int cur;
-    uv_timer_t timer; /* owned by sched_io.c; the task is freed in its close cb */
+    struct probe_wheel_entry tick; /* its next attempt; owned by sched_io.c */
+    uint32_t count_left;           /* attempts still to make; 0: no limit */
+    /* A method's own state (in-flight connections, ...): owned by the
+     * method, released by its cancel(); NULL when it keeps none. */
+    void *mstate;
     struct probe *probe;
 };
 
@@ -126,6 +167,20 @@ void probe_window_add_ttl(struct probe_window *w, uint8_t ttl);
 int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t window_s,
                        struct proto_result *r);
 struct probe_window *probe_task_window(struct probe_task *t, int64_t id);
+/*
+ * Starts an attempt of t now (mono_ns): takes its sequence number, counts
+ * it as sent in the open window, and keeps its slot until it ends.
+ */
+uint32_t probe_attempt_start(struct probe_task *t, int64_t mono_ns);
+/* The send time of attempt seq while it is outstanding, else -1. */
+int64_t probe_attempt_t1(const struct probe_task *t, uint32_t seq);
+/*
+ * Ends attempt seq with rep (rep->seq is ignored): an OK adds rep->rtt_ns
+ * to the window the attempt was sent in, anything else counts as that
+ * outcome with rep->why; rep->info is copied.  -ENOENT when seq is not
+ * outstanding (its window closed: it counted as lost).
+ */
+int probe_attempt_end(struct probe_task *t, uint32_t seq, const struct probe_reply *rep);
 #define PROBE_REALIGN_MS 250
 /*
  * The monotonic time (ms) of the window boundary after last_mono, given the
@@ -135,6 +190,67 @@ struct probe_window *probe_task_window(struct probe_task *t, int64_t id);
  */
 int64_t probe_next_boundary(int64_t last_mono, int64_t mono, int64_t wall, int64_t w,
                             int64_t *off);
+
+/* ---- wheel.c ------------------------------------------------------------------ */
+
+/*
+ * A hashed timer wheel of 1 ms slots (Varghese and Lauck): adding,
+ * removing and expiring an entry are O(1), and a thousand tasks need one
+ * libuv timer, not a thousand.  Entries due beyond one turn wait in their
+ * slot for the turns to pass.  Nothing here reads a clock: the caller
+ * passes the time.
+ */
+struct probe_wheel {
+    struct probe_wheel_entry **slots;
+    uint32_t mask;   /* slots - 1, a power of two */
+    uint64_t now_ms; /* every entry due before this has been expired */
+    size_t count;
+};
+
+int probe_wheel_init(struct probe_wheel *w, uint32_t slots, uint64_t now_ms);
+void probe_wheel_free(struct probe_wheel *w);
+/* Arms e (not in a wheel) for due_ms; a time already past is due at once. */
+void probe_wheel_add(struct probe_wheel *w, struct probe_wheel_entry *e, uint64_t due_ms);
+/* Disarms e; harmless when it is not armed. */
+void probe_wheel_del(struct probe_wheel *w, struct probe_wheel_entry *e);
+/* One entry due at or before now_ms, taken out of the wheel, or NULL. */
+struct probe_wheel_entry *probe_wheel_expire(struct probe_wheel *w, uint64_t now_ms);
+/* When the earliest entry is due (at least now_ms), or UINT64_MAX when empty. */
+uint64_t probe_wheel_next(const struct probe_wheel *w);
+
+/* ---- method.c ----------------------------------------------------------------- */
+
+/*
+ * A measurement method as the scheduler sees it.  open() is called once,
+ * before the method's first task starts (it opens the shared sockets:
+ * one per family); send() makes one attempt of t now; flush(), when there
+ * is one, runs after each tick's sends so that a method can hand the
+ * tick's packets to the kernel in one sendmmsg(); cancel() is called
+ * before t is freed, and afterwards the method must never touch t.
+ */
+struct probe_method_ops {
+    uint8_t method;
+    int (*open)(struct probe *p);
+    void (*close)(struct probe *p);
+    int (*send)(struct probe *p, struct probe_task *t);
+    void (*flush)(struct probe *p);
+    void (*cancel)(struct probe *p, struct probe_task *t);
+};
+
+/* The method's operations, or NULL when this build cannot run it. */
+const struct probe_method_ops *probe_method_ops(uint8_t method);
+/* Opens the method's shared state unless open; 0, or why it cannot run. */
+int probe_method_ready(struct probe *p, uint8_t method);
+void probe_method_close_all(struct probe *p);
+/* The outcome an errno (negative, as libuv and our functions return it) means. */
+int probe_outcome_of_errno(int err);
+/*
+ * Ends attempt seq of t with rep (probe_attempt_end) and tells the one-shot
+ * command (p->on_reply).  Every method reports through this, so that the
+ * record and the printout agree.  -ENOENT: the attempt was no longer awaited.
+ */
+int probe_attempt_report(struct probe *p, struct probe_task *t, uint32_t seq,
+                         struct probe_reply *rep);
 
 /* ---- cmd_io.c -------------------------------------------------------------- */
 
@@ -163,22 +279,13 @@ int probe_cmd_measure(int argc, char **argv);
  */
 int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_ns,
                         int64_t mono_ns, uint8_t *buf, size_t len);
-/* What one matched reply told us. */
-struct stamp_reply {
-    uint32_t seq; /* the sender sequence number it answers */
-    int64_t rtt_ns;
-    uint8_t ttl;        /* the reflector's Sender TTL: our request's TTL on arrival */
-    uint8_t return_ttl; /* the reply's TTL on arrival (both 255: one hop each way) */
-    size_t len;
-};
-
 /*
  * Matches a reflected packet to its request and adds its RTT; -ENOENT when
  * it answers nothing we are waiting for (late, duplicate, or unknown).  t4_ns
  * is the receive time on the monotonic clock.  rep may be NULL.
  */
 int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
-                      size_t len, int64_t t4_ns, struct stamp_reply *rep);
+                      size_t len, int64_t t4_ns, struct probe_reply *rep);
 /* Moves the send time of request seq to the kernel's transmit stamp. */
 void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns);
 /* Notes the TTL the reply to seq arrived with: the return leg's hops. */
@@ -300,7 +407,15 @@ int probe_stamp_io_send(struct probe *p, struct probe_task *t);
 
 /* ---- sched_io.c ---------------------------------------------------------- */
 
-void probe_sched_init(struct probe *p);
+/* The wheel and the window boundaries (the daemon); 0 or -ENOMEM. */
+int probe_sched_init(struct probe *p);
+/* The wheel alone (the one-shot command). */
+int probe_sched_wheel_init(struct probe *p);
+/* Starts t (its methods ready): first attempt after first_ms, then every
+ * interval (or Poisson gaps).  Used by the daemon and the one-shot command. */
+int probe_sched_start_task(struct probe *p, struct probe_task *t, uint64_t first_ms);
+/* Cancels t's attempts and frees it. */
+void probe_sched_drop_task(struct probe *p, struct probe_task *t);
 /* Replaces the task list; tasks equal to a current one keep their state. */
 int probe_sched_apply(struct probe *p, const struct proto_tasks *tl);
 void probe_sched_stop(struct probe *p);
@@ -346,6 +461,13 @@ struct probe {
     struct probe_config cfg;
     struct probe_stamp_io stamp;
     struct probe_reflector reflector;
+    /* The methods' shared state, each owned by its *_io.c (NULL: not open). */
+    struct probe_icmp_io *icmp;
+    struct probe_conn_io *conn;
+    struct probe_dns_io *dns;
+    unsigned methods_open; /* bit m: method m's open() succeeded */
+    struct probe_wheel wheel;
+    uv_timer_t wheel_timer; /* fires when the wheel's earliest entry is due */
     struct probe_task **tasks;
     size_t ntasks;
     uint64_t generation;
@@ -353,7 +475,8 @@ struct probe {
     /* A one-shot command's state and its per-reply hook (NULL in the daemon). */
     void *cmd;
     void (*on_reply)(struct probe *p, struct probe_task *t,
-                     const struct stamp_reply *rep);
+                     const struct probe_reply *rep);
+    void (*on_task_done)(struct probe *p, struct probe_task *t); /* count_left ran out */
     void (*on_interrupt)(struct probe *p);
     uv_timer_t window_timer;
     int64_t boundary_mono_ms; /* when the next boundary falls, monotonic ms */

@@ -1,7 +1,8 @@
 /*
- * sched_io.c - runs the task list: a send timer per task with a random
- * phase, so that the probe never bursts all its targets in one tick
- * (periodic, or Poisson when the task asks: RFC 2330 11.1.1), and the
+ * sched_io.c - runs the task list: each task's next attempt waits in one
+ * timer wheel (wheel.c), driven by one libuv timer, with a random phase per
+ * task so that the probe never bursts all its targets in one tick
+ * (periodic, or Poisson when the task asks: RFC 2330 11.1.1); and the
  * window boundaries.
  *
  * Windows are timed on the monotonic clock, so that a wall-clock step can
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,7 @@
 #include "probe.h"
 
 static void schedule_boundary(struct probe *p, int align);
+static void on_wheel_cb(uv_timer_t *h);
 
 static int64_t now_ms(void)
 {
@@ -89,42 +92,115 @@ struct probe_task *probe_sched_find(struct probe *p, const struct sockaddr *from
     return NULL;
 }
 
-static void on_send_cb(uv_timer_t *h)
+#define WHEEL_SLOTS 4096 /* 1 ms each: intervals up to 4 s take one turn */
+
+static struct probe_task *task_of(struct probe_wheel_entry *e)
 {
-    struct probe_task *t = h->data;
-    int rc;
+    return (struct probe_task *)((char *)e - offsetof(struct probe_task, tick));
+}
+
+/* Arms the libuv timer for the wheel's earliest entry. */
+static void arm_wheel(struct probe *p)
+{
+    uint64_t next = probe_wheel_next(&p->wheel), now = uv_now(p->loop);
+
+    if (next == UINT64_MAX)
+        uv_timer_stop(&p->wheel_timer);
+    else
+        uv_timer_start(&p->wheel_timer, on_wheel_cb, next > now ? next - now : 0, 0);
+}
+
+/*
+ * The next attempt after one due at due: one interval on, keeping the
+ * phase (a stalled loop skips what it missed rather than bursting), or a
+ * Poisson gap.
+ */
+static uint64_t next_due(const struct probe_task *t, uint64_t due, uint64_t now)
+{
+    uint64_t iv = t->spec.interval_ms;
 
     if (t->spec.poisson)
-        uv_timer_start(h, on_send_cb, probe_poisson_gap_ms(t->spec.interval_ms), 0);
-    rc = probe_stamp_io_send(t->probe, t);
+        return now + probe_poisson_gap_ms(t->spec.interval_ms);
+    due += iv;
+    if (due <= now)
+        due += (now - due) / iv * iv + iv;
+    return due;
+}
+
+/* Re-arms t, or retires it when it has made its last attempt: 1 if so. */
+static int rearm(struct probe *p, struct probe_task *t, uint64_t now)
+{
+    if (t->count_left > 0 && --t->count_left == 0)
+        return 1;
+    probe_wheel_add(&p->wheel, &t->tick, next_due(t, t->tick.due_ms, now));
+    return 0;
+}
+
+/* Every task due makes its attempt; then each method that batches sends
+ * the tick's packets at once. */
+static void on_wheel_cb(uv_timer_t *h)
+{
+    struct probe *p = h->data;
+    struct probe_wheel_entry *e;
+    unsigned used = 0;
+    uint64_t now;
+
+    uv_update_time(p->loop);
+    now = uv_now(p->loop);
+    while ((e = probe_wheel_expire(&p->wheel, now)) != NULL) {
+        struct probe_task *t = task_of(e);
+        const struct probe_method_ops *ops = probe_method_ops(t->spec.method);
+        int done = rearm(p, t, now), rc = ops->send(p, t);
+
+        if (rc < 0)
+            log_debug("task %u to %s: %s: send failed: %s", t->spec.id, t->spec.target_id,
+                      proto_method_name(t->spec.method), proto_strerror(rc));
+        used |= 1u << t->spec.method;
+        if (done && p->on_task_done != NULL)
+            p->on_task_done(p, t);
+    }
+    for (uint8_t m = 1; m <= PROTO_METHOD_MAX; m++) {
+        const struct probe_method_ops *ops = probe_method_ops(m);
+
+        if ((used & (1u << m)) && ops != NULL && ops->flush != NULL)
+            ops->flush(p);
+    }
+    arm_wheel(p);
+}
+
+int probe_sched_start_task(struct probe *p, struct probe_task *t, uint64_t first_ms)
+{
+    int rc = probe_method_ready(p, t->spec.method);
 
     if (rc < 0)
-        log_debug("task %u to %s: send failed: %s", t->spec.id, t->spec.target_id,
-                  proto_strerror(rc));
-}
-
-static void on_task_closed_cb(uv_handle_t *h)
-{
-    probe_task_free(h->data);
-}
-
-static void start_task(struct probe *p, struct probe_task *t)
-{
-    uint64_t interval = t->spec.interval_ms;
-
+        return rc;
     t->probe = p;
     probe_window_open(&t->win[t->cur], p->window_label_ms, p->window_serial);
-    uv_timer_init(p->loop, &t->timer);
-    t->timer.data = t;
-    /* A random phase; a Poisson task re-arms itself at each send. */
-    uv_timer_start(&t->timer, on_send_cb, (uint64_t)random() % interval,
-                   t->spec.poisson ? 0 : interval);
+    uv_update_time(p->loop);
+    probe_wheel_add(&p->wheel, &t->tick, uv_now(p->loop) + first_ms);
+    arm_wheel(p);
+    return 0;
 }
 
-static void stop_task(struct probe_task *t)
+void probe_sched_drop_task(struct probe *p, struct probe_task *t)
 {
-    uv_timer_stop(&t->timer);
-    uv_close((uv_handle_t *)&t->timer, on_task_closed_cb);
+    const struct probe_method_ops *ops = probe_method_ops(t->spec.method);
+
+    probe_wheel_del(&p->wheel, &t->tick);
+    if (ops != NULL && ops->cancel != NULL)
+        ops->cancel(p, t);
+    probe_task_free(t);
+}
+
+/* A random phase within the first interval. */
+static int start_task(struct probe *p, struct probe_task *t)
+{
+    int rc = probe_sched_start_task(p, t, (uint64_t)random() % t->spec.interval_ms);
+
+    if (rc < 0)
+        log_warn("task %u to %s: %s cannot run here: %s", t->spec.id, t->spec.target_id,
+                 proto_method_name(t->spec.method), proto_strerror(rc));
+    return rc;
 }
 
 /* Finds a current task equal to spec and takes it out of the old list. */
@@ -150,7 +226,8 @@ static struct probe_task *make_task(struct probe *p, const struct proto_task *sp
         log_warn("task %u: bad target address %s", spec->id, spec->addr);
         return NULL;
     }
-    if (probe_task_fit_family(t, p->stamp.family) < 0) {
+    if (t->spec.method == PROTO_METHOD_STAMP &&
+        probe_task_fit_family(t, p->stamp.family) < 0) {
         log_warn("task %u: cannot reach %s from an IPv4-only STAMP socket", spec->id,
                  spec->addr);
         probe_task_free(t);
@@ -181,12 +258,15 @@ int probe_sched_apply(struct probe *p, const struct proto_tasks *tl)
         t = make_task(p, &tl->tasks[i]);
         if (t == NULL)
             continue;
-        start_task(p, t);
+        if (start_task(p, t) < 0) {
+            probe_task_free(t);
+            continue;
+        }
         next[n++] = t;
     }
     for (size_t i = 0; i < p->ntasks; i++)
         if (p->tasks[i] != NULL)
-            stop_task(p->tasks[i]); /* its open windows are dropped with it */
+            probe_sched_drop_task(p, p->tasks[i]); /* its open windows go with it */
     free(p->tasks);
     p->tasks = next;
     p->ntasks = n;
@@ -314,23 +394,42 @@ static void schedule_boundary(struct probe *p, int align)
         (uint64_t)(p->boundary_mono_ms > mono ? p->boundary_mono_ms - mono : 0), 0);
 }
 
-void probe_sched_init(struct probe *p)
+int probe_sched_wheel_init(struct probe *p)
 {
+    int rc = probe_wheel_init(&p->wheel, WHEEL_SLOTS, uv_now(p->loop));
+
+    if (rc < 0)
+        return rc;
+    uv_timer_init(p->loop, &p->wheel_timer);
+    p->wheel_timer.data = p;
+    return 0;
+}
+
+int probe_sched_init(struct probe *p)
+{
+    int rc = probe_sched_wheel_init(p);
+
+    if (rc < 0)
+        return rc;
     uv_timer_init(p->loop, &p->window_timer);
     uv_timer_init(p->loop, &p->close_timer);
     p->window_timer.data = p;
     p->close_timer.data = p;
     p->window_serial = 1;
     schedule_boundary(p, 1);
+    return 0;
 }
 
 void probe_sched_stop(struct probe *p)
 {
     for (size_t i = 0; i < p->ntasks; i++)
-        stop_task(p->tasks[i]);
+        probe_sched_drop_task(p, p->tasks[i]);
     free(p->tasks);
     p->tasks = NULL;
     p->ntasks = 0;
+    probe_method_close_all(p);
+    probe_wheel_free(&p->wheel);
+    uv_close((uv_handle_t *)&p->wheel_timer, NULL);
     uv_close((uv_handle_t *)&p->window_timer, NULL);
     uv_close((uv_handle_t *)&p->close_timer, NULL);
 }

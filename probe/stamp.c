@@ -56,7 +56,7 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_n
                                    .ts = probe_ns_to_ntp(wall_ns),
                                    .err = probe_stamp_errest,
                                    .ssid = t->ssid};
-    struct stamp_slot *slot = &t->ring[m.seq & t->ring_mask];
+    struct probe_slot *slot = &t->ring[m.seq & t->ring_mask];
     size_t base = key ? PROTO_STAMP_AUTH_LEN : PROTO_STAMP_BASE_LEN;
     int rc;
 
@@ -92,7 +92,7 @@ static int decode_reply(const uint8_t *key, const uint8_t *buf, size_t len,
 
 /* RTT = (T4 - T1) - (T3 - T2), each of the reflector's times read in its
  * own format (the Z bit of its Error Estimate). */
-static int64_t round_trip(const struct stamp_slot *slot,
+static int64_t round_trip(const struct probe_slot *slot,
                           const struct proto_stamp_reflector *m, int64_t t4_ns)
 {
     int64_t rtt = t4_ns - slot->t1_ns;
@@ -107,10 +107,10 @@ static int64_t round_trip(const struct stamp_slot *slot,
 }
 
 int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
-                      size_t len, int64_t t4_ns, struct stamp_reply *rep)
+                      size_t len, int64_t t4_ns, struct probe_reply *rep)
 {
     struct proto_stamp_reflector m;
-    struct stamp_slot *slot;
+    struct probe_slot *slot;
     struct probe_window *w;
     int64_t rtt;
 
@@ -143,22 +143,22 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     probe_window_add_rtt(w, rtt);
     probe_window_add_ttl(w, m.sender_ttl);
     if (rep != NULL)
-        *rep = (struct stamp_reply){
+        *rep = (struct probe_reply){
             .seq = m.sender_seq, .rtt_ns = rtt, .ttl = m.sender_ttl, .len = len};
     return 0;
 }
 
 /* The slot of seq while its request is outstanding, else NULL. */
-static struct stamp_slot *outstanding(struct probe_task *t, uint32_t seq)
+static struct probe_slot *outstanding(struct probe_task *t, uint32_t seq)
 {
-    struct stamp_slot *slot = &t->ring[seq & t->ring_mask];
+    struct probe_slot *slot = &t->ring[seq & t->ring_mask];
 
     return slot->used && slot->seq == seq ? slot : NULL;
 }
 
 void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns)
 {
-    struct stamp_slot *slot = outstanding(t, seq);
+    struct probe_slot *slot = outstanding(t, seq);
 
     if (slot != NULL && !slot->answered)
         slot->t1_ns = mono_ns;
@@ -166,7 +166,7 @@ void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns)
 
 void probe_stamp_return_ttl(struct probe_task *t, uint32_t seq, uint8_t ttl)
 {
-    struct stamp_slot *slot = outstanding(t, seq);
+    struct probe_slot *slot = outstanding(t, seq);
     struct probe_window *w = slot ? probe_task_window(t, slot->window_id) : NULL;
 
     if (w != NULL)

@@ -243,7 +243,7 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
     int auth = p->reflector.authenticated;
     const uint8_t *key = peer_key(p, (const struct sockaddr *)from);
     struct probe_task *t;
-    struct stamp_reply rep;
+    struct probe_reply rep;
     int reflected = auth ? proto_stamp_is_reflected_auth(buf, len)
                          : proto_stamp_is_reflected(buf, len);
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,8 +59,10 @@ struct probe_task *probe_task_new(const struct proto_task *spec)
     t->spec = *spec;
     t->ring = calloc(slots, sizeof(*t->ring));
     t->ring_mask = slots - 1;
+    /* A task naming only a host is resolved by its method, per attempt. */
     if (t->ring == NULL ||
-        proto_addr_parse(spec->addr, spec->port, &t->dst, &t->dstlen) < 0) {
+        (spec->addr[0] != '\0' &&
+         proto_addr_parse(spec->addr, spec->port, &t->dst, &t->dstlen) < 0)) {
         free(t->ring);
         free(t);
         return NULL;
@@ -90,7 +93,10 @@ int probe_task_same(const struct proto_task *a, const struct proto_task *b)
     return a->id == b->id && a->method == b->method && a->port == b->port &&
            a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
            a->size == b->size && a->dscp == b->dscp && a->poisson == b->poisson &&
-           strcmp(a->addr, b->addr) == 0 && strcmp(a->target_id, b->target_id) == 0;
+           strcmp(a->addr, b->addr) == 0 && strcmp(a->target_id, b->target_id) == 0 &&
+           strcmp(a->host, b->host) == 0 && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->header, b->header) == 0 && strcmp(a->qname, b->qname) == 0 &&
+           a->qtype == b->qtype && a->tls == b->tls;
 }
 
 void probe_window_open(struct probe_window *w, int64_t start_ms, int64_t id)
@@ -108,6 +114,9 @@ void probe_window_open(struct probe_window *w, int64_t start_ms, int64_t id)
     w->duplicates = 0;
     w->reordered = 0;
     w->last_rtt_ns = -1;
+    memset(w->outcomes, 0, sizeof(w->outcomes));
+    w->why[0] = '\0';
+    memset(&w->info, 0, sizeof(w->info));
 }
 
 void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns)
@@ -136,6 +145,72 @@ void probe_window_add_ttl(struct probe_window *w, uint8_t ttl)
         w->ttl_min = ttl;
 }
 
+uint32_t probe_attempt_start(struct probe_task *t, int64_t mono_ns)
+{
+    struct probe_window *w = &t->win[t->cur];
+    uint32_t seq = t->next_seq++;
+    struct probe_slot *slot = &t->ring[seq & t->ring_mask];
+
+    /* A slot still in use belongs to an attempt older than the ring: its
+     * window has closed, and it counted as lost there. */
+    *slot = (struct probe_slot){
+        .seq = seq, .t1_ns = mono_ns, .window_id = w->id, .used = 1, .answered = 0};
+    w->sent++;
+    return seq;
+}
+
+static struct probe_slot *outstanding_slot(const struct probe_task *t, uint32_t seq)
+{
+    struct probe_slot *slot = &t->ring[seq & t->ring_mask];
+
+    return slot->used && slot->seq == seq && !slot->answered ? slot : NULL;
+}
+
+int64_t probe_attempt_t1(const struct probe_task *t, uint32_t seq)
+{
+    const struct probe_slot *slot = outstanding_slot(t, seq);
+
+    return slot != NULL ? slot->t1_ns : -1;
+}
+
+/* Keeps what an attempt learnt; the phases add up, to become means. */
+static void window_add_info(struct probe_window *w, const struct proto_content_info *in,
+                            int ok)
+{
+    struct proto_content_info *o = &w->info;
+    uint64_t dns = o->dns_ns, con = o->connect_ns, tls = o->tls_ns, fb = o->ttfb_ns,
+             tot = o->total_ns;
+
+    *o = *in;
+    o->dns_ns = dns + (ok ? in->dns_ns : 0);
+    o->connect_ns = con + (ok ? in->connect_ns : 0);
+    o->tls_ns = tls + (ok ? in->tls_ns : 0);
+    o->ttfb_ns = fb + (ok ? in->ttfb_ns : 0);
+    o->total_ns = tot + (ok ? in->total_ns : 0);
+}
+
+int probe_attempt_end(struct probe_task *t, uint32_t seq, const struct probe_reply *rep)
+{
+    struct probe_slot *slot = outstanding_slot(t, seq);
+    struct probe_window *w = slot ? probe_task_window(t, slot->window_id) : NULL;
+
+    if (w == NULL)
+        return -ENOENT;
+    slot->answered = 1;
+    slot->used = 0;
+    if (rep->outcome == PROTO_OUT_OK) {
+        probe_window_add_rtt(w, rep->rtt_ns);
+        probe_window_add_ttl(w, rep->ttl);
+    } else if (rep->outcome > 0 && rep->outcome < PROTO_OUTCOME_MAX) {
+        w->outcomes[rep->outcome]++;
+        if (rep->why != NULL)
+            snprintf(w->why, sizeof(w->why), "%s", rep->why);
+    }
+    if (rep->info != NULL)
+        window_add_info(w, rep->info, rep->outcome == PROTO_OUT_OK);
+    return 0;
+}
+
 /* Windows are found by their monotonic id: a wall-clock step may give two
  * windows the same label, never the same id. */
 struct probe_window *probe_task_window(struct probe_task *t, int64_t id)
@@ -144,6 +219,35 @@ struct probe_window *probe_task_window(struct probe_task *t, int64_t id)
         if (t->win[i].id != 0 && t->win[i].id == id)
             return &t->win[i];
     return NULL;
+}
+
+/*
+ * Every attempt that neither came back nor failed in a way we saw timed
+ * out (RFC 7680), so the failures add up to lost.  Phases become means over
+ * the successful attempts.
+ */
+static void close_outcomes(const struct probe_task *t, const struct probe_window *w,
+                           struct proto_result *r)
+{
+    uint32_t failed = 0;
+
+    for (int i = 1; i < PROTO_OUTCOME_MAX; i++) {
+        r->outcomes[i] = w->outcomes[i];
+        failed += w->outcomes[i];
+    }
+    /* Each attempt ends once, so failed <= lost. */
+    r->outcomes[PROTO_OUT_TIMEOUT] += r->lost > failed ? r->lost - failed : 0;
+    snprintf(r->why, sizeof(r->why), "%s", w->why);
+    if (r->why[0] == '\0' && r->outcomes[PROTO_OUT_TIMEOUT] > 0)
+        snprintf(r->why, sizeof(r->why), "no answer within %u ms", t->spec.timeout_ms);
+    r->info = w->info;
+    if (w->received > 0) {
+        r->info.dns_ns /= w->received;
+        r->info.connect_ns /= w->received;
+        r->info.tls_ns /= w->received;
+        r->info.ttfb_ns /= w->received;
+        r->info.total_ns /= w->received;
+    }
 }
 
 int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t window_s,
@@ -167,6 +271,7 @@ int probe_window_close(struct probe_task *t, struct probe_window *w, uint32_t wi
     r->duplicates = w->duplicates;
     r->reordered = w->reordered;
     r->ttl = w->ttl_min;
+    close_outcomes(t, w, r);
     r->sketch = w->sketch; /* the record takes the bins */
     proto_sketch_init(&w->sketch);
     w->id = 0;

@@ -37,7 +37,28 @@ static const char *const msg_type_names[] = {
 };
 
 static const char *const method_names[] = {
-    [PROTO_METHOD_STAMP] = "stamp",
+    [PROTO_METHOD_STAMP] = "stamp", [PROTO_METHOD_ICMP] = "icmp",
+    [PROTO_METHOD_TCP] = "tcp",     [PROTO_METHOD_TLS] = "tls",
+    [PROTO_METHOD_HTTP] = "http",   [PROTO_METHOD_DNS] = "dns",
+};
+
+static const char *const outcome_names[PROTO_OUTCOME_MAX] = {
+    [PROTO_OUT_OK] = "ok",
+    [PROTO_OUT_TIMEOUT] = "timeout",
+    [PROTO_OUT_REFUSED] = "refused",
+    [PROTO_OUT_RESET] = "reset",
+    [PROTO_OUT_UNREACHABLE] = "unreachable",
+    [PROTO_OUT_RESOLVE] = "resolve",
+    [PROTO_OUT_TLS_VERIFY] = "tls_verify",
+    [PROTO_OUT_TLS] = "tls",
+    [PROTO_OUT_HTTP_4XX] = "http_4xx",
+    [PROTO_OUT_HTTP_5XX] = "http_5xx",
+    [PROTO_OUT_NXDOMAIN] = "nxdomain",
+    [PROTO_OUT_SERVFAIL] = "servfail",
+    [PROTO_OUT_DNS_REFUSED] = "dns_refused",
+    [PROTO_OUT_DNS_ERROR] = "dns_error",
+    [PROTO_OUT_PROTOCOL] = "protocol",
+    [PROTO_OUT_LOCAL] = "local",
 };
 
 const char *proto_msg_type_name(enum proto_msg_type t)
@@ -68,6 +89,67 @@ int proto_method_parse(const char *name)
             return (int)i;
     }
     return -EINVAL;
+}
+
+const char *proto_outcome_name(unsigned outcome)
+{
+    return outcome < PROTO_OUTCOME_MAX ? outcome_names[outcome] : "unknown";
+}
+
+int proto_outcome_parse(const char *name)
+{
+    for (int i = 0; name != NULL && i < PROTO_OUTCOME_MAX; i++)
+        if (strcmp(outcome_names[i], name) == 0)
+            return i;
+    return -EINVAL;
+}
+
+static int label_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+}
+
+/* RFC 1035 2.3.4 sizes; '_' is allowed because service names use it.  One
+ * trailing dot (the root) is accepted. */
+int proto_host_valid(const char *host)
+{
+    size_t n = host != NULL ? strnlen(host, PROTO_HOST_MAX + 2) : 0, label = 0;
+
+    if (n == 0 || n > PROTO_HOST_MAX + (host[n - 1] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (host[i] == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (!label_char(host[i]) || ++label > 63) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* RFC 9110 5.6.2 tchar. */
+static int token_valid(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!(label_char(*s) || strchr("!#$%&'*+.^`|~", *s) != NULL))
+            return 0;
+    return 1;
+}
+
+/* An origin-form request target (RFC 9110 7.1): "/" then visible ASCII. */
+static int path_valid(const char *s)
+{
+    if (s[0] != '/')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return 0;
+    return 1;
 }
 
 /* Returns 1 when id matches [A-Za-z0-9._-]{1,PROTO_ID_MAX}, else 0. */
@@ -351,6 +433,9 @@ enum field_kind {
     F_STR,    /* text of min..sizeof-1 octets */
     F_ID,     /* proto_id_valid() */
     F_ADDR,   /* an IPv4 or IPv6 address literal */
+    F_HOST,   /* proto_host_valid() */
+    F_TOKEN,  /* an HTTP header name */
+    F_PATH,   /* an HTTP origin-form target */
 };
 
 struct field {
@@ -359,7 +444,7 @@ struct field {
     size_t off;        /* of the member in its structure */
     size_t size;       /* of the member */
     uint64_t min, max; /* F_UINT: the range; F_STR: min is the shortest length */
-    int optional;      /* F_UINT added later: absent means 0, and 0 is not sent */
+    int optional;      /* added later: absent means 0 or "", which is not sent */
 };
 
 #define FIELD(type, member, key, kind, min, max)                                         \
@@ -367,8 +452,10 @@ struct field {
         key, kind, offsetof(type, member), sizeof(((type *)0)->member), min, max, 0      \
     }
 #define FIELD_OPT(type, member, key, min, max)                                           \
+    FIELD_OPTK(type, member, key, F_UINT, min, max)
+#define FIELD_OPTK(type, member, key, kind, min, max)                                    \
     {                                                                                    \
-        key, F_UINT, offsetof(type, member), sizeof(((type *)0)->member), min, max, 1    \
+        key, kind, offsetof(type, member), sizeof(((type *)0)->member), min, max, 1      \
     }
 
 static const struct field hello_fields[] = {
@@ -390,14 +477,19 @@ static const struct field task_fields[] = {
     FIELD(struct proto_task, id, "id", F_UINT, 0, UINT32_MAX),
     FIELD(struct proto_task, method, "m", F_METHOD, 0, 0),
     FIELD(struct proto_task, target_id, "tid", F_ID, 0, 0),
-    FIELD(struct proto_task, addr, "addr", F_ADDR, 0, 0),
+    FIELD_OPTK(struct proto_task, addr, "addr", F_ADDR, 0, 0),
     FIELD(struct proto_task, port, "port", F_UINT, 1, UINT16_MAX),
     FIELD(struct proto_task, interval_ms, "int", F_UINT, 10, 3600000),
     FIELD(struct proto_task, timeout_ms, "to", F_UINT, 1, 60000),
-    FIELD(struct proto_task, size, "size", F_UINT, PROTO_STAMP_BASE_LEN,
-          PROTO_STAMP_MAX_LEN),
+    FIELD(struct proto_task, size, "size", F_UINT, 0, PROTO_STAMP_MAX_LEN),
     FIELD(struct proto_task, dscp, "dscp", F_UINT, 0, 63),
     FIELD_OPT(struct proto_task, poisson, "poi", 0, 1),
+    FIELD_OPTK(struct proto_task, host, "host", F_HOST, 0, 0),
+    FIELD_OPTK(struct proto_task, path, "path", F_PATH, 0, 0),
+    FIELD_OPTK(struct proto_task, header, "hdr", F_TOKEN, 0, 0),
+    FIELD_OPTK(struct proto_task, qname, "qn", F_HOST, 0, 0),
+    FIELD_OPT(struct proto_task, qtype, "qt", 1, 65535),
+    FIELD_OPT(struct proto_task, tls, "tls", 0, 1),
 };
 
 static const struct field result_fields[] = {
@@ -418,6 +510,21 @@ static const struct field result_fields[] = {
     FIELD(struct proto_result, ipdv_sum_ns, "jsum", F_UINT, 0, UINT64_MAX),
     FIELD(struct proto_result, ipdv_count, "jn", F_UINT, 0, UINT32_MAX),
     FIELD_OPT(struct proto_result, ttl, "ttl", 0, 255),
+    FIELD_OPTK(struct proto_result, why, "why", F_STR, 0, 0),
+    FIELD_OPT(struct proto_result, info.dns_ns, "tdns", 0, UINT64_MAX),
+    FIELD_OPT(struct proto_result, info.connect_ns, "tcon", 0, UINT64_MAX),
+    FIELD_OPT(struct proto_result, info.tls_ns, "ttls", 0, UINT64_MAX),
+    FIELD_OPT(struct proto_result, info.ttfb_ns, "tfb", 0, UINT64_MAX),
+    FIELD_OPT(struct proto_result, info.total_ns, "ttot", 0, UINT64_MAX),
+    FIELD_OPT(struct proto_result, info.http_status, "hs", 100, 999),
+    FIELD_OPT(struct proto_result, info.http_bytes, "hb", 0, UINT64_MAX),
+    FIELD_OPTK(struct proto_result, info.header_value, "hv", F_STR, 0, 0),
+    FIELD_OPTK(struct proto_result, info.tls_version, "tv", F_STR, 0, 0),
+    FIELD_OPTK(struct proto_result, info.tls_cipher, "tc", F_STR, 0, 0),
+    FIELD_OPTK(struct proto_result, info.cert_not_after, "ce", F_INT, 0, 0),
+    FIELD_OPT(struct proto_result, info.verify_result, "vr", 1, UINT32_MAX),
+    FIELD_OPT(struct proto_result, info.dns_rcode, "rc", 1, 16),
+    FIELD_OPT(struct proto_result, info.dns_answers, "an", 0, UINT16_MAX),
 };
 
 static const struct field ack_fields[] = {
@@ -506,6 +613,12 @@ static int field_valid(const struct field *f, const void *base)
         return cstr_valid(p, f->size, 1) && proto_id_valid(p);
     case F_ADDR:
         return cstr_valid(p, f->size, 1) && addr_valid(p);
+    case F_HOST:
+        return cstr_valid(p, f->size, 1) && proto_host_valid(p);
+    case F_TOKEN:
+        return cstr_valid(p, f->size, 1) && token_valid(p);
+    case F_PATH:
+        return cstr_valid(p, f->size, 1) && path_valid(p);
     }
     return 0;
 }
@@ -582,7 +695,13 @@ static int fields_decode(const msgpack_object *map, const struct field *f, size_
 /* Whether f is left out of the encoding: an optional field at its default. */
 static int field_absent(const struct field *f, const void *base)
 {
-    return f->optional && load_uint((const char *)base + f->off, f->size) == 0;
+    const char *p = (const char *)base + f->off;
+
+    if (!f->optional)
+        return 0;
+    if (f->kind == F_UINT || f->kind == F_INT)
+        return load_uint(p, f->size) == 0;
+    return p[0] == '\0';
 }
 
 /* How many keys fields_encode() writes for base. */
@@ -716,6 +835,22 @@ static int task_ids_unique(const struct proto_task *t, uint32_t n)
     return 1;
 }
 
+/*
+ * Cross-field rules of one task: something to reach (an address, or a
+ * name the probe resolves); STAMP needs an address (its peer is a probe)
+ * and at least the base packet; a DNS task needs a name to ask about.
+ */
+static int task_valid(const struct proto_task *t)
+{
+    if (t->addr[0] == '\0' && t->host[0] == '\0')
+        return 0;
+    if (t->method == PROTO_METHOD_STAMP)
+        return t->addr[0] != '\0' && t->size >= PROTO_STAMP_BASE_LEN;
+    if (t->method == PROTO_METHOD_DNS)
+        return t->qname[0] != '\0';
+    return 1;
+}
+
 static int tasks_encode(msgpack_packer *pk, const struct proto_msg *m)
 {
     const struct proto_tasks *t = &m->u.tasks;
@@ -725,6 +860,9 @@ static int tasks_encode(msgpack_packer *pk, const struct proto_msg *m)
     if (t->ntasks > PROTO_TASKS_MAX || (t->ntasks > 0 && t->tasks == NULL) ||
         !task_ids_unique(t->tasks, t->ntasks))
         return -EINVAL;
+    for (i = 0; i < t->ntasks; i++)
+        if (!task_valid(&t->tasks[i]))
+            return -EINVAL;
     rc = pack_head(pk, nitems(tasks_fields) + 1, PROTO_MSG_TASKS);
     if (rc == 0)
         rc = fields_encode(pk, tasks_fields, nitems(tasks_fields), t);
@@ -766,6 +904,9 @@ static int tasks_decode(const msgpack_object *map, struct proto_msg *m)
             rc = fields_decode(&a->via.array.ptr[i], task_fields, nitems(task_fields),
                                &t->tasks[i]);
     }
+    for (i = 0; rc == 0 && i < t->ntasks; i++)
+        if (!task_valid(&t->tasks[i]))
+            rc = -EBADMSG;
     if (rc == 0 && !task_ids_unique(t->tasks, t->ntasks))
         rc = -EBADMSG;
     return rc;
@@ -776,8 +917,66 @@ static int tasks_decode(const msgpack_object *map, struct proto_msg *m)
 /* Cross-field rules of one record; the counts may include packets in flight. */
 static int result_valid(const struct proto_result *r)
 {
-    return r->received <= r->sent && r->lost <= r->sent &&
+    uint64_t failed = 0;
+
+    if (r->outcomes[PROTO_OUT_OK] != 0)
+        return 0;
+    for (int i = 1; i < PROTO_OUTCOME_MAX; i++)
+        failed += r->outcomes[i];
+    return r->received <= r->sent && r->lost <= r->sent && failed <= r->lost &&
            (r->received == 0 || r->rtt_min_ns <= r->rtt_max_ns);
+}
+
+static int outcomes_count(const struct proto_result *r)
+{
+    int n = 0;
+
+    for (int i = 1; i < PROTO_OUTCOME_MAX; i++)
+        n += r->outcomes[i] != 0;
+    return n;
+}
+
+/* "oc": {"refused": 3, ...}, only the non-zero failures; absent when none. */
+static int outcomes_encode(msgpack_packer *pk, const struct proto_result *r)
+{
+    int n = outcomes_count(r);
+
+    if (n == 0)
+        return 0;
+    if (pack_key(pk, "oc") != 0 || msgpack_pack_map(pk, (size_t)n) != 0)
+        return -ENOMEM;
+    for (int i = 1; i < PROTO_OUTCOME_MAX; i++)
+        if (r->outcomes[i] != 0 && (pack_key(pk, outcome_names[i]) != 0 ||
+                                    msgpack_pack_uint32(pk, r->outcomes[i]) != 0))
+            return -ENOMEM;
+    return 0;
+}
+
+/* Names a newer peer added are skipped, as unknown keys are everywhere. */
+static int outcomes_decode(const msgpack_object *o, struct proto_result *r)
+{
+    char name[32];
+    int k;
+
+    if (o == NULL)
+        return 0;
+    if (map_check(o) != 0)
+        return -EBADMSG;
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+        if (kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            kv->val.via.u64 > UINT32_MAX)
+            return -EBADMSG;
+        if (str_copy(&kv->key, name, sizeof(name)) != 0)
+            continue; /* longer than any name we know */
+        k = proto_outcome_parse(name);
+        if (k == PROTO_OUT_OK)
+            return -EBADMSG;
+        if (k > 0)
+            r->outcomes[k] = (uint32_t)kv->val.via.u64;
+    }
+    return 0;
 }
 
 /*
@@ -802,10 +1001,12 @@ static int result_encode(msgpack_packer *pk, const struct proto_result *r)
 {
     int rc;
 
-    if (msgpack_pack_map(pk, fields_count(result_fields, nitems(result_fields), r) + 1) !=
-        0)
+    if (msgpack_pack_map(pk, fields_count(result_fields, nitems(result_fields), r) + 1 +
+                                 (outcomes_count(r) > 0)) != 0)
         return -ENOMEM;
     rc = fields_encode(pk, result_fields, nitems(result_fields), r);
+    if (rc == 0)
+        rc = outcomes_encode(pk, r);
     if (rc == 0 && pack_key(pk, "sk") != 0)
         rc = -ENOMEM;
     if (rc == 0)
@@ -837,6 +1038,8 @@ static int result_decode(const msgpack_object *o, struct proto_result *r)
     rc = map_check(o);
     if (rc == 0)
         rc = fields_decode(o, result_fields, nitems(result_fields), r);
+    if (rc == 0)
+        rc = outcomes_decode(map_get(o, "oc"), r);
     if (rc != 0)
         return rc;
     sk = map_get(o, "sk");

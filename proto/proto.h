@@ -444,6 +444,13 @@ int proto_stamp_tlv_reflect(const uint8_t *req_tlvs, size_t req_len,
 #define PROTO_REASON_MAX  256
 #define PROTO_TASKS_MAX   4096
 #define PROTO_RESULTS_MAX 1024
+#define PROTO_HOST_MAX    253 /* a DNS name in text (RFC 1035 2.3.4) */
+#define PROTO_PATH_MAX    255 /* an HTTP request target, origin form */
+#define PROTO_TOKEN_MAX   64  /* an HTTP header name (RFC 9110 5.1) */
+#define PROTO_VALUE_MAX   127 /* a recorded header value, cut to this length */
+#define PROTO_WHY_MAX     127 /* the reason of the last failed attempt */
+#define PROTO_TLSVER_MAX  15
+#define PROTO_CIPHER_MAX  63
 
 enum proto_msg_type {
     PROTO_MSG_HELLO = 1,
@@ -470,7 +477,39 @@ enum proto_caps {
 };
 
 enum proto_method {
-    PROTO_METHOD_STAMP = 1,
+    PROTO_METHOD_STAMP = 1, /* RFC 8762 test packets to another probe */
+    PROTO_METHOD_ICMP = 2,  /* echo request (RFC 792, RFC 4443 4.1) */
+    PROTO_METHOD_TCP = 3,   /* connect time */
+    PROTO_METHOD_TLS = 4,   /* connect, then the TLS handshake time */
+    PROTO_METHOD_HTTP = 5,  /* GET over TCP or TLS: time to first byte */
+    PROTO_METHOD_DNS = 6,   /* a query to a resolver */
+};
+#define PROTO_METHOD_MAX 6
+
+/*
+ * What became of one attempt (a packet, a connection, a query).  Every
+ * attempt of a window ends in exactly one outcome; all but PROTO_OUT_OK
+ * count as lost, so sent = received + lost still holds, and the record
+ * tells why (PROTOCOL.md, "Outcomes").  Names are the wire form.
+ */
+enum proto_outcome {
+    PROTO_OUT_OK = 0,
+    PROTO_OUT_TIMEOUT,     /* "timeout": nothing within the task's timeout (RFC 7680) */
+    PROTO_OUT_REFUSED,     /* "refused": TCP RST to our SYN, ICMP port unreachable */
+    PROTO_OUT_RESET,       /* "reset": the connection was reset after it was up */
+    PROTO_OUT_UNREACHABLE, /* "unreachable": no route, ICMP host or net unreachable */
+    PROTO_OUT_RESOLVE,     /* "resolve": the target's name did not resolve */
+    PROTO_OUT_TLS_VERIFY,  /* "tls_verify": the certificate did not verify */
+    PROTO_OUT_TLS,         /* "tls": any other TLS handshake failure */
+    PROTO_OUT_HTTP_4XX,    /* "http_4xx": the server answered 4xx */
+    PROTO_OUT_HTTP_5XX,    /* "http_5xx": the server answered 5xx */
+    PROTO_OUT_NXDOMAIN,    /* "nxdomain": RFC 1035 4.1.1 RCODE 3 */
+    PROTO_OUT_SERVFAIL,    /* "servfail": RCODE 2 */
+    PROTO_OUT_DNS_REFUSED, /* "dns_refused": RCODE 5 */
+    PROTO_OUT_DNS_ERROR,   /* "dns_error": any other non-zero RCODE */
+    PROTO_OUT_PROTOCOL,    /* "protocol": an answer we could not make sense of */
+    PROTO_OUT_LOCAL,       /* "local": a local failure (socket, permission, memory) */
+    PROTO_OUTCOME_MAX
 };
 
 enum proto_error_code {
@@ -509,6 +548,15 @@ struct proto_task {
     uint16_t size;
     uint8_t dscp;
     uint8_t poisson; /* 1: exponential gaps of mean interval_ms (RFC 2330 11.1.1) */
+    /* Content methods (optional on the wire; "" and 0 when absent).  A
+     * task names addr, host or both: with host alone the probe resolves
+     * it with its own resolver, since CDNs answer by location. */
+    char host[PROTO_HOST_MAX + 1];    /* TLS SNI, HTTP Host, name to resolve */
+    char path[PROTO_PATH_MAX + 1];    /* http: the request target, "/" if empty */
+    char header[PROTO_TOKEN_MAX + 1]; /* http: a response header to record */
+    char qname[PROTO_HOST_MAX + 1];   /* dns: the name to ask about */
+    uint16_t qtype;                   /* dns: 1 (A, the default) or 28 (AAAA) */
+    uint8_t tls;                      /* http: over TLS */
 };
 
 struct proto_tasks {
@@ -516,6 +564,24 @@ struct proto_tasks {
     uint32_t window_s;
     uint32_t ntasks;
     struct proto_task *tasks; /* owned by the message */
+};
+
+/*
+ * What the content methods learn beyond the RTT, from the window's last
+ * successful attempt (phases: means over its successful attempts).  All
+ * optional on the wire; 0 and "" mean not measured.
+ */
+struct proto_content_info {
+    uint64_t dns_ns, connect_ns, tls_ns, ttfb_ns, total_ns; /* http phases */
+    uint16_t http_status;
+    uint64_t http_bytes;                    /* body octets */
+    char header_value[PROTO_VALUE_MAX + 1]; /* of the task's header */
+    char tls_version[PROTO_TLSVER_MAX + 1]; /* "TLSv1.3" */
+    char tls_cipher[PROTO_CIPHER_MAX + 1];  /* "TLS_AES_256_GCM_SHA384" */
+    int64_t cert_not_after;                 /* Unix seconds; 0: unknown */
+    uint32_t verify_result;                 /* X509_V_* + 1; 0: not verified */
+    uint8_t dns_rcode;                      /* + 1; 0: no answer */
+    uint16_t dns_answers;
 };
 
 /* One summary record: one task over one window. */
@@ -538,6 +604,11 @@ struct proto_result {
     uint32_t ipdv_count;
     uint8_t
         ttl; /* lowest TTL seen on either leg; 255: one hop across the LAN; 0: unknown */
+    /* Why attempts failed: [PROTO_OUT_OK] is unused (that is received);
+     * the others add up to lost in a record of this schema. */
+    uint32_t outcomes[PROTO_OUTCOME_MAX];
+    char why[PROTO_WHY_MAX + 1]; /* the last failure's reason, for people */
+    struct proto_content_info info;
     struct proto_sketch sketch; /* owned by the record */
 };
 
@@ -592,6 +663,12 @@ const char *proto_msg_type_name(enum proto_msg_type t);
  */
 int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen);
 const char *proto_method_name(uint8_t method);
+/* "timeout", "refused", ...; "unknown" out of range. */
+const char *proto_outcome_name(unsigned outcome);
+/* The outcome of that name, or -EINVAL. */
+int proto_outcome_parse(const char *name);
+/* A DNS name in text: labels of [A-Za-z0-9_-], 1..63 octets, 253 in all. */
+int proto_host_valid(const char *host);
 /*
  * The path class a record's lowest TTL tells: "one-hop" when both legs
  * arrived with the 255 they were sent with (the pair is adjacent on the

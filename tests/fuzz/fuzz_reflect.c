@@ -105,7 +105,7 @@ static struct probe_task *sender_task(int auth)
 /* Whatever comes back, a match must describe the packet and a sane RTT. */
 static int match(struct probe_task *t, int auth, const uint8_t *buf, size_t len)
 {
-    struct stamp_reply rep;
+    struct probe_reply rep;
     int rc;
 
     memset(&rep, 0xff, sizeof(rep));

@@ -176,6 +176,12 @@ static void task_eq(const struct proto_task *a, const struct proto_task *b)
     ck_assert_uint_eq(a->size, b->size);
     ck_assert_uint_eq(a->dscp, b->dscp);
     ck_assert_uint_eq(a->poisson, b->poisson);
+    ck_assert_str_eq(a->host, b->host);
+    ck_assert_str_eq(a->path, b->path);
+    ck_assert_str_eq(a->header, b->header);
+    ck_assert_str_eq(a->qname, b->qname);
+    ck_assert_uint_eq(a->qtype, b->qtype);
+    ck_assert_uint_eq(a->tls, b->tls);
 }
 
 static void result_eq(const struct proto_result *a, const struct proto_result *b)
@@ -197,6 +203,10 @@ static void result_eq(const struct proto_result *a, const struct proto_result *b
     ck_assert_uint_eq(a->ipdv_sum_ns, b->ipdv_sum_ns);
     ck_assert_uint_eq(a->ipdv_count, b->ipdv_count);
     ck_assert_uint_eq(a->ttl, b->ttl);
+    for (int i = 0; i < PROTO_OUTCOME_MAX; i++)
+        ck_assert_uint_eq(a->outcomes[i], b->outcomes[i]);
+    ck_assert_str_eq(a->why, b->why);
+    ck_assert_mem_eq(&a->info, &b->info, sizeof(a->info));
     ck_assert_uint_eq(a->sketch.count, b->sketch.count);
     ck_assert(proto_sketch_equal(&a->sketch, &b->sketch));
 }
@@ -513,6 +523,144 @@ START_TEST(round_trip_each_type)
 }
 END_TEST
 
+/* An http and a dns task to a content node, and their records. */
+START_TEST(round_trip_content)
+{
+    struct proto_msg m;
+    struct proto_task *t;
+    struct proto_result *r;
+
+    sample(PROTO_MSG_TASKS, &m);
+    t = &m.u.tasks.tasks[0];
+    t->method = PROTO_METHOD_HTTP;
+    t->addr[0] = '\0';
+    t->size = 0;
+    strcpy(t->host, "cdn-1.example.pk");
+    strcpy(t->path, "/favicon.ico?x=1");
+    strcpy(t->header, "X-Cache");
+    t->tls = 1;
+    t = &m.u.tasks.tasks[1];
+    t->method = PROTO_METHOD_DNS;
+    strcpy(t->qname, "_srv.content.ixmesh.test.");
+    t->qtype = 28;
+    round_trip(&m);
+    proto_msg_free(&m);
+
+    sample(PROTO_MSG_RESULTS, &m);
+    r = &m.u.results.results[0];
+    r->method = PROTO_METHOD_HTTP;
+    r->outcomes[PROTO_OUT_REFUSED] = 2;
+    r->outcomes[PROTO_OUT_HTTP_5XX] = 1;
+    strcpy(r->why, "HTTP 503 Service Unavailable");
+    r->info.dns_ns = 1;
+    r->info.connect_ns = 2;
+    r->info.tls_ns = 3;
+    r->info.ttfb_ns = 4;
+    r->info.total_ns = UINT64_MAX;
+    r->info.http_status = 200;
+    r->info.http_bytes = 1u << 20;
+    strcpy(r->info.header_value, "HIT from cache-1");
+    strcpy(r->info.tls_version, "TLSv1.3");
+    strcpy(r->info.tls_cipher, "TLS_AES_256_GCM_SHA384");
+    r->info.cert_not_after = -1;
+    r->info.verify_result = 1;
+    r->info.dns_rcode = 4;
+    r->info.dns_answers = 65535;
+    round_trip(&m);
+    proto_msg_free(&m);
+}
+END_TEST
+
+/* The cross-field rules of tasks and records, at both ends. */
+START_TEST(content_rules)
+{
+    static const struct {
+        const char *key;
+        msgpack_object val;
+        int rc;
+    } task_edits[] = {
+        {"host", OS("content.ixmesh.test"), 0},
+        {"host", OS("a..b"), -EBADMSG},
+        {"host", OS("white space"), -EBADMSG},
+        {"host", OS("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.x"),
+         -EBADMSG}, /* a label of 64 octets */
+        {"path", OS("/"), 0},
+        {"path", OS("index.html"), -EBADMSG},
+        {"path", OS("/a b"), -EBADMSG},
+        {"hdr", OS("X-Cache"), 0},
+        {"hdr", OS("X Cache"), -EBADMSG},
+        {"hdr", OS(""), -EBADMSG},
+        {"qn", OS("x.test"), 0},
+        {"qt", OU(0), -EBADMSG},
+        {"qt", OU(28), 0},
+        {"tls", OU(2), -EBADMSG},
+    };
+    struct proto_msg m;
+    uint8_t *frame;
+    size_t len;
+    struct tree t;
+
+    for (size_t i = 0; i < nitems(task_edits); i++) {
+        tree_sample(&t, PROTO_MSG_TASKS);
+        obj_add(&t, tree_map(&t, "tasks", 0), obj_s(task_edits[i].key),
+                task_edits[i].val);
+        ck_assert_msg(tree_rc(&t) == task_edits[i].rc, "task edit %zu", i);
+        tree_free(&t);
+    }
+    /* Nothing to reach; STAMP without an address or below its base packet;
+     * a DNS task without a name to ask about. */
+    sample(PROTO_MSG_TASKS, &m);
+    m.u.tasks.tasks[0].addr[0] = '\0';
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), -EINVAL);
+    strcpy(m.u.tasks.tasks[0].host, "x.test");
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), -EINVAL);
+    m.u.tasks.tasks[0].method = PROTO_METHOD_ICMP;
+    m.u.tasks.tasks[0].size = 0;
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), 0);
+    free(frame);
+    m.u.tasks.tasks[1].size = PROTO_STAMP_BASE_LEN - 1;
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), -EINVAL);
+    m.u.tasks.tasks[1].method = PROTO_METHOD_DNS;
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), -EINVAL);
+    proto_msg_free(&m);
+
+    /* Failures add up to no more than lost; "ok" is not a failure. */
+    sample(PROTO_MSG_RESULTS, &m);
+    m.u.results.results[0].outcomes[PROTO_OUT_TIMEOUT] = 3;
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), 0);
+    free(frame);
+    m.u.results.results[0].outcomes[PROTO_OUT_REFUSED] = 1;
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), -EINVAL);
+    m.u.results.results[0].outcomes[PROTO_OUT_REFUSED] = 0;
+    m.u.results.results[0].outcomes[PROTO_OUT_OK] = 1;
+    ck_assert_int_eq(proto_msg_encode(&m, &frame, &len), -EINVAL);
+    proto_msg_free(&m);
+
+    tree_sample(&t, PROTO_MSG_RESULTS);
+    {
+        msgpack_object oc = {.type = MSGPACK_OBJECT_MAP};
+
+        obj_add(&t, &oc, obj_s("timeout"), obj_u(2));
+        obj_add(&t, &oc, obj_s("from-the-future"), obj_u(1));
+        obj_add(&t, tree_map(&t, "r", 0), obj_s("oc"), oc);
+        ck_assert_int_eq(tree_rc(&t), 0);
+        obj_set(&oc, "timeout", obj_u(4)); /* more than lost */
+        obj_set(tree_map(&t, "r", 0), "oc", oc);
+        ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+        obj_set(&oc, "timeout", obj_s("2"));
+        obj_set(tree_map(&t, "r", 0), "oc", oc);
+        ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+        obj_set(&oc, "timeout", obj_u(1));
+        obj_add(&t, &oc, obj_s("ok"), obj_u(1));
+        obj_set(tree_map(&t, "r", 0), "oc", oc);
+        ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    }
+    obj_add(&t, tree_map(&t, "r", 1), obj_s("hs"), obj_u(99));
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    tree_free(&t);
+}
+END_TEST
+
 START_TEST(round_trip_edges)
 {
     struct proto_msg m;
@@ -813,7 +961,7 @@ static const struct edit edits[] = {
     {T, "tasks", 0, "id", OU(UINT32_MAX + 1ull), BAD},
     {T, "tasks", 0, "id", OU(2), BAD}, /* the second task's id */
     {T, "tasks", 0, "m", OU(0), BAD},
-    {T, "tasks", 0, "m", OU(2), BAD},
+    {T, "tasks", 0, "m", OU(PROTO_METHOD_MAX + 1), BAD},
     {T, "tasks", 0, "m", OU(256 + PROTO_METHOD_STAMP), BAD},
     {T, "tasks", 0, "tid", OS(""), BAD},
     {T, "tasks", 0, "tid", OS("x y"), BAD},
@@ -856,7 +1004,7 @@ static const struct edit edits[] = {
     {R, "r", 1, "seq", OU(41), BAD},
     {R, "r", 1, "seq", OU(UINT64_MAX), 0},
     {R, "r", 0, "task", OU(UINT32_MAX + 1ull), BAD},
-    {R, "r", 0, "m", OU(2), BAD},
+    {R, "r", 0, "m", OU(PROTO_METHOD_MAX + 1), BAD},
     {R, "r", 0, "tid", OS(""), BAD},
     {R, "r", 0, "tid", OS("bad\xff"), BAD},
     {R, "r", 0, "ws", OI(INT64_MIN), 0},
@@ -1345,6 +1493,8 @@ Suite *msg_suite(void)
     tcase_add_loop_test(rt, round_trip_each_type, PROTO_MSG_HELLO,
                         PROTO_MSG_HEARTBEAT + 1);
     tcase_add_test(rt, round_trip_edges);
+    tcase_add_test(rt, round_trip_content);
+    tcase_add_test(bad, content_rules);
     tcase_add_test(rt, round_trip_largest_arrays);
     tcase_add_test(rt, location_is_optional);
     tcase_add_test(rt, later_fields_are_optional);
