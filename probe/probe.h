@@ -252,6 +252,29 @@ int probe_outcome_of_errno(int err);
 int probe_attempt_report(struct probe *p, struct probe_task *t, uint32_t seq,
                          struct probe_reply *rep);
 
+/* ---- dns_io.c: names, resolved with the probe's own resolver -------------- */
+
+/*
+ * Called once per probe_resolve_start() unless cancelled first: outcome
+ * PROTO_OUT_OK with sa (port set to the one asked for; valid during the
+ * call only), or PROTO_OUT_RESOLVE / PROTO_OUT_TIMEOUT with why.
+ * elapsed_ns is how long the lookup took (the http method's DNS phase).
+ */
+typedef void (*probe_resolve_cb)(void *arg, int outcome, const struct sockaddr *sa,
+                                 socklen_t salen, int64_t elapsed_ns, const char *why);
+struct probe_resolve;
+
+/*
+ * Looks host up (A and AAAA) through c-ares with cfg.resolvers, or
+ * /etc/resolv.conf when that is empty: CDNs answer by location, so the
+ * probe asks its own resolver.  The first address of the answer wins.
+ * *req (may be NULL) lets the caller cancel.  0 or a negative errno.
+ */
+int probe_resolve_start(struct probe *p, const char *host, uint16_t port,
+                        probe_resolve_cb cb, void *arg, struct probe_resolve **req);
+/* cb is never called for req afterwards. */
+void probe_resolve_cancel(struct probe_resolve *req);
+
 /* ---- cmd_io.c -------------------------------------------------------------- */
 
 int probe_cmd_reflect(int argc, char **argv);

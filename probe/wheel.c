@@ -105,8 +105,9 @@ struct probe_wheel_entry *probe_wheel_expire(struct probe_wheel *w, uint64_t now
     return NULL;
 }
 
-/* Scans at most one turn from now_ms; an entry due in a later turn is
- * reported at the end of this one, when the scan would find it anyway. */
+/* Scans at most one turn from now_ms: the first slot holding an entry due
+ * in this turn has the earliest one; when no slot does, the scan has seen
+ * every entry, and best is the earliest of all. */
 uint64_t probe_wheel_next(const struct probe_wheel *w)
 {
     uint64_t best = UINT64_MAX, end = w->now_ms + w->mask + 1;
@@ -121,5 +122,5 @@ uint64_t probe_wheel_next(const struct probe_wheel *w)
         if (best <= s)
             return best < w->now_ms ? w->now_ms : best;
     }
-    return best < end ? best : end;
+    return best;
 }
