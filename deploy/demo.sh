@@ -3,8 +3,11 @@
 #
 # Installs what is missing, builds, makes a throwaway CA, then runs one
 # controller (SQLite) and N probes on 127.0.1.1 ... 127.0.1.N, each probe
-# measuring every other one with STAMP.  Prints the map URL and keeps running
-# until Ctrl-C (or --duration), then stops everything it started.
+# measuring every other one with STAMP, and a content node on 127.0.0.1
+# (nginx with TLS from the same CA, unbound answering content.ixmesh.test)
+# that every probe measures with icmp, tcp, tls, http and dns.  Prints the
+# map URL and keeps running until Ctrl-C (or --duration), then stops
+# everything it started.
 #
 # Every process it starts is remembered, and stopped on any exit of this
 # script (normal end, Ctrl-C, SIGTERM, an error); a previous run killed with
@@ -22,6 +25,9 @@ STATE=$ROOT/state/demo
 HTTP_PORT=8080
 CHANNEL_PORT=7862
 STAMP_PORT=8620
+CONTENT_HTTP=8081  # the content node: nginx, plain and TLS, and unbound
+CONTENT_HTTPS=8443
+CONTENT_DNS=8053
 LOG_LEVEL=info
 DO_BUILD=1
 
@@ -38,7 +44,9 @@ usage: $PROG [--probes N] [--duration S] [--state DIR] [--http-port P]
 
 Builds ixmesh if needed and runs a demo mesh on loopback: one controller
 (SQLite) and N probes on 127.0.1.1 ... 127.0.1.N measuring each other with
-STAMP (UDP port $STAMP_PORT).  Open the printed map URL in a browser.
+STAMP (UDP port $STAMP_PORT), and a content node on 127.0.0.1 (nginx on
+TCP $CONTENT_HTTP and $CONTENT_HTTPS, unbound on port $CONTENT_DNS) that every probe
+measures with icmp, tcp, tls, http and dns.  Open the printed map URL.
 
   --probes N       number of probes, 1 to 254 (default $NPROBES)
   --duration S     stop after S seconds (default: run until Ctrl-C)
@@ -126,7 +134,8 @@ stale_cleanup() {
     while read -r pid; do
         [[ $pid =~ ^[0-9]+$ ]] || continue
         cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
-        if [[ $cmd == *ixmesh-* && $cmd == *"$STATE/"* ]]; then
+        if [[ ($cmd == *ixmesh-* || $cmd == nginx* || $cmd == *unbound*) &&
+            $cmd == *"$STATE/"* ]]; then
             warn "stopping process $pid left by an earlier demo: $cmd"
             kill -TERM "$pid" 2>/dev/null || true
             sleep 1
@@ -149,6 +158,11 @@ check_ports() {
         die "TCP port $HTTP_PORT is already in use (another demo?); choose one with --http-port"
     port_busy tcp "$CHANNEL_PORT" &&
         die "TCP port $CHANNEL_PORT (probe channel) is already in use (another demo?)"
+    local p
+    for p in "$CONTENT_HTTP" "$CONTENT_HTTPS"; do
+        port_busy tcp "$p" && die "TCP port $p (the content node) is already in use (another demo?)"
+    done
+    port_busy udp "$CONTENT_DNS" && die "UDP port $CONTENT_DNS (the content node's resolver) is in use"
     if port_busy udp "$STAMP_PORT" &&
         ss -Hlun "sport = :$STAMP_PORT" | grep -q ' 127\.0\.1\.'; then
         die "UDP port $STAMP_PORT on 127.0.1.x is already in use (another demo?)"
@@ -184,6 +198,21 @@ window = 10
 interval_ms = 1000
 timeout_ms = 1000
 size = 44
+
+[content cdn]
+name = Demo content node
+host = content.ixmesh.test
+address = 127.0.0.1
+methods = icmp tcp tls http dns
+port = $CONTENT_HTTP
+tls_port = $CONTENT_HTTPS
+http_port = $CONTENT_HTTP
+path = /
+header = X-Cache
+query = content.ixmesh.test
+dns_port = $CONTENT_DNS
+interval_ms = 2000
+timeout_ms = 1000
 EOF
     for ((k = 1; k <= NPROBES; k++)); do
         id=p$k
@@ -203,8 +232,69 @@ addresses = 127.0.1.$k
 latitude = ${loc[0]}
 longitude = ${loc[1]}
 log_level = $LOG_LEVEL
+content_ca = $STATE/pki/ca.pem
+resolvers = 127.0.0.1:$CONTENT_DNS
 EOF
     done
+    write_content_configs
+}
+
+# The content node: answers come from the configuration, not from files, so
+# that nginx's workers (nobody, when run as root) need not read $STATE.
+write_content_configs() {
+    local d=$STATE/content
+    mkdir -p "$d/tmp"
+    cat >"$STATE/conf/nginx.conf" <<EOF
+# Written by deploy/demo.sh; rewritten at every start.
+daemon off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $STATE/log/nginx.log notice;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$CONTENT_HTTP;
+        listen 127.0.0.1:$CONTENT_HTTPS ssl;
+        server_name content.ixmesh.test;
+        ssl_certificate $STATE/pki/controller.pem;
+        ssl_certificate_key $STATE/pki/controller.key;
+        default_type text/plain;
+        location / {
+            add_header X-Cache HIT always;
+            return 200 "ixmesh demo content node\n";
+        }
+        location /error { return 503; }
+    }
+}
+EOF
+    cat >"$STATE/conf/unbound.conf" <<EOF
+# Written by deploy/demo.sh.  Answers ixmesh.test from local data and nothing
+# else: every other name is NXDOMAIN, never a query upstream.
+server:
+    interface: 127.0.0.1
+    port: $CONTENT_DNS
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "$d"
+    pidfile: "$d/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    local-zone: "." static
+    local-zone: "ixmesh.test." static
+    local-data: "content.ixmesh.test. 60 IN A 127.0.0.1"
+remote-control:
+    control-enable: no
+EOF
 }
 
 # start NAME BINARY: runs BINARY with NAME's configuration, logging to a file.
@@ -212,9 +302,15 @@ EOF
 # this script, which then stops the probes before the controller.  (setsid
 # execs in place: $! is the daemon itself.)
 start() {
-    local name=$1 bin=$2 log=$STATE/log/$1.log
+    start_cmd "$1" "$2" --config "$STATE/conf/$1.ini"
+}
+
+# start_cmd NAME COMMAND...: runs COMMAND in the background as start does.
+start_cmd() {
+    local name=$1 log=$STATE/log/$1.log
+    shift
     : >"$log"
-    setsid "$bin" --config "$STATE/conf/$name.ini" >>"$log" 2>&1 </dev/null &
+    setsid "$@" >>"$log" 2>&1 </dev/null &
     PIDS+=("$!")
     NAMES+=("$name")
     echo "$!" >>"$STATE/demo.pids"
@@ -320,7 +416,7 @@ stop_all() {
         fi
     done
     rm -f "$STATE/demo.pids"
-    say "stopped: the controller and $((${#PIDS[@]} - 1)) probes are gone"
+    say "stopped: the controller, the content node and $NPROBES probes are gone"
 }
 
 on_exit() {
@@ -346,7 +442,7 @@ main() {
     check_ports
     ids=()
     for ((k = 1; k <= NPROBES; k++)); do ids+=("p$k"); done
-    bash "$ROOT/deploy/mkcerts.sh" "$STATE/pki" "${ids[@]}" >/dev/null ||
+    bash "$ROOT/deploy/mkcerts.sh" --san DNS:content.ixmesh.test "$STATE/pki" "${ids[@]}" >/dev/null ||
         die "cannot make the certificates in $STATE/pki"
     write_configs
 
@@ -358,6 +454,8 @@ main() {
     : >"$STATE/demo.pids"
     start controller "$CONTROLLER_BIN"
     wait_http
+    start_cmd nginx nginx -c "$STATE/conf/nginx.conf" -p "$STATE/content" -e "$STATE/log/nginx.log"
+    start_cmd unbound unbound -d -c "$STATE/conf/unbound.conf"
     for ((k = 1; k <= NPROBES; k++)); do
         start "p$k" "$PROBE_BIN"
     done
@@ -365,7 +463,7 @@ main() {
 
     cat <<EOF
 
-ixmesh demo: a controller and $NPROBES probes on loopback.
+ixmesh demo: a controller, $NPROBES probes and a content node on loopback.
   map         http://127.0.0.1:$HTTP_PORT/
   JSON        http://127.0.0.1:$HTTP_PORT/api/v1/map?window=60
               http://127.0.0.1:$HTTP_PORT/api/v1/probes

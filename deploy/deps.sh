@@ -17,12 +17,13 @@ BUILD_PKGS=(
     cmake make gcc libc6-dev clang pkg-config
     libuv1-dev libc-ares-dev libssl-dev libmsgpack-dev check
     libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libhttp-parser-dev
-    openssl curl python3 iproute2
+    openssl curl python3 iproute2 nginx unbound
 )
 # procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang;
-# nginx, unbound, nftables, iputils-ping: the testbed (deploy/testbed.sh).
+# (nginx and unbound, in the build list: the demo's content node.)
+# nftables, iputils-ping: the testbed (deploy/testbed.sh).
 TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev chromium
-    nginx unbound nftables iputils-ping)
+    nftables iputils-ping)
 
 usage() {
     cat <<EOF

@@ -334,6 +334,22 @@ window = $WINDOW
 interval_ms = $INTERVAL_MS
 timeout_ms = 1000
 size = 44
+
+; The content node, measured by every member the way users meet it: at
+; least two attempts a window, so that a stopped server shows within two.
+[content cn]
+name = Content node
+host = content.ixmesh.test
+address = $LAN4.$CN_HOST
+methods = icmp tcp tls http dns
+port = 80
+tls_port = 443
+http_port = 80
+path = /
+header = X-Cache
+query = content.ixmesh.test
+interval_ms = $((WINDOW * 500 < 5000 ? WINDOW * 500 : 5000))
+timeout_ms = 1000
 EOF
 }
 
@@ -364,6 +380,8 @@ latitude = $(awk -v k="$k" -v n="$MEMBERS" 'BEGIN { printf "%.5f", 24.8607 + 0.0
 longitude = $(awk -v k="$k" -v n="$MEMBERS" 'BEGIN { printf "%.5f", 67.0011 + 0.030 * sin(6.283185307 * (k - 1) / n) }')
 stamp_rate = 2000
 log_level = $LOG_LEVEL
+content_ca = $STATE/pki/ca.pem
+resolvers = $LAN4.$CN_HOST
 EOF
 }
 
