@@ -434,8 +434,13 @@ int probe_stamp_io_send(struct probe *p, struct probe_task *t);
 int probe_sched_init(struct probe *p);
 /* The wheel alone (the one-shot command). */
 int probe_sched_wheel_init(struct probe *p);
-/* Starts t (its methods ready): first attempt after first_ms, then every
- * interval (or Poisson gaps).  Used by the daemon and the one-shot command. */
+/*
+ * Starts t: first attempt after first_ms, then every interval (or Poisson
+ * gaps).  Used by the daemon and the one-shot command.  Returns why its
+ * method cannot open, if it cannot: the one-shot command (p->cmd) stops
+ * there; the daemon runs the task anyway, each attempt a local failure
+ * with the reason, so that the map shows it.
+ */
 int probe_sched_start_task(struct probe *p, struct probe_task *t, uint64_t first_ms);
 /* Cancels t's attempts and frees it. */
 void probe_sched_drop_task(struct probe *p, struct probe_task *t);

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,22 @@ static int rearm(struct probe *p, struct probe_task *t, uint64_t now)
     return 0;
 }
 
+/*
+ * A method that cannot run here (no permission for its socket, say) still
+ * makes its attempts, each a local failure with the reason: the map shows
+ * why, rather than a silent gap.  Opening is tried again at each attempt.
+ */
+static int fail_attempt(struct probe *p, struct probe_task *t, int err)
+{
+    char why[PROTO_WHY_MAX + 1];
+    struct probe_reply rep = {.outcome = PROTO_OUT_LOCAL, .why = why};
+
+    snprintf(why, sizeof(why), "%s cannot run on this probe: %s",
+             proto_method_name(t->spec.method), proto_strerror(err));
+    probe_attempt_report(p, t, probe_attempt_start(t, probe_mono_ns()), &rep);
+    return err;
+}
+
 /* Every task due makes its attempt; then each method that batches sends
  * the tick's packets at once. */
 static void on_wheel_cb(uv_timer_t *h)
@@ -150,8 +167,9 @@ static void on_wheel_cb(uv_timer_t *h)
     while ((e = probe_wheel_expire(&p->wheel, now)) != NULL) {
         struct probe_task *t = task_of(e);
         const struct probe_method_ops *ops = probe_method_ops(t->spec.method);
-        int done = rearm(p, t, now), rc = ops->send(p, t);
+        int done = rearm(p, t, now), rc = probe_method_ready(p, t->spec.method);
 
+        rc = rc == 0 ? ops->send(p, t) : fail_attempt(p, t, rc);
         if (rc < 0)
             log_debug("task %u to %s: %s: send failed: %s", t->spec.id, t->spec.target_id,
                       proto_method_name(t->spec.method), proto_strerror(rc));
@@ -172,14 +190,14 @@ int probe_sched_start_task(struct probe *p, struct probe_task *t, uint64_t first
 {
     int rc = probe_method_ready(p, t->spec.method);
 
-    if (rc < 0)
-        return rc;
+    if (rc < 0 && (p->cmd != NULL || probe_method_ops(t->spec.method) == NULL))
+        return rc; /* the one-shot command says so at once; unknown methods never run */
     t->probe = p;
     probe_window_open(&t->win[t->cur], p->window_label_ms, p->window_serial);
     uv_update_time(p->loop);
     probe_wheel_add(&p->wheel, &t->tick, uv_now(p->loop) + first_ms);
     arm_wheel(p);
-    return 0;
+    return rc;
 }
 
 void probe_sched_drop_task(struct probe *p, struct probe_task *t)
@@ -192,7 +210,8 @@ void probe_sched_drop_task(struct probe *p, struct probe_task *t)
     probe_task_free(t);
 }
 
-/* A random phase within the first interval. */
+/* A random phase within the first interval.  A method that cannot open
+ * its sockets still runs its task: each attempt then says why it failed. */
 static int start_task(struct probe *p, struct probe_task *t)
 {
     int rc = probe_sched_start_task(p, t, (uint64_t)random() % t->spec.interval_ms);
@@ -200,7 +219,7 @@ static int start_task(struct probe *p, struct probe_task *t)
     if (rc < 0)
         log_warn("task %u to %s: %s cannot run here: %s", t->spec.id, t->spec.target_id,
                  proto_method_name(t->spec.method), proto_strerror(rc));
-    return rc;
+    return t->probe != NULL ? 0 : rc;
 }
 
 /* Finds a current task equal to spec and takes it out of the old list. */
