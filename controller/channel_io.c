@@ -43,6 +43,7 @@ struct ctl_conn {
 };
 
 static void schedule_replan(struct ctl *c);
+static void note_content(struct ctl *c, const struct proto_hello *h);
 static void schedule_expiry(struct ctl *c);
 static struct ctl_conn *conn_of(struct ctl *c, const char *id);
 
@@ -218,8 +219,31 @@ static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
     send_welcome(k);
     log_info("probe %s (%s, software %s, protocol %u) connected from %s, %u addresses",
              h->probe_id, h->name, h->sw_version, k->version, k->peer, h->naddrs);
+    note_content(c, h);
     drop_older(c, k);
     schedule_replan(c);
+}
+
+/*
+ * Said once per connection, as the planner leaves it out silently at every
+ * re-plan: which content methods a probe does not run, and a probe id that
+ * is also a content node's (the map would mix their columns).
+ */
+static void note_content(struct ctl *c, const struct proto_hello *h)
+{
+    uint32_t missing = ctl_content_missing(&c->cfg, h->caps);
+    char names[64] = "";
+
+    for (int m = PROTO_METHOD_ICMP; m <= PROTO_METHOD_MAX; m++)
+        if (missing & (1u << m))
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), " %s",
+                     proto_method_name((uint8_t)m));
+    if (missing != 0)
+        log_info("probe %s does not announce%s: it gets no content task of %s",
+                 h->probe_id, names, (missing & (missing - 1)) ? "those methods" : "it");
+    if (ctl_config_content(&c->cfg, h->probe_id) != NULL)
+        log_warn("probe %s has the id of [content %s]: the map cannot tell them apart",
+                 h->probe_id, h->probe_id);
 }
 
 static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
@@ -391,7 +415,7 @@ static void on_replan_cb(uv_timer_t *h)
         struct proto_msg m = {.type = PROTO_MSG_TASKS};
 
         if (k == NULL ||
-            ctl_plan_tasks(peers, r->n, i, &c->cfg.mesh, c->generation, &m.u.tasks) < 0)
+            ctl_plan_tasks(peers, r->n, i, &c->cfg, c->generation, &m.u.tasks) < 0)
             continue;
         proto_chan_send(k->chan, &m);
         free(m.u.tasks.tasks);

@@ -20,19 +20,48 @@
  *   size = 44                       ; octets per STAMP packet
  *   dscp = 0
  *   schedule = periodic             ; or poisson: exponential gaps of mean interval_ms
+ *
+ *   [content ID]                    ; a content node every probe measures
+ *   name = ...                      ; display name, default ID
+ *   host = cdn.example.net          ; SNI, Host, and what the probe resolves
+ *   address = 192.0.2.10            ; connect here (and: dns asks it); host or address
+ *   methods = icmp tcp http         ; of icmp tcp tls http dns
+ *   port = 80                       ; tcp
+ *   tls_port = 443                  ; tls
+ *   http_port = 80                  ; http; 443 when https = yes
+ *   https = no
+ *   path = /                        ; http request target
+ *   header = X-Cache                ; http response header to record
+ *   query = (host)                  ; dns: the name asked
+ *   qtype = A                       ; or AAAA
+ *   dns_port = 53
+ *   interval_ms = 5000              ; default 5000, the mesh's for icmp
+ *   timeout_ms = 2000               ; default 2000, below the window
+ *
+ * inih does not tell the handler the line, nor where a section starts, so
+ * the file is read through our own line reader (read_line), which counts
+ * lines and opens a content node at its section header: an empty section
+ * or a duplicate id is then caught, and reported at its header line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "controller.h"
 #include "log.h"
 
 struct parse_ctx {
     struct ctl_config *cfg;
+    FILE *file;
+    int line;     /* of the last line read */
+    int mid_line; /* the last read stopped before the end of its line */
+    int err_line; /* where reason applies; 0: the line inih reports */
+    size_t cap;   /* of cfg->content */
     char reason[256];
 };
 
@@ -177,6 +206,281 @@ static int set_mesh(struct parse_ctx *pc, const char *name, const char *v)
     return fail(pc, "unknown key '%s' in [mesh]", name);
 }
 
+/* ---- [content ID] ------------------------------------------------------ */
+
+#define CONTENT_PREFIX "content "
+#define DEFAULT_METHODS                                                                  \
+    ((1u << PROTO_METHOD_ICMP) | (1u << PROTO_METHOD_TCP) | (1u << PROTO_METHOD_HTTP))
+#define CONTENT_TIMEOUT_MS 2000
+
+static struct ctl_content *find_content(const struct ctl_config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->ncontent; i++)
+        if (strcmp(cfg->content[i].id, id) == 0)
+            return &cfg->content[i];
+    return NULL;
+}
+
+const struct ctl_content *ctl_config_content(const struct ctl_config *cfg, const char *id)
+{
+    return find_content(cfg, id);
+}
+
+/* A section header [content ID] was read: a new node with its defaults. */
+static int begin_content(struct parse_ctx *pc, const char *id)
+{
+    struct ctl_config *cfg = pc->cfg;
+    const struct ctl_content *dup;
+    struct ctl_content *n;
+
+    if (!proto_id_valid(id))
+        return fail(pc,
+                    "'%s' is not a content node id: 1 to 64 of A-Z a-z 0-9 . _ - "
+                    "([content ID])",
+                    id);
+    dup = find_content(cfg, id);
+    if (dup != NULL) {
+        snprintf(pc->reason, sizeof(pc->reason),
+                 "content node '%s' is defined twice (first at line %d)", id, dup->line);
+        return -1;
+    }
+    if (cfg->ncontent == CTL_CONTENT_MAX) {
+        snprintf(pc->reason, sizeof(pc->reason), "more than %d content nodes",
+                 CTL_CONTENT_MAX);
+        return -1;
+    }
+    if (cfg->ncontent == pc->cap) {
+        size_t cap = pc->cap ? pc->cap * 2 : 8;
+
+        n = realloc(cfg->content, cap * sizeof(*n));
+        if (n == NULL)
+            return fail(pc, "out of memory%s", "");
+        cfg->content = n;
+        pc->cap = cap;
+    }
+    n = &cfg->content[cfg->ncontent++];
+    memset(n, 0, sizeof(*n));
+    strcpy(n->id, id);
+    strcpy(n->name, id);
+    strcpy(n->path, "/");
+    strcpy(n->header, "X-Cache");
+    n->methods = DEFAULT_METHODS;
+    n->port = 80;
+    n->tls_port = 443;
+    n->dns_port = 53;
+    n->qtype = 1;
+    n->line = pc->line;
+    return 0;
+}
+
+static int parse_port(const char *v, uint16_t *out, struct parse_ctx *pc)
+{
+    unsigned long x;
+
+    if (parse_uint(v, 1, 65535, &x, pc) < 0)
+        return -1;
+    *out = (uint16_t)x;
+    return 0;
+}
+
+/* "icmp tcp, http": a set of methods, each once, stamp not among them. */
+static int parse_methods(const char *v, uint32_t *out, struct parse_ctx *pc)
+{
+    char buf[128], *tok, *save = NULL;
+    uint32_t set = 0;
+    int m;
+
+    if (strlen(v) >= sizeof(buf))
+        return fail(pc, "methods: a list of icmp tcp tls http dns, not '%s'", v);
+    strcpy(buf, v);
+    for (tok = strtok_r(buf, " ,\t", &save); tok != NULL;
+         tok = strtok_r(NULL, " ,\t", &save)) {
+        m = proto_method_parse(tok);
+        if (m < 0 || m == PROTO_METHOD_STAMP)
+            return fail(
+                pc, "unknown method '%s': content nodes take icmp tcp tls http dns", tok);
+        if (set & (1u << m))
+            return fail(pc, "method '%s' is listed twice", tok);
+        set |= 1u << m;
+    }
+    if (set == 0)
+        return fail(pc, "methods must name at least one of icmp tcp tls http dns%s", "");
+    *out = set;
+    return 0;
+}
+
+/* An HTTP field name: a token of tchar (RFC 9110 5.1 and 5.6.2). */
+static int token_ok(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (*s == '\0' || strlen(s) > PROTO_TOKEN_MAX)
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
+            return 0;
+    return 1;
+}
+
+/* An origin-form request target (RFC 9110 7.1): '/' and visible ASCII. */
+static int path_ok(const char *s)
+{
+    if (s[0] != '/' || strlen(s) > PROTO_PATH_MAX)
+        return 0;
+    for (; *s != '\0'; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return 0;
+    return 1;
+}
+
+static int addr_ok(const char *s)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+
+    return strlen(s) < PROTO_ADDRSTR_MAX &&
+           (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1);
+}
+
+static int parse_bool(const char *v, uint8_t *out, struct parse_ctx *pc)
+{
+    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+        *out = 1;
+    else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+        *out = 0;
+    else
+        return fail(pc, "'%s' is not yes or no", v);
+    return 0;
+}
+
+static int set_content(struct parse_ctx *pc, struct ctl_content *n, const char *name,
+                       const char *v)
+{
+    if (strcmp(name, "name") == 0)
+        return copy_str(n->name, sizeof(n->name), v, pc);
+    if (strcmp(name, "host") == 0) {
+        if (!proto_host_valid(v))
+            return fail(pc, "host: '%s' is not a DNS name (an address goes in address)",
+                        v);
+        return copy_str(n->host, sizeof(n->host), v, pc);
+    }
+    if (strcmp(name, "address") == 0) {
+        if (!addr_ok(v))
+            return fail(pc, "address: '%s' is not an IPv4 or IPv6 address", v);
+        return copy_str(n->addr, sizeof(n->addr), v, pc);
+    }
+    if (strcmp(name, "methods") == 0)
+        return parse_methods(v, &n->methods, pc);
+    if (strcmp(name, "port") == 0)
+        return parse_port(v, &n->port, pc);
+    if (strcmp(name, "tls_port") == 0)
+        return parse_port(v, &n->tls_port, pc);
+    if (strcmp(name, "http_port") == 0)
+        return parse_port(v, &n->http_port, pc);
+    if (strcmp(name, "dns_port") == 0)
+        return parse_port(v, &n->dns_port, pc);
+    if (strcmp(name, "https") == 0)
+        return parse_bool(v, &n->https, pc);
+    if (strcmp(name, "path") == 0) {
+        if (!path_ok(v))
+            return fail(pc,
+                        "path: '%s' must start with '/' and hold only visible ASCII, "
+                        "255 characters at most",
+                        v);
+        return copy_str(n->path, sizeof(n->path), v, pc);
+    }
+    if (strcmp(name, "header") == 0) {
+        if (!token_ok(v))
+            return fail(pc, "header: '%s' is not an HTTP header name", v);
+        return copy_str(n->header, sizeof(n->header), v, pc);
+    }
+    if (strcmp(name, "query") == 0) {
+        if (!proto_host_valid(v))
+            return fail(pc, "query: '%s' is not a DNS name", v);
+        return copy_str(n->query, sizeof(n->query), v, pc);
+    }
+    if (strcmp(name, "qtype") == 0) {
+        if (strcasecmp(v, "A") == 0)
+            n->qtype = 1; /* RFC 1035 3.2.2 */
+        else if (strcasecmp(v, "AAAA") == 0)
+            n->qtype = 28; /* RFC 3596 2.1 */
+        else
+            return fail(pc, "qtype must be A or AAAA, not '%s'", v);
+        return 0;
+    }
+    if (strcmp(name, "interval_ms") == 0)
+        return parse_u32(v, 10, 3600000, &n->interval_ms, pc);
+    if (strcmp(name, "timeout_ms") == 0)
+        return parse_u32(v, 1, 60000, &n->timeout_ms, pc);
+    snprintf(pc->reason, sizeof(pc->reason), "unknown key '%s' in [content %s]", name,
+             n->id);
+    return -1;
+}
+
+/*
+ * inih's reader: fgets that counts lines and opens a content node at its
+ * header, the way inih reads a section name (the text between '[' and the
+ * first ']', untrimmed).  Returning NULL ends the parse early, after an
+ * error that pc->reason tells.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct parse_ctx *pc = stream;
+    const char *p, *end;
+    char id[PROTO_ID_MAX + 2];
+
+    if (pc->reason[0] != '\0' || fgets(str, num, pc->file) == NULL)
+        return NULL;
+    if (pc->mid_line) { /* the rest of a line longer than inih's buffer */
+        pc->mid_line = strchr(str, '\n') == NULL;
+        return str;
+    }
+    pc->line++;
+    pc->mid_line = strchr(str, '\n') == NULL;
+    p = str;
+    if (pc->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3; /* a UTF-8 byte order mark, which inih skips too */
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '[' || strncmp(p + 1, CONTENT_PREFIX, strlen(CONTENT_PREFIX)) != 0)
+        return str;
+    p += 1 + strlen(CONTENT_PREFIX);
+    end = strchr(p, ']');
+    if (end == NULL)
+        return str; /* inih reports the syntax error */
+    /* One octet more than an id may have: a longer one stays invalid. */
+    snprintf(id, sizeof(id), "%.*s", (int)(end - p), p);
+    if (begin_content(pc, id) < 0) {
+        pc->err_line = pc->line;
+        return NULL;
+    }
+    return str;
+}
+
+/* One key of a section: 0, or -1 with the reason in pc->reason. */
+static int entry(struct parse_ctx *pc, const char *section, const char *name,
+                 const char *value)
+{
+
+    if (name == NULL)
+        return 0;
+    if (strcmp(section, "controller") == 0)
+        return set_controller(pc, name, value);
+    if (strcmp(section, "mesh") == 0)
+        return set_mesh(pc, name, value);
+    if (strncmp(section, CONTENT_PREFIX, strlen(CONTENT_PREFIX)) == 0) {
+        struct ctl_content *n = find_content(pc->cfg, section + strlen(CONTENT_PREFIX));
+
+        /* read_line opened it at the header; an id it refused stopped the parse */
+        if (n == NULL)
+            return fail(pc, "[%s] is not [content ID]", section);
+        return set_content(pc, n, name, value);
+    }
+    if (strcmp(section, "content") == 0)
+        return fail(pc, "a content section names its node: [content ID]%s", "");
+    return fail(pc, "unknown section [%s]", section);
+}
+
 /* inih callback: 1 to go on, 0 to report an error on this line. */
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
@@ -184,13 +488,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 
     if (pc->reason[0] != '\0')
         return 0;
-    if (name == NULL)
+    if (entry(pc, section, name, value) == 0)
         return 1;
-    if (strcmp(section, "controller") == 0)
-        return set_controller(pc, name, value) == 0;
-    if (strcmp(section, "mesh") == 0)
-        return set_mesh(pc, name, value) == 0;
-    fail(pc, "unknown section [%s]", section);
+    pc->err_line = pc->line;
     return 0;
 }
 
@@ -228,24 +528,93 @@ static const char *check(const struct ctl_config *cfg)
     return NULL;
 }
 
+/*
+ * What a content node needs beyond each key's own checks, once its section
+ * is complete; fills in the defaults that depend on other keys.  Writes the
+ * reason into why and returns -1 when something is missing.
+ */
+static int finish_content(const struct ctl_config *cfg, struct ctl_content *n, char *why,
+                          size_t len)
+{
+    uint64_t window_ms = (uint64_t)cfg->mesh.window_s * 1000;
+    int dns = (n->methods & (1u << PROTO_METHOD_DNS)) != 0;
+
+    if (n->host[0] == '\0' && n->addr[0] == '\0')
+        return snprintf(why, len, "[content %s] needs a host or an address", n->id), -1;
+    /* The probe asks the resolver at address: a name alone tells no server. */
+    if (dns && n->addr[0] == '\0')
+        return snprintf(why, len,
+                        "[content %s] lists dns, which needs an address (the resolver "
+                        "to ask)",
+                        n->id),
+               -1;
+    if (dns && n->query[0] == '\0' && n->host[0] == '\0')
+        return snprintf(why, len,
+                        "[content %s] lists dns without a host: query names what to ask",
+                        n->id),
+               -1;
+    if (n->query[0] == '\0')
+        strcpy(n->query, n->host);
+    if (n->http_port == 0)
+        n->http_port = n->https ? 443 : 80;
+    /* A window must close after its last answer could arrive; unset, the
+     * timeout keeps below even a short window. */
+    if (n->timeout_ms == 0)
+        n->timeout_ms =
+            (uint32_t)(window_ms / 2 < CONTENT_TIMEOUT_MS ? window_ms / 2
+                                                          : CONTENT_TIMEOUT_MS);
+    if (n->timeout_ms >= window_ms)
+        return snprintf(why, len,
+                        "[content %s] timeout_ms must be shorter than the window", n->id),
+               -1;
+    return 0;
+}
+
+void ctl_config_free(struct ctl_config *cfg)
+{
+    free(cfg->content);
+    cfg->content = NULL;
+    cfg->ncontent = 0;
+}
+
 int ctl_config_load(const char *path, struct ctl_config *cfg, char *err, size_t errlen)
 {
     struct parse_ctx pc = {.cfg = cfg};
+    char why[256];
     const char *bad;
-    int line;
+    int line, rc = -1;
 
     set_defaults(cfg);
-    line = ini_parse(path, on_entry, &pc);
-    if (line == -1)
+    pc.file = fopen(path, "r");
+    if (pc.file == NULL)
         return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), -1;
-    if (line == -2)
-        return snprintf(err, errlen, "%s: out of memory", path), -1;
-    if (line > 0)
-        return snprintf(err, errlen, "%s:%d: %s", path, line,
-                        pc.reason[0] ? pc.reason : "syntax error"),
-               -1;
+    line = ini_parse_stream(read_line, &pc, on_entry, &pc);
+    fclose(pc.file);
+    if (line == -2) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    if (line > 0 || pc.reason[0] != '\0') {
+        /* Our own line count where we know it: inih's counts a line longer
+         * than its buffer twice. */
+        snprintf(err, errlen, "%s:%d: %s", path, pc.err_line ? pc.err_line : line,
+                 pc.reason[0] ? pc.reason : "syntax error");
+        goto done;
+    }
     bad = check(cfg);
-    if (bad != NULL)
-        return snprintf(err, errlen, "%s: %s", path, bad), -1;
-    return 0;
+    if (bad != NULL) {
+        snprintf(err, errlen, "%s: %s", path, bad);
+        goto done;
+    }
+    for (size_t i = 0; i < cfg->ncontent; i++) {
+        if (finish_content(cfg, &cfg->content[i], why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, cfg->content[i].line, why);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (rc < 0)
+        ctl_config_free(cfg);
+    return rc;
 }

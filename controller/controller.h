@@ -5,8 +5,10 @@
  * Files, and who touches libuv:
  *   main.c        arguments, signals, the loop
  *   config.c      the INI configuration
- *   planner.c     task lists: the full mesh of connected probes (no I/O)
- *   store.c       SQLite: probes and summary records
+ *   planner.c     task lists: the full mesh of connected probes and the
+ *                 content nodes of the configuration (no I/O)
+ *   store.c       SQLite: probes and summary records (outcomes, why and
+ *                 content fields as JSON in results.extra)
  *   map.c         the JSON documents of the HTTP API (no I/O)
  *   channel_io.c  the TLS server for probes: HELLO, TASKS, RESULTS, ACK
  *   http_io.c     libmicrohttpd driven from the loop: the API and the page
@@ -37,6 +39,30 @@ struct ctl_mesh {
     uint8_t poisson; /* schedule = poisson: exponential gaps (RFC 2330) */
 };
 
+/*
+ * A content node of the configuration ([content ID]): a target that every
+ * probe measures with each of its methods.  Strings are "" when not set;
+ * interval_ms 0 means the method's default (see the planner).
+ */
+#define CTL_CONTENT_MAX 256
+
+struct ctl_content {
+    char id[PROTO_ID_MAX + 1];
+    char name[PROTO_NAME_MAX + 1];
+    char host[PROTO_HOST_MAX + 1]; /* TLS SNI, HTTP Host, what the probe resolves */
+    char addr[PROTO_ADDRSTR_MAX];  /* connect here when set; the resolver of dns */
+    uint32_t methods;              /* bit (1 << enum proto_method) */
+    uint16_t port, tls_port, http_port, dns_port;
+    uint8_t https;                    /* http over TLS */
+    char path[PROTO_PATH_MAX + 1];    /* http request target */
+    char header[PROTO_TOKEN_MAX + 1]; /* http response header to record */
+    char query[PROTO_HOST_MAX + 1];   /* dns: the name asked */
+    uint16_t qtype;                   /* dns: 1 (A) or 28 (AAAA) */
+    uint32_t interval_ms;             /* 0: the method's default */
+    uint32_t timeout_ms;
+    int line; /* of its section header, for messages */
+};
+
 struct ctl_config {
     struct sockaddr_storage listen_addr;
     socklen_t listen_len;
@@ -49,10 +75,20 @@ struct ctl_config {
     uint32_t idle_s;      /* a probe silent for this long is dropped */
     uint32_t grace_s;     /* a probe that left stays in the mesh this long */
     struct ctl_mesh mesh;
+    struct ctl_content *content; /* ncontent nodes, in file order; owned */
+    size_t ncontent;
 };
 
-/* On failure returns -1 with "FILE:LINE: reason" (or "FILE: reason") in err. */
+/*
+ * On failure returns -1 with "FILE:LINE: reason" (or "FILE: reason") in err
+ * and cfg holds nothing to free.  On success the caller releases cfg with
+ * ctl_config_free().
+ */
 int ctl_config_load(const char *path, struct ctl_config *cfg, char *err, size_t errlen);
+void ctl_config_free(struct ctl_config *cfg);
+/* The content node of that id, or NULL. */
+const struct ctl_content *ctl_config_content(const struct ctl_config *cfg,
+                                             const char *id);
 
 /* ---- planner.c ----------------------------------------------------------- */
 
@@ -64,12 +100,22 @@ struct ctl_peer {
 
 /*
  * Builds the task list of peers[self]: a STAMP task to every other peer,
- * at an address of a family both can use.  tl->tasks is malloc'd; the
- * caller frees it.
+ * at an address of a family both can use, and one task per content node of
+ * cfg and method that the probe announced in its caps.  tl->tasks is
+ * malloc'd; the caller frees it.
  */
 int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
-                   const struct ctl_mesh *mesh, uint64_t generation,
+                   const struct ctl_config *cfg, uint64_t generation,
                    struct proto_tasks *tl);
+/* The capability a method needs (PROTO_CAP_*), 0 for an unknown method. */
+uint32_t ctl_method_cap(int method);
+/* The content methods of cfg (bit 1 << method) a probe with caps cannot run. */
+uint32_t ctl_content_missing(const struct ctl_config *cfg, uint32_t caps);
+/* Task ids of content tasks: this bit set, then node index x 16 + method;
+ * STAMP tasks stay below it (store key x 16 + method). */
+#define CTL_CONTENT_TASK_BIT 0x80000000u
+#define CTL_ICMP_SIZE        56   /* echo payload octets: ping's default, 64 in all */
+#define CTL_CONTENT_INTERVAL 5000 /* ms between attempts of tcp, tls, http, dns */
 
 /* ---- roster.c ---------------------------------------------------------- */
 
@@ -118,6 +164,12 @@ int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
  */
 int ctl_store_results(struct ctl_store *st, const char *probe_id,
                       const struct proto_results *rs, int64_t now_ms, uint64_t *acked);
+/*
+ * A record's outcomes, why and content fields as the compact JSON of the
+ * results.extra column; *out is NULL when there are none, else malloc'd
+ * and freed by the caller.  0 or -ENOMEM.
+ */
+int ctl_store_extra_json(const struct proto_result *r, char **out);
 const char *ctl_store_error(const struct ctl_store *st);
 sqlite3 *ctl_store_db(struct ctl_store *st);
 
@@ -128,9 +180,10 @@ typedef int (*ctl_connected_fn)(void *arg, const char *probe_id);
 
 /* Builds the /api/v1/probes document; NULL on a store error. */
 json_t *ctl_map_probes(struct ctl_store *st, ctl_connected_fn connected, void *arg);
-/* Builds the /api/v1/map document over the last window_s seconds. */
-json_t *ctl_map_matrix(struct ctl_store *st, int64_t now_ms, uint32_t window_s,
-                       ctl_connected_fn connected, void *arg);
+/* Builds the /api/v1/map document over the last window_s seconds; the
+ * content nodes of cfg (may be NULL) are listed among its nodes. */
+json_t *ctl_map_matrix(struct ctl_store *st, const struct ctl_config *cfg, int64_t now_ms,
+                       uint32_t window_s, ctl_connected_fn connected, void *arg);
 /* The map's ?window=SECONDS: a whole number in [1, CTL_WINDOW_MAX_S]; -EINVAL
  * for anything else (signs, spaces, trailing text, overflow). */
 #define CTL_WINDOW_MAX_S (30 * 86400)

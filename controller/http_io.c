@@ -75,9 +75,9 @@ static enum MHD_Result serve_map(struct ctl *c, struct MHD_Connection *conn)
         return respond_error(
             conn, MHD_HTTP_BAD_REQUEST,
             "window must be a whole number of seconds from 1 to 2592000");
-    return respond_json(
-        conn, MHD_HTTP_OK,
-        ctl_map_matrix(c->store, ctl_now_ms(), window_s, ctl_channel_connected, c));
+    return respond_json(conn, MHD_HTTP_OK,
+                        ctl_map_matrix(c->store, &c->cfg, ctl_now_ms(), window_s,
+                                       ctl_channel_connected, c));
 }
 
 static enum MHD_Result on_request_cb(void *cls, struct MHD_Connection *conn,

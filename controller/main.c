@@ -139,6 +139,7 @@ int main(int argc, char **argv)
     uv_run(c.loop, UV_RUN_DEFAULT);
     ctl_store_close(c.store);
     ctl_roster_free(&c.roster);
+    ctl_config_free(&c.cfg);
     SSL_CTX_free(c.tls);
     uv_loop_close(c.loop);
     log_info("stopped");

@@ -10,10 +10,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/x509.h>
+
 #include "controller.h"
 
 #define FIBRE_KM_PER_MS (299792.458 / 1.47 / 1000.0) /* light in fibre, km per ms */
 #define EARTH_RADIUS_KM 6371.0
+
+#define RECORD_WINDOW_MAX_S 3600 /* a record's window length, "wl" in PROTOCOL.md */
 
 struct node {
     char id[PROTO_ID_MAX + 1];
@@ -32,6 +36,9 @@ struct pair_acc {
     uint64_t duplicates, reordered;
     int ttl; /* lowest known TTL of its windows, 0 when none is */
     struct proto_sketch sketch;
+    uint64_t outcomes[PROTO_OUTCOME_MAX]; /* summed over the windows */
+    uint64_t last_sent, last_lost;        /* of the newest window alone */
+    json_t *latest; /* the newest value of each other key of the extra column */
 };
 
 int ctl_parse_window(const char *v, uint32_t *window_s)
@@ -169,6 +176,32 @@ static json_t *load_nodes(struct ctl_store *st, struct node **nodes, size_t *n,
     return list;
 }
 
+static json_t *text_or_null(const char *v)
+{
+    return v[0] != '\0' ? json_string(v) : json_null();
+}
+
+/* The configuration's content nodes, appended to the node list. */
+static int content_nodes(json_t *list, const struct ctl_config *cfg)
+{
+    for (size_t i = 0; cfg != NULL && i < cfg->ncontent; i++) {
+        const struct ctl_content *n = &cfg->content[i];
+        json_t *methods = json_array();
+
+        for (int m = PROTO_METHOD_ICMP; methods != NULL && m <= PROTO_METHOD_MAX; m++)
+            if (n->methods & (1u << m))
+                json_array_append_new(methods,
+                                      json_string(proto_method_name((uint8_t)m)));
+        if (json_array_append_new(
+                list, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", n->id, "name",
+                                n->name, "kind", "content", "host", text_or_null(n->host),
+                                "address", text_or_null(n->addr), "methods",
+                                methods ? methods : json_null())) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static const struct node *find_node(const struct node *nodes, size_t n, const char *id)
 {
     for (size_t i = 0; i < n; i++)
@@ -197,8 +230,135 @@ static double quantile(const struct pair_acc *p, double q)
                                         (double)p->max_ns);
 }
 
+static json_t *probe_pair_json(const struct pair_acc *p, const struct node *nodes,
+                               size_t nnodes);
+
+/* RFC 1035 4.1.1 and RFC 6895 2.3: the common RCODEs by name, others by number. */
+static json_t *rcode_json(json_int_t rc)
+{
+    static const char *const names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
+                                        "NXDOMAIN", "NOTIMP",  "REFUSED"};
+
+    if (rc >= 0 && rc < (json_int_t)(sizeof(names) / sizeof(names[0])))
+        return json_string(names[rc]);
+    return json_integer(rc);
+}
+
+static json_int_t latest_int(const struct pair_acc *p, const char *key)
+{
+    return json_integer_value(json_object_get(p->latest, key));
+}
+
+static json_t *latest_text(const struct pair_acc *p, const char *key)
+{
+    const char *v = json_string_value(json_object_get(p->latest, key));
+
+    return v != NULL ? json_string(v) : json_null();
+}
+
+static json_t *phases_json(const struct pair_acc *p)
+{
+    static const char *const keys[][2] = {{"tdns", "dns"},
+                                          {"tcon", "connect"},
+                                          {"ttls", "tls"},
+                                          {"tfb", "ttfb"},
+                                          {"ttot", "total"}};
+    json_t *o = json_object();
+
+    for (size_t i = 0; o != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_int_t ns = latest_int(p, keys[i][0]);
+
+        if (ns > 0)
+            json_object_set_new(o, keys[i][1], ms_value((double)ns, 1));
+    }
+    if (o != NULL && json_object_size(o) == 0) {
+        json_decref(o);
+        return json_null();
+    }
+    return o;
+}
+
+/*
+ * What a content method learnt, each from the newest window that had it;
+ * null where none did.  header's name comes from the configuration, which
+ * the record does not repeat.
+ */
+static int add_content_fields(json_t *o, const struct pair_acc *p,
+                              const struct ctl_content *n)
+{
+    json_int_t hs = latest_int(p, "hs"), ce = latest_int(p, "ce");
+    json_int_t vr = latest_int(p, "vr"), rc = latest_int(p, "rc");
+    const char *hv = json_string_value(json_object_get(p->latest, "hv"));
+    json_t *header = json_null(), *verify = json_null();
+
+    if (hv != NULL)
+        header = json_pack("{s:o, s:s}", "name",
+                           n != NULL ? json_string(n->header) : json_null(), "value", hv);
+    if (vr == 1)
+        verify = json_string("ok");
+    else if (vr > 1 && vr - 1 <= INT32_MAX)
+        verify = json_string(X509_verify_cert_error_string((long)(vr - 1)));
+    return json_object_update_new(
+        o, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "http_status",
+                     hs > 0 ? json_integer(hs) : json_null(), "header",
+                     header ? header : json_null(), "tls_version", latest_text(p, "tv"),
+                     "tls_cipher", latest_text(p, "tc"), "cert_not_after",
+                     ce > 0 && ce < INT64_MAX / 1000 ? iso_time(ce * 1000) : json_null(),
+                     "verify", verify ? verify : json_null(), "dns_rcode",
+                     rc > 0 ? rcode_json(rc - 1) : json_null(), "dns_answers",
+                     json_object_get(p->latest, "an") != NULL
+                         ? json_integer(latest_int(p, "an"))
+                         : json_null(),
+                     "phases_ms", phases_json(p)));
+}
+
+static json_t *outcomes_json(const struct pair_acc *p)
+{
+    json_t *o = json_object();
+
+    for (unsigned i = PROTO_OUT_OK + 1; o != NULL && i < PROTO_OUTCOME_MAX; i++)
+        if (p->outcomes[i] > 0)
+            json_object_set_new(o, proto_outcome_name(i),
+                                json_integer((json_int_t)p->outcomes[i]));
+    return o;
+}
+
+/* The newest window's loss alone: a server that just stopped shows at once,
+ * however long the range the rest of the pair is summed over. */
+static json_t *last_loss_json(const struct pair_acc *p)
+{
+    if (p->last_sent == 0)
+        return json_null();
+    return json_real(round((double)p->last_lost * 10000.0 / (double)p->last_sent) /
+                     100.0);
+}
+
 static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
-                         size_t nnodes)
+                         size_t nnodes, const struct ctl_config *cfg)
+{
+    json_t *o = probe_pair_json(p, nodes, nnodes);
+    json_t *oc = outcomes_json(p);
+
+    if (o == NULL || oc == NULL || json_object_set_new(o, "outcomes", oc) < 0 ||
+        json_object_set_new(o, "why", latest_text(p, "why")) < 0 ||
+        json_object_set_new(o, "last_loss_pct", last_loss_json(p)) < 0)
+        goto fail;
+    if (p->method != PROTO_METHOD_STAMP) {
+        /* Path class and stretch are about probe pairs (TTL 255 both ways,
+         * two known locations): a content node has neither. */
+        if (json_object_set_new(o, "path_class", json_null()) < 0 ||
+            json_object_set_new(o, "stretch", json_null()) < 0 ||
+            add_content_fields(o, p, cfg ? ctl_config_content(cfg, p->dst) : NULL) < 0)
+            goto fail;
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *probe_pair_json(const struct pair_acc *p, const struct node *nodes,
+                               size_t nnodes)
 {
     int ok = p->received > 0;
     double p50 = quantile(p, 0.5);
@@ -241,6 +401,37 @@ static void pair_start(struct pair_acc *p, sqlite3_stmt *s)
     p->ipdv_sum_ns = p->ipdv_count = 0;
     p->duplicates = p->reordered = 0;
     p->ttl = 0;
+    memset(p->outcomes, 0, sizeof(p->outcomes));
+    json_object_clear(p->latest);
+}
+
+/* Folds one window's extra column in: outcomes add up, every other key
+ * keeps its newest value (rows come oldest first).  A column that does not
+ * parse is skipped: the counts still hold. */
+static void pair_add_extra(struct pair_acc *p, const char *text)
+{
+    json_t *x = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(x, key, v)
+    {
+        if (strcmp(key, "oc") == 0) {
+            const char *name;
+            json_t *n;
+
+            json_object_foreach(v, name, n)
+            {
+                int i = proto_outcome_parse(name);
+
+                if (i > PROTO_OUT_OK && json_integer_value(n) > 0)
+                    p->outcomes[i] += (uint64_t)json_integer_value(n);
+            }
+        } else {
+            json_object_set(p->latest, key, v);
+        }
+    }
+    json_decref(x);
 }
 
 /* Adds one stored window to the pair; a sketch that does not decode is skipped. */
@@ -252,14 +443,17 @@ static void pair_add(struct pair_acc *p, sqlite3_stmt *s)
     int ttl = sqlite3_column_int(s, 13);
     struct proto_sketch sk;
 
-    p->sent += (uint64_t)sqlite3_column_int64(s, 3);
-    p->lost += (uint64_t)sqlite3_column_int64(s, 5);
+    p->last_sent = (uint64_t)sqlite3_column_int64(s, 3);
+    p->last_lost = (uint64_t)sqlite3_column_int64(s, 5);
+    p->sent += p->last_sent;
+    p->lost += p->last_lost;
     p->ipdv_sum_ns += (uint64_t)sqlite3_column_int64(s, 8);
     p->ipdv_count += (uint64_t)sqlite3_column_int64(s, 9);
     p->duplicates += (uint64_t)sqlite3_column_int64(s, 11);
     p->reordered += (uint64_t)sqlite3_column_int64(s, 12);
     if (ttl > 0 && (p->ttl == 0 || ttl < p->ttl))
         p->ttl = ttl;
+    pair_add_extra(p, (const char *)sqlite3_column_text(s, 14));
     if (received == 0)
         return;
     if (p->received == 0 || min < p->min_ns)
@@ -275,33 +469,46 @@ static void pair_add(struct pair_acc *p, sqlite3_stmt *s)
 }
 
 static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
-                          const struct node *nodes, size_t nnodes)
+                          const struct node *nodes, size_t nnodes,
+                          const struct ctl_config *cfg)
 {
     sqlite3_stmt *s = NULL;
     json_t *pairs = json_array();
-    struct pair_acc acc = {0};
+    struct pair_acc acc = {.latest = json_object()};
     int have = 0, rc = SQLITE_ERROR;
 
+    /* Oldest first within a pair, so that the last value read is the newest.
+     * The range holds the windows that ended in it (no window is longer
+     * than RECORD_WINDOW_MAX_S, which bounds the index scan): the last
+     * complete window is always in a range of one window's length. */
     sqlite3_prepare_v2(
         ctl_store_db(st),
         "SELECT probe_id, target_id, method, sent, received, lost, rtt_min_ns,"
-        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl"
-        " FROM results"
-        " WHERE window_start_ms >= ? ORDER BY probe_id, target_id, method",
+        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl,"
+        " extra FROM results"
+        " WHERE window_start_ms >= ? AND window_start_ms + window_s * 1000 > ?"
+        " ORDER BY probe_id, target_id, method, window_start_ms, seq",
         -1, &s, NULL);
     proto_sketch_init(&acc.sketch);
-    sqlite3_bind_int64(s, 1, since_ms);
-    while (s != NULL && pairs != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (have && !same_pair(&acc, s))
-            json_array_append_new(pairs, pair_json(&acc, nodes, nnodes));
+    sqlite3_bind_int64(s, 1, since_ms - (int64_t)RECORD_WINDOW_MAX_S * 1000);
+    sqlite3_bind_int64(s, 2, since_ms);
+    while (s != NULL && pairs != NULL && acc.latest != NULL &&
+           (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (have && !same_pair(&acc, s) &&
+            json_array_append_new(pairs, pair_json(&acc, nodes, nnodes, cfg)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
         if (!have || !same_pair(&acc, s))
             pair_start(&acc, s);
         have = 1;
         pair_add(&acc, s);
     }
-    if (have)
-        json_array_append_new(pairs, pair_json(&acc, nodes, nnodes));
+    if (have && rc == SQLITE_DONE &&
+        json_array_append_new(pairs, pair_json(&acc, nodes, nnodes, cfg)) < 0)
+        rc = SQLITE_NOMEM;
     proto_sketch_free(&acc.sketch);
+    json_decref(acc.latest);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
         json_decref(pairs);
@@ -310,15 +517,19 @@ static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
     return pairs;
 }
 
-json_t *ctl_map_matrix(struct ctl_store *st, int64_t now_ms, uint32_t window_s,
-                       ctl_connected_fn connected, void *arg)
+json_t *ctl_map_matrix(struct ctl_store *st, const struct ctl_config *cfg, int64_t now_ms,
+                       uint32_t window_s, ctl_connected_fn connected, void *arg)
 {
     struct node *nodes;
     size_t nnodes;
     json_t *nodes_json = load_nodes(st, &nodes, &nnodes, connected, arg);
-    json_t *pairs = load_pairs(st, now_ms - (int64_t)window_s * 1000, nodes, nnodes);
+    json_t *pairs = load_pairs(st, now_ms - (int64_t)window_s * 1000, nodes, nnodes, cfg);
 
     free(nodes);
+    if (nodes_json != NULL && content_nodes(nodes_json, cfg) < 0) {
+        json_decref(nodes_json);
+        nodes_json = NULL;
+    }
     if (nodes_json == NULL || pairs == NULL) { /* the HTTP layer answers 500 */
         json_decref(nodes_json);
         json_decref(pairs);

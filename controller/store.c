@@ -57,27 +57,38 @@ static const char schema[] =
     "  sketch BLOB NOT NULL,"
     "  stored_ms INTEGER NOT NULL,"
     "  ttl INTEGER NOT NULL DEFAULT 0," /* added later: see add_columns() */
+    "  extra TEXT,"                     /* likewise; see extra_json() */
     "  PRIMARY KEY (probe_id, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS results_by_window ON results (window_start_ms);";
 
 /*
  * Columns added after a database may have been made: a database from before
- * gets them, with their defaults, at the end of the table, where a new
- * database has them too, so that one INSERT fits both.
+ * gets them, with their defaults, at the end of the table.  The INSERT names
+ * its columns, so their order does not matter.
  */
+static const struct {
+    const char *probe, *add;
+} added_columns[] = {
+    {"SELECT ttl FROM results LIMIT 0",
+     "ALTER TABLE results ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0"},
+    {"SELECT extra FROM results LIMIT 0", "ALTER TABLE results ADD COLUMN extra TEXT"},
+};
+
 static int add_columns(sqlite3 *db)
 {
-    int rc;
+    int rc = SQLITE_OK;
 
     /* One writer at a time: two controllers opening one old database
      * must not both add the column. */
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return SQLITE_ERROR;
-    rc = sqlite3_exec(db, "SELECT ttl FROM results LIMIT 0", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        rc = sqlite3_exec(db,
-                          "ALTER TABLE results ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0",
-                          NULL, NULL, NULL);
+    /* In the order they were added, which is the order of the table. */
+    for (size_t i = 0;
+         rc == SQLITE_OK && i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        rc = sqlite3_exec(db, added_columns[i].probe, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            rc = sqlite3_exec(db, added_columns[i].add, NULL, NULL, NULL);
+    }
     if (sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
         SQLITE_OK)
         rc = SQLITE_ERROR;
@@ -93,7 +104,10 @@ static int fail(struct ctl_store *st, const char *what)
 static int prepare(struct ctl_store *st)
 {
     static const char ins[] =
-        "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        "INSERT OR IGNORE INTO results (probe_id, seq, task_id, method, target_id,"
+        " window_start_ms, window_s, sent, received, lost, duplicates, reordered,"
+        " rtt_min_ns, rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, stored_ms, ttl, extra)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ups[] =
         "INSERT INTO probes (id, name, addresses, stamp_port, lat, lon, sw_version, caps,"
         " first_seen_ms, last_seen_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?9,?8,?8)"
@@ -219,17 +233,89 @@ int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms)
     return rc;
 }
 
+static int set_uint(json_t *o, const char *key, uint64_t v)
+{
+    /* SQLite and jansson hold signed 64-bit: a larger value is nonsense. */
+    if (v == 0)
+        return 0;
+    return json_object_set_new(o, key,
+                               json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
+}
+
+static int set_text(json_t *o, const char *key, const char *v)
+{
+    return v[0] == '\0' ? 0 : json_object_set_new(o, key, json_string(v));
+}
+
+/*
+ * What a record tells beyond the counts and the sketch, as compact JSON
+ * under the wire's keys (PROTOCOL.md 4.3): "oc" {outcome name: count} of
+ * the non-zero outcomes, "why", and the content fields that are not zero.
+ * Sets *out to NULL when there is nothing (a healthy STAMP window), else
+ * to a malloc'd string the caller frees.  Returns 0 or -ENOMEM.
+ */
+int ctl_store_extra_json(const struct proto_result *r, char **out)
+{
+    const struct proto_content_info *in = &r->info;
+    json_t *o = json_object(), *oc = json_object();
+    int rc = -ENOMEM, bad = 0;
+
+    *out = NULL;
+    if (o == NULL || oc == NULL)
+        goto done;
+    for (unsigned i = PROTO_OUT_OK + 1; i < PROTO_OUTCOME_MAX; i++)
+        bad |= set_uint(oc, proto_outcome_name(i), r->outcomes[i]);
+    if (json_object_size(oc) > 0)
+        bad |= json_object_set(o, "oc", oc);
+    bad |= set_text(o, "why", r->why);
+    bad |= set_uint(o, "tdns", in->dns_ns);
+    bad |= set_uint(o, "tcon", in->connect_ns);
+    bad |= set_uint(o, "ttls", in->tls_ns);
+    bad |= set_uint(o, "tfb", in->ttfb_ns);
+    bad |= set_uint(o, "ttot", in->total_ns);
+    bad |= set_uint(o, "hs", in->http_status);
+    bad |= set_uint(o, "hb", in->http_bytes);
+    bad |= set_text(o, "hv", in->header_value);
+    bad |= set_text(o, "tv", in->tls_version);
+    bad |= set_text(o, "tc", in->tls_cipher);
+    if (in->cert_not_after != 0)
+        bad |= json_object_set_new(o, "ce", json_integer(in->cert_not_after));
+    bad |= set_uint(o, "vr", in->verify_result);
+    bad |= set_uint(o, "rc", in->dns_rcode);
+    /* An answer count of 0 means something once an answer came. */
+    if (in->dns_rcode != 0)
+        bad |= json_object_set_new(o, "an", json_integer(in->dns_answers));
+    if (bad)
+        goto done;
+    rc = 0;
+    if (json_object_size(o) == 0)
+        goto done;
+    *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    if (*out == NULL)
+        rc = -ENOMEM;
+done:
+    json_decref(oc);
+    json_decref(o);
+    return rc;
+}
+
 static int insert_one(struct ctl_store *st, const char *probe_id,
                       const struct proto_result *r, int64_t now_ms)
 {
     sqlite3_stmt *s = st->insert_result;
     uint8_t *sk;
     size_t sklen;
-    int rc = proto_sketch_to_bytes(&r->sketch, &sk, &sklen);
+    char *extra;
+    int rc = ctl_store_extra_json(r, &extra);
     int i = 1;
 
     if (rc < 0)
         return rc;
+    rc = proto_sketch_to_bytes(&r->sketch, &sk, &sklen);
+    if (rc < 0) {
+        free(extra);
+        return rc;
+    }
     sqlite3_bind_text(s, i++, probe_id, -1, SQLITE_STATIC);
     /* SQLite integers are signed 64-bit; sequence numbers fit below 2^63. */
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r->seq);
@@ -250,9 +336,14 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
     sqlite3_bind_blob(s, i++, sk, (int)sklen, SQLITE_STATIC);
     sqlite3_bind_int64(s, i++, now_ms);
     sqlite3_bind_int(s, i++, r->ttl);
+    if (extra != NULL)
+        sqlite3_bind_text(s, i++, extra, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i++);
     rc = sqlite3_step(s) == SQLITE_DONE ? 0 : fail(st, "store result");
     sqlite3_reset(s);
     free(sk);
+    free(extra);
     return rc;
 }
 

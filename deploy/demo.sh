@@ -263,6 +263,8 @@ http {
         listen 127.0.0.1:$CONTENT_HTTP;
         listen 127.0.0.1:$CONTENT_HTTPS ssl;
         server_name content.ixmesh.test;
+        # nginx 1.22 leaves TLS 1.3 out unless asked (1.23.4 added it).
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate $STATE/pki/controller.pem;
         ssl_certificate_key $STATE/pki/controller.key;
         default_type text/plain;

@@ -409,6 +409,8 @@ http {
         listen [$a6]:80;
         listen [$a6]:443 ssl;
         server_name content.ixmesh.test;
+        # nginx 1.22 leaves TLS 1.3 out unless asked (1.23.4 added it).
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate $STATE/pki/content.pem;
         ssl_certificate_key $STATE/pki/content.key;
         # Answers come from the configuration, not files: the workers run as

@@ -17,7 +17,11 @@
  *   stamp_mode = stateless          ; or stateful: own sequence numbers per session
  *   stamp_legacy = no               ; yes: answer TWAMP-Light requests of 41-43 octets
  *   stamp_rate = 100                ; answers per second per source (burst twice that)
+ *   resolvers = 127.0.0.1, [::1]:5353 ; names: these resolvers (port 53 default),
+ *                                   ; not /etc/resolv.conf
  *   log_level = info                ; error, warn, info, debug
+ *   content_ca = content-ca.pem     ; tls, http: verify content nodes with this CA,
+ *                                   ; not the system store
  */
 #include <errno.h>
 #include <ini.h>
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "probe.h"
@@ -178,10 +183,27 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
         return parse_choice(v, "no", "yes", &cfg->stamp_legacy, pc);
     if (strcmp(name, "stamp_rate") == 0)
         return parse_rate(v, &cfg->stamp_rate, pc);
+    if (strcmp(name, "content_ca") == 0) {
+        /* Checked here, so that the line is named, not the first TLS attempt. */
+        if (access(v, R_OK) < 0)
+            return snprintf(pc->reason, sizeof(pc->reason), "content_ca '%s': %s", v,
+                            strerror(errno)),
+                   -1;
+        return copy_str(cfg->content_ca, sizeof(cfg->content_ca), v, pc);
+    }
     if (strcmp(name, "latitude") == 0)
         return pc->has_lat = 1, parse_coord(v, 90, &cfg->lat, pc);
     if (strcmp(name, "longitude") == 0)
         return pc->has_lon = 1, parse_coord(v, 180, &cfg->lon, pc);
+    if (strcmp(name, "resolvers") == 0) {
+        struct sockaddr_storage ss[PROTO_ADDR_MAX];
+        size_t n;
+
+        if (probe_dns_servers_parse(v, ss, PROTO_ADDR_MAX, &n, pc->reason,
+                                    sizeof(pc->reason)) < 0)
+            return -1;
+        return copy_str(cfg->resolvers, sizeof(cfg->resolvers), v, pc);
+    }
     if (strcmp(name, "log_level") == 0) {
         enum log_level l;
 

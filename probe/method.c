@@ -31,7 +31,8 @@ static const struct probe_method_ops stamp_ops = {
 };
 
 static const struct probe_method_ops *const methods[] = {
-    &stamp_ops,
+    &stamp_ops,     &probe_icmp_ops, &probe_tcp_ops,
+    &probe_tls_ops, &probe_http_ops, &probe_dns_ops,
 };
 
 const struct probe_method_ops *probe_method_ops(uint8_t method)

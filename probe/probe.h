@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <http_parser.h>
 #include <uv.h>
 
 #include "proto.h"
@@ -272,8 +273,155 @@ struct probe_resolve;
  */
 int probe_resolve_start(struct probe *p, const char *host, uint16_t port,
                         probe_resolve_cb cb, void *arg, struct probe_resolve **req);
-/* cb is never called for req afterwards. */
+/* cb is never called for req afterwards.  req is gone once cb was called,
+ * and when the dns method closes (probe_method_close_all(): lookups still
+ * out end there without a call). */
 void probe_resolve_cancel(struct probe_resolve *req);
+
+/* ---- dns_io.c: the dns method ---------------------------------------------- */
+
+struct probe_dns_chan; /* one c-ares channel on the loop */
+
+/*
+ * The dns method's state, and the resolver's (p->dns).  One channel per
+ * resolver address, port and timeout that tasks query (one server, one
+ * try, so that an attempt is one query), and one for names.  Opened by the
+ * method's open() or by the first probe_resolve_start(); the method's
+ * close() tears down both.
+ */
+struct probe_dns_io {
+    struct probe_dns_chan *chans;     /* the dns method's, in a list */
+    struct probe_dns_chan *resolver;  /* for names; NULL until first asked */
+    struct probe_resolve *deferred;   /* answered within start(): told next turn */
+    uint64_t queries, timeouts, late; /* late: answers after a cancel */
+};
+
+extern const struct probe_method_ops probe_dns_ops;
+
+/* ---- dns.c ------------------------------------------------------------------ */
+
+/* What the header of a DNS answer says (RFC 1035 4.1.1). */
+struct probe_dns_answer {
+    int has_header; /* the 12 octets were there: the fields below are read */
+    uint16_t id;
+    uint8_t rcode;
+    int tc;
+    uint16_t qdcount, ancount, nscount, arcount;
+};
+
+/*
+ * Reads the answer in buf (len octets, untrusted) to our question qname
+ * (text) of type qtype, class IN.  0 when it is a well-formed answer to
+ * it; -EBADMSG when it is cut short or malformed; -EPROTO when it is no
+ * answer to that question (a query, another opcode, another question).  a
+ * is filled as far as it was read: the header's fields whenever
+ * a->has_header.
+ */
+int probe_dns_parse(const uint8_t *buf, size_t len, const char *qname, uint16_t qtype,
+                    struct probe_dns_answer *a);
+/* The outcome an RCODE means: 0 OK, 2 servfail, 3 nxdomain, 5 dns_refused,
+ * others dns_error. */
+int probe_dns_outcome(uint8_t rcode);
+/* "NXDOMAIN" and the like, or NULL for an RCODE without a name here. */
+const char *probe_dns_rcode_name(uint8_t rcode);
+/* "NXDOMAIN for NAME" (or "rcode 12 for NAME"), printable and cut to len. */
+void probe_dns_why(char *out, size_t len, uint8_t rcode, const char *qname);
+/* Copies s into out (len octets with the NUL), cut, with every octet
+ * outside printable ASCII replaced by '?'. */
+void probe_dns_text(char *out, size_t len, const char *s);
+/*
+ * Parses a resolver list "ADDR[:PORT],..." (commas or blanks; IPv6 in
+ * brackets when a port follows; port 53 by default) into out[0..*n), at
+ * most max.  0, or -EINVAL with the reason in err.
+ */
+int probe_dns_servers_parse(const char *s, struct sockaddr_storage *out, size_t max,
+                            size_t *n, char *err, size_t errlen);
+
+/* ---- http.c: the HTTP/1.1 request and response (no I/O) ------------------- */
+
+#define PROBE_HTTP_BODY_MAX   (16u << 20) /* body octets counted before we stop reading */
+#define PROBE_HTTP_REASON_MAX 63
+
+/* One response as it arrives: what the method records of it, and nothing else
+ * (the body is counted, never stored). */
+struct probe_http_resp {
+    http_parser parser;
+    const char *want; /* the header to record ("": none); must outlive the reader */
+    char field[PROTO_TOKEN_MAX + 1];
+    size_t field_len;
+    int field_long; /* the current field name is longer than any we match */
+    int in_value;   /* the last callback was a header value */
+    int want_value; /* the value being read belongs to the wanted header */
+    size_t nwanted; /* occurrences of the wanted header seen */
+    char value[PROTO_VALUE_MAX + 1]; /* sanitised, cut to PROTO_VALUE_MAX */
+    size_t value_len;
+    char reason[PROBE_HTTP_REASON_MAX + 1]; /* sanitised reason phrase */
+    size_t reason_len;
+    uint16_t status;
+    uint64_t body; /* body octets (after chunked decoding) */
+    int got_bytes; /* any octet of the response has arrived */
+    int complete;
+    int capped;     /* PROBE_HTTP_BODY_MAX reached: we stopped reading */
+    int bad_status; /* not three digits (the parser is lenient) */
+};
+
+/*
+ * Writes the GET request of spec into buf (NUL-terminated) and returns its
+ * length, -ENOBUFS when it does not fit, -EINVAL when the path or host
+ * holds octets a request line or header must not carry.
+ */
+int probe_http_request(const struct proto_task *spec, char *buf, size_t len);
+/* Starts reading a response; header (may be "" or NULL) names the header to record. */
+void probe_http_resp_init(struct probe_http_resp *r, const char *header);
+/*
+ * Feeds n octets of the response: 1 when it is complete (or the body cap is
+ * reached), 0 when more are needed, -EBADMSG when it is malformed.
+ */
+int probe_http_resp_feed(struct probe_http_resp *r, const uint8_t *p, size_t n);
+/* The connection ended: 1 when that completes the response, else -EBADMSG. */
+int probe_http_resp_eof(struct probe_http_resp *r);
+/* Why the parser refused the response (valid after -EBADMSG). */
+const char *probe_http_resp_error(const struct probe_http_resp *r);
+/*
+ * Copies n octets of src into dst (dstlen octets, NUL-terminated, cut to
+ * fit), each octet outside 0x20..0x7e replaced by '?': what came from the
+ * network becomes printable text the wire encoder accepts.
+ */
+void probe_sanitize(char *dst, size_t dstlen, const char *src, size_t n);
+
+/* ---- tls.c: what a TLS handshake tells (no I/O) ---------------------------- */
+
+/*
+ * The client context of the content methods: verifies against ca_file, or
+ * the system store when it is NULL or "".  NULL on failure, with the
+ * reason in err.  Freed with SSL_CTX_free().
+ */
+SSL_CTX *probe_tls_ctx_new(const char *ca_file, char *err, size_t errlen);
+/*
+ * Sets up ssl for a server: SNI and the name to verify are host (RFC 6066
+ * 3: never an address literal), or without a host the address addr must
+ * be in the certificate.  0 or -EINVAL.
+ */
+int probe_tls_prepare(SSL *ssl, const char *host, const char *addr);
+/* Fills version, cipher, the leaf's notAfter and verify result + 1 into in. */
+void probe_tls_info(SSL *ssl, struct proto_content_info *in);
+/* The outcome of a failed handshake (TLS_VERIFY or TLS), with why. */
+int probe_tls_failure(SSL *ssl, char *why, size_t len);
+/* Unix seconds of an ASN1_TIME, or 0 when it does not convert. */
+int64_t probe_tls_time(const ASN1_TIME *t);
+
+/* ---- conn_io.c: tcp, tls and http on the loop ----------------------------- */
+
+/* What the three connection methods share: opened by the first, freed
+ * when the last closes. */
+struct probe_conn_io {
+    unsigned open;     /* bit m: method m is open */
+    SSL_CTX *ctx;      /* made on the first TLS attempt (or tls open()) */
+    uint64_t inflight; /* attempts not yet freed */
+    uint64_t skipped;  /* attempts not started: the previous one still ran */
+};
+
+extern const struct probe_method_ops probe_tcp_ops, probe_tls_ops, probe_http_ops;
 
 /* ---- cmd_io.c -------------------------------------------------------------- */
 
@@ -427,6 +575,108 @@ struct probe_stamp_io {
 int probe_stamp_io_open(struct probe *p);
 void probe_stamp_io_close(struct probe *p);
 int probe_stamp_io_send(struct probe *p, struct probe_task *t);
+
+/* ---- icmp.c: echo request and reply (no I/O) ------------------------------ */
+
+#define PROBE_ICMP_HDR_LEN    8  /* type, code, checksum, identifier, sequence */
+#define PROBE_ICMP_COOKIE_LEN 8  /* random per process: the first data octets */
+#define PROBE_ICMP_DATA_MIN   12 /* the cookie and the task id */
+#define PROBE_ICMP_DATA_MAX   1472
+#define PROBE_ICMP_PKT_MAX    (PROBE_ICMP_HDR_LEN + PROBE_ICMP_DATA_MAX)
+
+/* The socket a message was read from, which decides its layout. */
+enum probe_icmp_sock {
+    PROBE_ICMP_RAW4,  /* SOCK_RAW, IPv4: the IP header first, our identifier */
+    PROBE_ICMP_PING4, /* SOCK_DGRAM IPPROTO_ICMP: the kernel's identifier */
+    PROBE_ICMP_RAW6,  /* SOCK_RAW IPPROTO_ICMPV6: no IP header, our identifier */
+    PROBE_ICMP_PING6, /* SOCK_DGRAM IPPROTO_ICMPV6 */
+};
+
+enum probe_icmp_kind {
+    PROBE_ICMP_REPLY = 1, /* echo reply */
+    PROBE_ICMP_UNREACH,   /* destination unreachable quoting our request */
+    PROBE_ICMP_EXCEEDED,  /* time exceeded quoting our request */
+};
+
+/* What a received message says, when it is about one of our requests. */
+struct probe_icmp_msg {
+    int kind; /* enum probe_icmp_kind */
+    uint8_t code;
+    uint16_t ident, seq;
+    uint32_t task_id;
+    int has_task;   /* our data was there (a short error quote may lack it) */
+    uint8_t ttl;    /* PROBE_ICMP_RAW4: the TTL in the IP header; else 0 */
+    size_t len;     /* ICMP octets: header and data */
+    int dst_family; /* errors: the address our request went to */
+    uint8_t dst[16];
+};
+
+/* The echo data octets of a task of that size: at least the cookie and id. */
+size_t probe_icmp_data_len(uint16_t size);
+/* The Internet checksum (RFC 1071) of octets we made. */
+uint16_t probe_icmp_checksum(const uint8_t *buf, size_t len);
+/*
+ * Builds an echo request (RFC 792; RFC 4443 4.1 with v6, its checksum left
+ * to the kernel) into buf: identifier, sequence number, the cookie, the
+ * task id, zeros up to size data octets.  Its length, or -ENOBUFS.
+ */
+int probe_icmp_request(uint8_t *buf, size_t cap, int v6, uint16_t ident, uint16_t seq,
+                       const uint8_t cookie[PROBE_ICMP_COOKIE_LEN], uint32_t task_id,
+                       uint16_t size);
+/*
+ * Reads a message from a socket of that kind: an echo reply with our cookie
+ * (and, from a raw socket, our identifier), or an error quoting such a
+ * request.  0 and m filled in; -EBADMSG when malformed or cut short;
+ * -ENOENT when it is not about one of ours.
+ */
+int probe_icmp_parse(const uint8_t *buf, size_t len, enum probe_icmp_sock sock,
+                     uint16_t ident, const uint8_t cookie[PROBE_ICMP_COOKIE_LEN],
+                     struct probe_icmp_msg *m);
+/* Our echo request as a ping socket's error queue returns it: only seq,
+ * ident and the task (when quoted) are filled in. */
+int probe_icmp_parse_quoted(const uint8_t *buf, size_t len, int v6,
+                            const uint8_t cookie[PROBE_ICMP_COOKIE_LEN],
+                            struct probe_icmp_msg *m);
+/* enum probe_icmp_kind of an ICMP or ICMPv6 type; 0 for any other. */
+int probe_icmp_kind(int v6, uint8_t type);
+/* "host unreachable from 198.18.0.1": an error's reason, for the record. */
+void probe_icmp_why(int v6, int kind, uint8_t code, const char *from, char *buf,
+                    size_t len);
+
+/* ---- icmp_io.c: the icmp method's sockets ---------------------------------- */
+
+#define PROBE_ICMP_BATCH 64 /* requests per sendmmsg(), replies per recvmmsg() */
+
+/* One family's socket and the requests waiting for the tick's sendmmsg(). */
+struct probe_icmp_family {
+    uv_poll_t poll;
+    int fd;                     /* -1: none (err says why) */
+    int sock;                   /* enum probe_icmp_sock */
+    int err;                    /* why there is no socket, a negative errno */
+    unsigned nq;                /* requests queued */
+    unsigned eager_wait;        /* flushes before replies are read right after one */
+    uint32_t tx_key;            /* the kernel's number (OPT_ID) for our next request */
+    struct probe_icmp_out *out; /* PROBE_ICMP_BATCH queued requests, made at open */
+    struct mmsghdr *msgs;       /* their headers, for sendmmsg() */
+    uint8_t *pkts;              /* their octets, PROBE_ICMP_PKT_MAX each */
+};
+
+struct probe_icmp_io {
+    struct probe *p;
+    struct probe_icmp_family fam[2]; /* IPv4, IPv6 */
+    uint8_t cookie[PROBE_ICMP_COOKIE_LEN];
+    uint16_t ident;           /* raw sockets' identifier */
+    int kernel_ts;            /* SO_TIMESTAMPING; else SO_TIMESTAMPNS */
+    int handles;              /* polls not yet closed: freed after the last */
+    struct probe_icmp_rx *rx; /* the receive batch, shared by the families */
+    /* The tasks by target address: open addressing, at most half full. */
+    struct probe_task **slots;
+    uint32_t mask, ntasks;
+    uint64_t sent, send_errors, replies, errors_in, duplicates, late, strays;
+    uint64_t tx_kernel; /* requests timed by the kernel's transmit stamp */
+};
+
+extern const struct probe_method_ops probe_icmp_ops;
 
 /* ---- sched_io.c ---------------------------------------------------------- */
 

@@ -173,6 +173,9 @@ static void send_hello(struct probe *p)
     h->version_min = p->uplink.version_min;
     h->version_max = p->uplink.version_max;
     h->caps = PROTO_CAP_STAMP | PROTO_CAP_KERNEL_TS;
+    h->caps |= PROTO_CAP_ICMP;
+    h->caps |= PROTO_CAP_TCP | PROTO_CAP_TLS | PROTO_CAP_HTTP;
+    h->caps |= PROTO_CAP_DNS;
     if (p->stamp.family == AF_INET6)
         h->caps |= PROTO_CAP_IPV6;
     strcpy(h->probe_id, p->cfg.id);

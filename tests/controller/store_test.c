@@ -152,23 +152,98 @@ START_TEST(old_database_gains_new_columns)
     ck_assert_int_ge(fd, 0);
     close(fd);
     ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
-    ck_assert_int_eq(sqlite3_exec(ctl_store_db(st), "ALTER TABLE results DROP COLUMN ttl",
+    /* The table as it was before ttl and extra. */
+    ck_assert_int_eq(sqlite3_exec(ctl_store_db(st),
+                                  "ALTER TABLE results DROP COLUMN extra;"
+                                  "ALTER TABLE results DROP COLUMN ttl",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     ctl_store_close(st);
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     ck_assert_int_ne(sqlite3_exec(db, "SELECT ttl FROM results", NULL, NULL, NULL),
                      SQLITE_OK);
+    ck_assert_int_ne(sqlite3_exec(db, "SELECT extra FROM results", NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
 
     ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
     make_batch(&rs, r, 1, 2);
     r[1].ttl = 255;
+    r[1].outcomes[PROTO_OUT_TIMEOUT] = 2;
     ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
     ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE ttl = 255"), 1);
+    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE seq = 2 AND"
+                                    " extra = '{\"oc\":{\"timeout\":2}}'"),
+                     1);
     ctl_store_close(st);
     free_batch(r, 2);
     unlink(path);
+}
+END_TEST
+
+static char *extra_of(struct ctl_store *st, uint64_t seq)
+{
+    sqlite3_stmt *s;
+    char *v = NULL;
+
+    ck_assert_int_eq(sqlite3_prepare_v2(ctl_store_db(st),
+                                        "SELECT extra FROM results WHERE seq = ?", -1, &s,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+        v = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return v;
+}
+
+START_TEST(content_fields_are_kept)
+{
+    struct ctl_store *st = open_mem();
+    struct proto_results rs;
+    struct proto_result r[3];
+    struct proto_content_info *in = &r[1].info;
+    uint64_t acked;
+    char *x;
+
+    make_batch(&rs, r, 1, 3);
+    /* 1: a healthy STAMP window, nothing extra */
+    /* 2: https with every field, some attempts failed */
+    r[1].method = PROTO_METHOD_HTTP;
+    strcpy(r[1].target_id, "cdn");
+    r[1].outcomes[PROTO_OUT_REFUSED] = 3;
+    r[1].outcomes[PROTO_OUT_HTTP_5XX] = 1;
+    strcpy(r[1].why, "HTTP 503 Service Unavailable");
+    in->dns_ns = 1000, in->connect_ns = 2000, in->tls_ns = 3000, in->ttfb_ns = 4000;
+    in->total_ns = 5000;
+    in->http_status = 200;
+    in->http_bytes = 612;
+    strcpy(in->header_value, "HIT from cache-khi");
+    strcpy(in->tls_version, "TLSv1.3");
+    strcpy(in->tls_cipher, "TLS_AES_256_GCM_SHA384");
+    in->cert_not_after = 1900000000;
+    in->verify_result = 1;
+    /* 3: dns: NOERROR with no answer still tells its count */
+    r[2].method = PROTO_METHOD_DNS;
+    r[2].info.dns_rcode = 1;
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+
+    ck_assert_ptr_null(extra_of(st, 1));
+    ck_assert_ptr_nonnull(x = extra_of(st, 2));
+    ck_assert_str_eq(x, "{\"ce\":1900000000,\"hb\":612,\"hs\":200,"
+                        "\"hv\":\"HIT from cache-khi\","
+                        "\"oc\":{\"http_5xx\":1,\"refused\":3},"
+                        "\"tc\":\"TLS_AES_256_GCM_SHA384\",\"tcon\":2000,"
+                        "\"tdns\":1000,\"tfb\":4000,\"ttls\":3000,"
+                        "\"ttot\":5000,\"tv\":\"TLSv1.3\",\"vr\":1,"
+                        "\"why\":\"HTTP 503 Service Unavailable\"}");
+    free(x);
+    ck_assert_ptr_nonnull(x = extra_of(st, 3));
+    ck_assert_str_eq(x, "{\"an\":0,\"rc\":1}");
+    free(x);
+    free_batch(r, 3);
+    ctl_store_close(st);
 }
 END_TEST
 
@@ -181,6 +256,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, probe_keys_are_stable);
     tcase_add_test(tc, file_database_survives_reopen);
     tcase_add_test(tc, old_database_gains_new_columns);
+    tcase_add_test(tc, content_fields_are_kept);
     suite_add_tcase(s, tc);
     return s;
 }

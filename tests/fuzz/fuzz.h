@@ -44,6 +44,19 @@ enum {
 #define FUZZ_REFLECT_PRIMED    4
 #define FUZZ_REFLECT_SSID      0x1234
 
+/*
+ * fuzz_icmp inputs: a flags octet, then one message as an ICMP socket hands
+ * it over.  The flags' low two bits name the socket (enum probe_icmp_sock:
+ * raw IPv4 with its IP header, ping IPv4, raw IPv6, ping IPv6); with
+ * FUZZ_ICMP_FIX_SUM the harness first sets the ICMP checksum (after the IP
+ * header, when there is one), so that seeds need not carry it.  Our cookie
+ * and raw sockets' identifier are these.
+ */
+#define FUZZ_ICMP_SOCK    0x03
+#define FUZZ_ICMP_FIX_SUM 0x04
+#define FUZZ_ICMP_COOKIE  ((const uint8_t *)"ixmesh-f")
+#define FUZZ_ICMP_IDENT   0x1ce5
+
 /* ---- support.c ----------------------------------------------------------- */
 
 #define FUZZ_CHECK(cond)                                                                 \

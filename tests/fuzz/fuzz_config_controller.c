@@ -33,6 +33,16 @@ static void check_config(const struct ctl_config *cfg)
                (uint64_t)m->timeout_ms < (uint64_t)m->window_s * 1000);
     FUZZ_CHECK(m->size >= PROTO_STAMP_BASE_LEN && m->size <= PROTO_STAMP_MAX_LEN);
     FUZZ_CHECK(m->dscp <= 63);
+    for (size_t i = 0; i < cfg->ncontent; i++) {
+        const struct ctl_content *c = &cfg->content[i];
+
+        FUZZ_CHECK(proto_id_valid(c->id) && (c->host[0] != '\0' || c->addr[0] != '\0'));
+        FUZZ_CHECK(c->methods != 0 && (c->methods & (1u << PROTO_METHOD_STAMP)) == 0);
+        FUZZ_CHECK(c->host[0] == '\0' || proto_host_valid(c->host));
+        FUZZ_CHECK(!(c->methods & (1u << PROTO_METHOD_DNS)) || c->addr[0] != '\0');
+        FUZZ_CHECK(c->path[0] == '/');
+        FUZZ_CHECK(ctl_config_content(cfg, c->id) == c);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -40,9 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ctl_config cfg;
     char err[512] = "";
 
-    if (ctl_config_load(fuzz_file(data, size), &cfg, err, sizeof(err)) == 0)
+    if (ctl_config_load(fuzz_file(data, size), &cfg, err, sizeof(err)) == 0) {
         check_config(&cfg);
-    else
+        ctl_config_free(&cfg);
+    } else
         FUZZ_CHECK(err[0] != '\0');
     return 0;
 }

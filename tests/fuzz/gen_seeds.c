@@ -801,9 +801,136 @@ static void gen_configs(void)
         "[controller]\nca=a\ncert=b\nkey=c\ndatabase=d\nlisten=*\nhttp=0.0.0.0:65535\n"
         "[mesh]\nwindow=3600\ninterval_ms=3600000\ntimeout_ms=60000\nsize=1472\n"
         "dscp=63\n");
+    put_str("config_controller", "content",
+            "[controller]\nca=a\ncert=b\nkey=c\ndatabase=d\n"
+            "[content cdn-khi]\nname = CDN cache\nhost = cdn.example.pk\n"
+            "address = 192.0.2.10\nmethods = icmp tcp tls http dns\nport = 80\n"
+            "tls_port = 443\nhttp_port = 443\nhttps = yes\npath = /logo.png\n"
+            "header = Age\nquery = cdn.example.pk\nqtype = AAAA\ndns_port = 53\n"
+            "interval_ms = 5000\ntimeout_ms = 2000\n"
+            "[content dns-only]\naddress = 2001:db8::53\nmethods = dns\n"
+            "query = x.example\n");
     put_str("config_controller", "errors",
             "[controller]\nlisten = 1.2.3.4:x\n[mesh]\nwindow = -1\nsize = 43\n"
             "timeout_ms = 18446744073709551616\n[nope]\n");
+}
+
+/* ---- icmp replies (fuzz_icmp) ------------------------------------------------ */
+
+/* An IPv4 header (RFC 791 3.1) before len octets of ICMP; 4 * ihl octets. */
+static void icmp_ipv4(struct proto_wr *w, unsigned ihl, size_t len, uint32_t src,
+                      uint32_t dst)
+{
+    proto_wr_u8(w, (uint8_t)(0x40 | ihl));
+    proto_wr_u8(w, 0);
+    proto_wr_u16(w, (uint16_t)(4 * ihl + len));
+    proto_wr_u32(w, 0); /* identification, fragment */
+    proto_wr_u8(w, 61); /* TTL */
+    proto_wr_u8(w, 1);  /* ICMP */
+    proto_wr_u16(w, 0);
+    proto_wr_u32(w, src);
+    proto_wr_u32(w, dst);
+    for (unsigned i = 5; i < ihl; i++)
+        proto_wr_u32(w, 0x01010101); /* NOP options */
+}
+
+/* An IPv6 header (RFC 8200 3) before len octets of ICMPv6. */
+static void icmp_ipv6(struct proto_wr *w, size_t len, uint8_t last)
+{
+    proto_wr_u32(w, 0x60000000);
+    proto_wr_u16(w, (uint16_t)len);
+    proto_wr_u8(w, 58);
+    proto_wr_u8(w, 64);
+    proto_wr_u64(w, 0xfd49584d00c80000ull); /* fd49:584d:c8::1 */
+    proto_wr_u64(w, 1);
+    proto_wr_u64(w, 0xfd49584d00c80000ull); /* fd49:584d:c8::LAST */
+    proto_wr_u64(w, last);
+}
+
+/* An echo message of ours: type, identifier, sequence, cookie, task, pad. */
+static void icmp_echo(struct proto_wr *w, uint8_t type, uint16_t ident, uint16_t seq,
+                      size_t data)
+{
+    proto_wr_u8(w, type);
+    proto_wr_u8(w, 0);
+    proto_wr_u16(w, 0); /* checksum: the harness's (FUZZ_ICMP_FIX_SUM) */
+    proto_wr_u16(w, ident);
+    proto_wr_u16(w, seq);
+    for (int i = 0; i < 8; i++)
+        proto_wr_u8(w, FUZZ_ICMP_COOKIE[i]);
+    proto_wr_u32(w, 7); /* task id */
+    proto_wr_zero(w, data - 12);
+}
+
+static void put_icmp(const char *name, uint8_t flags, const struct proto_wr *w)
+{
+    uint8_t buf[1 + 1600];
+
+    buf[0] = flags;
+    memcpy(buf + 1, w->p, w->off);
+    put("icmp", name, buf, 1 + w->off);
+}
+
+static void gen_icmp(void)
+{
+    enum { RAW4, PING4, RAW6, PING6 };
+    const uint8_t fix = FUZZ_ICMP_FIX_SUM;
+    const uint32_t us = 0xc6120001, target = 0xc612c901; /* 198.18.0.1, 198.18.201.1 */
+    uint8_t buf[1600];
+    struct proto_wr w;
+
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_ipv4(&w, 5, 64, target, us);
+    icmp_echo(&w, 0, FUZZ_ICMP_IDENT, 1, 56);
+    put_icmp("reply-raw4", RAW4 | fix, &w);
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_ipv4(&w, 7, 20, target, us);
+    icmp_echo(&w, 0, FUZZ_ICMP_IDENT, 65535, 12);
+    put_icmp("reply-raw4-options", RAW4 | fix, &w);
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_echo(&w, 0, 0x9999, 2, 56);
+    put_icmp("reply-ping4", PING4 | fix, &w);
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_echo(&w, 129, FUZZ_ICMP_IDENT, 3, 1472);
+    put_icmp("reply-raw6-max", RAW6, &w);
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_echo(&w, 129, 0x4242, 4, 56);
+    put_icmp("reply-ping6", PING6, &w);
+    /* Our own request, as a raw socket on lo also sees it: not a reply. */
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_echo(&w, 8, FUZZ_ICMP_IDENT, 5, 56);
+    put_icmp("request-ping4", PING4 | fix, &w);
+
+    /* Host unreachable from a router, quoting all of our request. */
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_ipv4(&w, 5, 8 + 20 + 64, us + 1, us);
+    proto_wr_u32(&w, 0x03010000); /* type 3, code 1 */
+    proto_wr_u32(&w, 0);
+    icmp_ipv4(&w, 5, 64, us, target);
+    icmp_echo(&w, 8, FUZZ_ICMP_IDENT, 6, 56);
+    put_icmp("unreach-raw4", RAW4 | fix, &w);
+    /* RFC 792's minimum: the IP header and 8 octets. */
+    proto_wr_init(&w, buf, sizeof(buf));
+    icmp_ipv4(&w, 5, 8 + 20 + 8, us + 1, us);
+    proto_wr_u32(&w, 0x030d0000); /* administratively prohibited */
+    proto_wr_u32(&w, 0);
+    icmp_ipv4(&w, 5, 64, us, target);
+    icmp_echo(&w, 8, FUZZ_ICMP_IDENT, 7, 12);
+    w.off -= 12;
+    put_icmp("unreach-raw4-short", RAW4 | fix, &w);
+    /* Time exceeded, and unreachable, over ICMPv6. */
+    proto_wr_init(&w, buf, sizeof(buf));
+    proto_wr_u32(&w, 0x03000000);
+    proto_wr_u32(&w, 0);
+    icmp_ipv6(&w, 64, 2);
+    icmp_echo(&w, 128, FUZZ_ICMP_IDENT, 8, 56);
+    put_icmp("exceeded-raw6", RAW6, &w);
+    proto_wr_init(&w, buf, sizeof(buf));
+    proto_wr_u32(&w, 0x01030000); /* address unreachable */
+    proto_wr_u32(&w, 0);
+    icmp_ipv6(&w, 64, 3);
+    icmp_echo(&w, 128, 0x4242, 9, 56);
+    put_icmp("unreach-ping6", PING6, &w);
 }
 
 int main(int argc, char **argv)
@@ -825,5 +952,6 @@ int main(int argc, char **argv)
     gen_reflect();
     gen_http_query();
     gen_configs();
+    gen_icmp();
     return 0;
 }
