@@ -22,8 +22,9 @@ BUILD_PKGS=(
 # procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang;
 # (nginx and unbound, in the build list: the demo's content node.)
 # nftables, iputils-ping: the testbed (deploy/testbed.sh).
+# time: GNU time, the benchmarks' CPU and peak RSS of a whole process.
 TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev chromium
-    nftables iputils-ping)
+    nftables iputils-ping time)
 
 usage() {
     cat <<EOF

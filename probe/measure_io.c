@@ -742,6 +742,9 @@ static int make_tasks(struct measure *m)
             return -EINVAL;
         }
         t->count_left = m->count;
+        /* Exact percentiles come from the samples: a sketch per target
+         * would only cost memory (a thousand targets, about 1 MiB). */
+        t->win[0].no_sketch = t->win[1].no_sketch = m->samples != NULL;
         p->tasks[p->ntasks++] = t;
         rc = probe_sched_start_task(p, t, (uint64_t)m->interval_ms * i / n);
         if (rc < 0) {

@@ -88,6 +88,7 @@ struct probe_window {
     uint32_t reordered;  /* RFC 4737 3.3: arrived after a later one */
     int64_t last_rtt_ns; /* -1 before the first reply */
     uint8_t ttl_min;     /* lowest TTL either leg arrived with; 0: none seen */
+    uint8_t no_sketch;   /* the one-shot command keeps every RTT itself; kept by open */
     uint32_t outcomes[PROTO_OUTCOME_MAX]; /* failed attempts by outcome */
     char why[PROTO_WHY_MAX + 1];          /* the last failure's reason */
     struct proto_content_info

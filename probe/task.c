@@ -136,7 +136,8 @@ void probe_window_add_rtt(struct probe_window *w, int64_t rtt_ns)
     }
     w->last_rtt_ns = rtt_ns;
     w->received++;
-    proto_sketch_add(&w->sketch, (double)rtt_ns);
+    if (!w->no_sketch)
+        proto_sketch_add(&w->sketch, (double)rtt_ns);
 }
 
 void probe_window_add_ttl(struct probe_window *w, uint8_t ttl)
