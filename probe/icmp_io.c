@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,10 +52,9 @@ struct icmp_filter {
 };
 #endif
 
-#define RX_LEN         2048 /* an IPv4 header, ICMP and our largest data, or an error */
-#define RX_ROUNDS      8    /* batches per readable event, so that timers run too */
-#define NFAM           2
-#define TIMER_SLACK_NS 1000000
+#define RX_LEN    2048 /* an IPv4 header, ICMP and our largest data, or an error */
+#define RX_ROUNDS 8    /* batches per readable event, so that timers run too */
+#define NFAM      2
 
 /* One queued echo request: its task and attempt, and where its octets are
  * (PROBE_ICMP_PKT_MAX of them in the family's pkts, made at open and
@@ -450,14 +448,6 @@ static int icmp_open(struct probe *p)
         rc = io->fam[0].err;
         goto fail;
     }
-    /*
-     * The loop may wake up to TIMER_SLACK_NS late: send times are read, not
-     * assumed, and the wheel keeps each task's phase, so the pace holds;
-     * but the kernel then wakes us once for two or three ticks' requests,
-     * which go out in one sendmmsg().  At a thousand targets a second, the
-     * wakeups cost as much CPU as the packets.
-     */
-    prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS);
     p->icmp = io;
     return 0;
 fail:
