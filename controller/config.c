@@ -62,6 +62,7 @@ struct parse_ctx {
     int mid_line; /* the last read stopped before the end of its line */
     int err_line; /* where reason applies; 0: the line inih reports */
     size_t cap;   /* of cfg->content */
+    size_t cur;   /* the content node whose section is open, by index */
     char reason[256];
 };
 
@@ -454,6 +455,7 @@ static char *read_line(char *str, int num, void *stream)
         pc->err_line = pc->line;
         return NULL;
     }
+    pc->cur = pc->cfg->ncontent - 1;
     return str;
 }
 
@@ -469,12 +471,11 @@ static int entry(struct parse_ctx *pc, const char *section, const char *name,
     if (strcmp(section, "mesh") == 0)
         return set_mesh(pc, name, value);
     if (strncmp(section, CONTENT_PREFIX, strlen(CONTENT_PREFIX)) == 0) {
-        struct ctl_content *n = find_content(pc->cfg, section + strlen(CONTENT_PREFIX));
-
-        /* read_line opened it at the header; an id it refused stopped the parse */
-        if (n == NULL)
+        /* read_line opened it at its header (an id it refused stopped the
+         * parse): by index, since inih cuts section names at 49 octets. */
+        if (pc->cur >= pc->cfg->ncontent)
             return fail(pc, "[%s] is not [content ID]", section);
-        return set_content(pc, n, name, value);
+        return set_content(pc, &pc->cfg->content[pc->cur], name, value);
     }
     if (strcmp(section, "content") == 0)
         return fail(pc, "a content section names its node: [content ID]%s", "");

@@ -236,12 +236,9 @@ static json_t *probe_pair_json(const struct pair_acc *p, const struct node *node
 /* RFC 1035 4.1.1 and RFC 6895 2.3: the common RCODEs by name, others by number. */
 static json_t *rcode_json(json_int_t rc)
 {
-    static const char *const names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
-                                        "NXDOMAIN", "NOTIMP",  "REFUSED"};
+    const char *name = rc >= 0 && rc < 65536 ? proto_dns_rcode_name((unsigned)rc) : NULL;
 
-    if (rc >= 0 && rc < (json_int_t)(sizeof(names) / sizeof(names[0])))
-        return json_string(names[rc]);
-    return json_integer(rc);
+    return name != NULL ? json_string(name) : json_integer(rc);
 }
 
 static json_int_t latest_int(const struct pair_acc *p, const char *key)
@@ -339,8 +336,15 @@ static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
     json_t *o = probe_pair_json(p, nodes, nnodes);
     json_t *oc = outcomes_json(p);
 
-    if (o == NULL || oc == NULL || json_object_set_new(o, "outcomes", oc) < 0 ||
-        json_object_set_new(o, "why", latest_text(p, "why")) < 0 ||
+    if (o == NULL || oc == NULL) {
+        json_decref(oc);
+        goto fail;
+    }
+    /* The last failure's reason, while the newest window still fails: once
+     * the pair has recovered, an old reason would only mislead. */
+    if (json_object_set_new(o, "outcomes", oc) < 0 ||
+        json_object_set_new(o, "why",
+                            p->last_lost > 0 ? latest_text(p, "why") : json_null()) < 0 ||
         json_object_set_new(o, "last_loss_pct", last_loss_json(p)) < 0)
         goto fail;
     if (p->method != PROTO_METHOD_STAMP) {

@@ -8,8 +8,9 @@
  * tcp stops after connect, tls after the handshake, http after the
  * response.  Each attempt has its own timer for the task's timeout, and
  * each task has at most one attempt in flight (t->mstate): when the
- * previous one still runs at the next due time, that attempt is skipped,
- * not started, so a slow server is measured rather than flooded.
+ * previous one still runs at the next due time, it ends then as a timeout
+ * and the next starts, so a slow server is measured rather than flooded,
+ * and every due attempt is counted.
  *
  * Ownership: an attempt embeds its timer and its TCP handle and is freed
  * in the close callback of the last of them; cancel() detaches it from
@@ -234,8 +235,8 @@ static void http_eof(struct conn_attempt *a)
 
     if (rc > 0)
         http_done(a);
-    else if (!a->resp.got_bytes)
-        attempt_end(a, PROTO_OUT_RESET, 0, "connection closed before a response");
+    else if (!a->resp.got_bytes) /* a clean close, not a reset: the server said nothing */
+        attempt_end(a, PROTO_OUT_PROTOCOL, 0, "connection closed before a response");
     else
         http_malformed(a);
 }
@@ -494,17 +495,25 @@ static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
     attempt_connect(a, sa);
 }
 
-/* One attempt of t, unless its previous one still runs. */
+/*
+ * One attempt of t.  A task has one attempt at a time: one still running
+ * when the next is due (its timeout is the interval or longer) ends now as
+ * a timeout, so that every due attempt is made and counted, and a dead
+ * server shows as loss, never as fewer attempts.
+ */
 static int conn_send(struct probe *p, struct probe_task *t)
 {
     struct conn_attempt *a;
     int rc;
 
     if (t->mstate != NULL) {
-        p->conn->skipped++;
-        log_debug("task %u to %s: previous %s attempt still running, skipped", t->spec.id,
-                  t->spec.target_id, proto_method_name(t->spec.method));
-        return 0;
+        char why[PROTO_WHY_MAX + 1];
+
+        a = t->mstate;
+        p->conn->overdue++;
+        snprintf(why, sizeof(why), "%s still running when the next attempt was due",
+                 phase_names[a->phase]);
+        attempt_end(a, PROTO_OUT_TIMEOUT, 0, why);
     }
     a = calloc(1, sizeof(*a));
     if (a == NULL)

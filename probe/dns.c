@@ -177,16 +177,6 @@ int probe_dns_outcome(uint8_t rcode)
     }
 }
 
-const char *probe_dns_rcode_name(uint8_t rcode)
-{
-    /* RFC 1035 4.1.1, RFC 2136 2.2 and RFC 6895 2.3 for 6 to 10. */
-    static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                        "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-                                        "NXRRSET", "NOTAUTH", "NOTZONE"};
-
-    return rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : NULL;
-}
-
 void probe_dns_text(char *out, size_t len, const char *s)
 {
     size_t i = 0;
@@ -204,7 +194,7 @@ void probe_dns_text(char *out, size_t len, const char *s)
 void probe_dns_why(char *out, size_t len, uint8_t rcode, const char *qname)
 {
     char name[PROTO_HOST_MAX + 1];
-    const char *rn = probe_dns_rcode_name(rcode);
+    const char *rn = proto_dns_rcode_name(rcode);
 
     probe_dns_text(name, sizeof(name), qname);
     if (rn != NULL && rcode != 0)

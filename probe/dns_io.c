@@ -397,9 +397,12 @@ static void query_outcome(struct probe_task *t, const struct dns_query *q, int s
                  task_timeout_ms(t));
         break;
     case ARES_ECONNREFUSED:
-        /* UDP: an ICMP port unreachable came back (RFC 1122 4.1.3.3). */
+        /* UDP: an ICMP port unreachable came back (RFC 1122 4.1.3.3); but
+         * c-ares 1.18 reports every error of the socket so (host or
+         * network unreachable too), so the reason says both. */
         rep->outcome = PROTO_OUT_REFUSED;
-        snprintf(why, whylen, "%s port %u refused the query", addr, port);
+        snprintf(why, whylen, "%s port %u refused the query or is unreachable", addr,
+                 port);
         break;
     case ARES_EBADRESP:
     case ARES_EFORMERR:

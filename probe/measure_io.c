@@ -286,9 +286,6 @@ static void target_name(const struct measure *m, const struct probe_task *t, cha
         snprintf(buf, len, "%s", m->targets[t->spec.id - 1]);
 }
 
-static const char *const rcode_names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
-                                          "NXDOMAIN", "NOTIMP",  "REFUSED"};
-
 /* What the content methods learnt, as the map's pair fields name it. */
 static void add_info_json(json_t *o, const struct probe_task *t,
                           const struct proto_content_info *in)
@@ -324,10 +321,10 @@ static void add_info_json(json_t *o, const struct probe_task *t,
                                             : X509_verify_cert_error_string(
                                                   (long)in->verify_result - 1)));
     if (in->dns_rcode != 0) {
-        unsigned rc = in->dns_rcode - 1u;
+        const char *rc = proto_dns_rcode_name(in->dns_rcode - 1u);
 
         json_object_set_new(o, "dns_rcode",
-                            rc < 6 ? json_string(rcode_names[rc]) : json_integer(rc));
+                            rc ? json_string(rc) : json_integer(in->dns_rcode - 1));
         json_object_set_new(o, "dns_answers", json_integer(in->dns_answers));
     }
 #define PHASE(k, v)                                                                      \
@@ -543,8 +540,12 @@ static void on_task_done(struct probe *p, struct probe_task *t)
     struct measure *m = p->cmd;
 
     (void)t;
-    if (++m->finished == p->ntasks)
-        uv_timer_start(&m->done, on_done_cb, m->timeout_ms, 0);
+    /* A few ms past the last timeout: the methods' own timers (c-ares
+     * rounds up from the loop's cached time) end it first, with a reason. */
+    if (++m->finished == p->ntasks) {
+        uv_update_time(p->loop);
+        uv_timer_start(&m->done, on_done_cb, m->timeout_ms + 10, 0);
+    }
 }
 
 static uint16_t default_port(int method, int tls)
@@ -601,7 +602,7 @@ static int split_host_port(const char *s, size_t n, struct proto_task *spec,
         return proto_addr_ntop((struct sockaddr *)&ss, spec->addr, sizeof(spec->addr));
     if (!proto_host_valid(host) || buf[0] == '[')
         return -EINVAL;
-    memcpy(spec->host, host, strlen(host) + 1); /* valid: at most PROTO_HOST_MAX + 1 */
+    memcpy(spec->host, host, strlen(host) + 1); /* valid: at most PROTO_HOST_MAX */
     return 0;
 }
 
@@ -620,6 +621,9 @@ static int parse_url(const char *s, struct proto_task *spec)
     snprintf(spec->path, sizeof(spec->path), "%s", slash ? slash : "/");
     if (slash != NULL && strlen(slash) > PROTO_PATH_MAX)
         return -EINVAL;
+    for (const char *c = spec->path; *c != '\0'; c++)
+        if (*c < 0x21 || *c > 0x7e) /* RFC 9110 7.1: no spaces, no controls */
+            return -EINVAL;
     return split_host_port(rest, slash ? (size_t)(slash - rest) : strlen(rest), spec,
                            spec->tls ? 443 : 80);
 }

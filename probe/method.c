@@ -43,18 +43,30 @@ const struct probe_method_ops *probe_method_ops(uint8_t method)
     return NULL;
 }
 
+#define METHOD_RETRY_MS 10000
+
+/*
+ * A failed open() (no permission for a raw socket, a CA file that does not
+ * load) is tried again at most every METHOD_RETRY_MS: it logs why each
+ * time, and a thousand attempts a second must not each log it.
+ */
 int probe_method_ready(struct probe *p, uint8_t method)
 {
     const struct probe_method_ops *ops = probe_method_ops(method);
+    int64_t now = probe_mono_ns() / 1000000;
     int rc;
 
     if (ops == NULL)
         return -ENOSYS;
     if (p->methods_open & (1u << method))
         return 0;
+    if (p->method_err[method] != 0 && now < p->method_retry_ms[method])
+        return p->method_err[method];
     rc = ops->open != NULL ? ops->open(p) : 0;
     if (rc == 0)
         p->methods_open |= 1u << method;
+    p->method_err[method] = rc;
+    p->method_retry_ms[method] = now + METHOD_RETRY_MS;
     return rc;
 }
 

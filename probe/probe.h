@@ -243,6 +243,8 @@ struct probe_method_ops {
 const struct probe_method_ops *probe_method_ops(uint8_t method);
 /* Opens the method's shared state unless open; 0, or why it cannot run. */
 int probe_method_ready(struct probe *p, uint8_t method);
+/* After every task is dropped: a task's cancel() may release what a
+ * method owns (a dns lookup of the conn methods' attempts). */
 void probe_method_close_all(struct probe *p);
 /* The outcome an errno (negative, as libuv and our functions return it) means. */
 int probe_outcome_of_errno(int err);
@@ -323,8 +325,6 @@ int probe_dns_parse(const uint8_t *buf, size_t len, const char *qname, uint16_t 
 /* The outcome an RCODE means: 0 OK, 2 servfail, 3 nxdomain, 5 dns_refused,
  * others dns_error. */
 int probe_dns_outcome(uint8_t rcode);
-/* "NXDOMAIN" and the like, or NULL for an RCODE without a name here. */
-const char *probe_dns_rcode_name(uint8_t rcode);
 /* "NXDOMAIN for NAME" (or "rcode 12 for NAME"), printable and cut to len. */
 void probe_dns_why(char *out, size_t len, uint8_t rcode, const char *qname);
 /* Copies s into out (len octets with the NUL), cut, with every octet
@@ -419,7 +419,7 @@ struct probe_conn_io {
     unsigned open;     /* bit m: method m is open */
     SSL_CTX *ctx;      /* made on the first TLS attempt (or tls open()) */
     uint64_t inflight; /* attempts not yet freed */
-    uint64_t skipped;  /* attempts not started: the previous one still ran */
+    uint64_t overdue;  /* attempts ended as timeouts when the next was due */
 };
 
 extern const struct probe_method_ops probe_tcp_ops, probe_tls_ops, probe_http_ops;
@@ -745,6 +745,10 @@ struct probe {
     struct probe_conn_io *conn;
     struct probe_dns_io *dns;
     unsigned methods_open; /* bit m: method m's open() succeeded */
+    /* A method whose open() failed is tried again after this (monotonic
+     * ms), not at every attempt; meanwhile its attempts fail with err. */
+    int64_t method_retry_ms[PROTO_METHOD_MAX + 1];
+    int method_err[PROTO_METHOD_MAX + 1];
     struct probe_wheel wheel;
     uv_timer_t wheel_timer; /* fires when the wheel's earliest entry is due */
     struct probe_task **tasks;

@@ -174,7 +174,11 @@ int64_t probe_attempt_t1(const struct probe_task *t, uint32_t seq)
     return slot != NULL ? slot->t1_ns : -1;
 }
 
-/* Keeps what an attempt learnt; the phases add up, to become means. */
+/*
+ * Keeps what an attempt learnt: the last successful attempt's, or while
+ * none has succeeded the last failure's (the 503, the certificate that did
+ * not verify).  The phases of successful attempts add up, to become means.
+ */
 static void window_add_info(struct probe_window *w, const struct proto_content_info *in,
                             int ok)
 {
@@ -182,6 +186,8 @@ static void window_add_info(struct probe_window *w, const struct proto_content_i
     uint64_t dns = o->dns_ns, con = o->connect_ns, tls = o->tls_ns, fb = o->ttfb_ns,
              tot = o->total_ns;
 
+    if (!ok && w->received > 0)
+        return;
     *o = *in;
     o->dns_ns = dns + (ok ? in->dns_ns : 0);
     o->connect_ns = con + (ok ? in->connect_ns : 0);

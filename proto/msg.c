@@ -91,6 +91,16 @@ int proto_method_parse(const char *name)
     return -EINVAL;
 }
 
+const char *proto_dns_rcode_name(unsigned rcode)
+{
+    /* RFC 1035 4.1.1, RFC 2136 2.2 and RFC 6895 2.3 for 6 to 10. */
+    static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                        "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                        "NXRRSET", "NOTAUTH", "NOTZONE"};
+
+    return rcode < nitems(names) ? names[rcode] : NULL;
+}
+
 const char *proto_outcome_name(unsigned outcome)
 {
     return outcome < PROTO_OUTCOME_MAX ? outcome_names[outcome] : "unknown";
@@ -110,24 +120,33 @@ static int label_char(char c)
            c == '-' || c == '_';
 }
 
-/* RFC 1035 2.3.4 sizes; '_' is allowed because service names use it.  One
- * trailing dot (the root) is accepted. */
+/*
+ * RFC 1035 2.3.4 sizes, the trailing dot (the root) included, so the name
+ * fits our PROTO_HOST_MAX + 1 arrays; '_' is allowed because service names
+ * use it.  A last label of digits only is refused (RFC 3696 2): that is an
+ * IPv4 address, which belongs in an address field, not in SNI (RFC 6066 3).
+ */
 int proto_host_valid(const char *host)
 {
-    size_t n = host != NULL ? strnlen(host, PROTO_HOST_MAX + 2) : 0, label = 0;
+    size_t n = host != NULL ? strnlen(host, PROTO_HOST_MAX + 1) : 0, label = 0;
+    int digits = 1, last_digits = 1; /* of the label being read, the last one closed */
 
-    if (n == 0 || n > PROTO_HOST_MAX + (host[n - 1] == '.'))
+    if (n == 0 || n > PROTO_HOST_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (host[i] == '.') {
             if (label == 0)
                 return 0;
+            last_digits = digits;
             label = 0;
+            digits = 1;
         } else if (!label_char(host[i]) || ++label > 63) {
             return 0;
+        } else {
+            digits = digits && host[i] >= '0' && host[i] <= '9';
         }
     }
-    return 1;
+    return label > 0 ? !digits : !last_digits;
 }
 
 /* RFC 9110 5.6.2 tchar. */

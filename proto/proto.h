@@ -663,6 +663,8 @@ const char *proto_msg_type_name(enum proto_msg_type t);
  */
 int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen);
 const char *proto_method_name(uint8_t method);
+/* A DNS RCODE's name ("NXDOMAIN"), or NULL for one without a name. */
+const char *proto_dns_rcode_name(unsigned rcode);
 /* "timeout", "refused", ...; "unknown" out of range. */
 const char *proto_outcome_name(unsigned outcome);
 /* The outcome of that name, or -EINVAL. */

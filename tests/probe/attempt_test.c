@@ -45,6 +45,8 @@ START_TEST(outcomes_add_up)
     info.http_status = 503;
     ok.rtt_ns = 800;
     ck_assert_int_eq(probe_attempt_end(t, s[1], &ok), 0);
+    refused.info = &info;
+    info.http_status = 0; /* a failure after a success: the success's info stays */
     ck_assert_int_eq(probe_attempt_end(t, s[2], &refused), 0);
     ck_assert_int_eq(probe_attempt_end(t, s[3], &refused), 0);
     /* s[4] never ends: a timeout. */
@@ -60,7 +62,7 @@ START_TEST(outcomes_add_up)
     ck_assert_uint_eq(r.rtt_max_ns, 800);
     ck_assert_uint_eq(r.info.connect_ns, 200); /* means over the two that worked */
     ck_assert_uint_eq(r.info.ttfb_ns, 400);
-    ck_assert_uint_eq(r.info.http_status, 503); /* the last one's */
+    ck_assert_uint_eq(r.info.http_status, 503); /* the last success's */
     ck_assert_uint_eq(r.sketch.count, 2);
     /* The window is gone: a late end is refused. */
     ck_assert_int_eq(probe_attempt_end(t, s[4], &ok), -ENOENT);
@@ -72,12 +74,21 @@ END_TEST
 START_TEST(only_timeouts_say_so)
 {
     struct probe_task *t = new_task();
+    struct proto_content_info info = {.verify_result = 1 + 20};
+    struct probe_reply bad = {.outcome = PROTO_OUT_TLS_VERIFY, .why = "x", .info = &info};
     struct proto_result r;
 
     probe_attempt_start(t, 0);
     probe_window_close(t, &t->win[0], 10, &r);
     ck_assert_uint_eq(r.outcomes[PROTO_OUT_TIMEOUT], 1);
     ck_assert_str_eq(r.why, "no answer within 1000 ms");
+    proto_sketch_free(&r.sketch);
+    /* With no success, the failure's details are kept. */
+    probe_window_open(&t->win[0], 20000, 2);
+    ck_assert_int_eq(probe_attempt_end(t, probe_attempt_start(t, 0), &bad), 0);
+    probe_window_close(t, &t->win[0], 10, &r);
+    ck_assert_uint_eq(r.info.verify_result, 21);
+    ck_assert_uint_eq(r.outcomes[PROTO_OUT_TLS_VERIFY], 1);
     proto_sketch_free(&r.sketch);
     probe_task_free(t);
 }

@@ -108,9 +108,9 @@ START_TEST(every_rcode)
         ck_assert_uint_eq(a.ancount, rc == 0 ? 2 : 0);
         ck_assert_int_eq(probe_dns_outcome(rc), want[rc]);
     }
-    ck_assert_str_eq(probe_dns_rcode_name(3), "NXDOMAIN");
-    ck_assert_str_eq(probe_dns_rcode_name(2), "SERVFAIL");
-    ck_assert_ptr_null(probe_dns_rcode_name(15));
+    ck_assert_str_eq(proto_dns_rcode_name(3), "NXDOMAIN");
+    ck_assert_str_eq(proto_dns_rcode_name(2), "SERVFAIL");
+    ck_assert_ptr_null(proto_dns_rcode_name(15));
 }
 END_TEST
 

@@ -1480,6 +1480,40 @@ START_TEST(ids)
 }
 END_TEST
 
+/* Names fit PROTO_HOST_MAX + 1 octets, the trailing dot included; an IPv4
+ * address is not a name. */
+START_TEST(hosts)
+{
+    char name[PROTO_HOST_MAX + 2];
+
+    /* Four labels of 63 octets and dots: 255; three and one of 59: 253. */
+    memset(name, 'a', sizeof(name));
+    name[63] = name[127] = name[191] = '.';
+    name[PROTO_HOST_MAX] = '\0';
+    ck_assert_int_eq(proto_host_valid(name), 1);
+    name[PROTO_HOST_MAX - 1] = '.'; /* 253 with a trailing dot */
+    ck_assert_int_eq(proto_host_valid(name), 1);
+    name[PROTO_HOST_MAX - 1] = 'a';
+    name[PROTO_HOST_MAX] = '.'; /* 254 with it: one octet too many */
+    name[PROTO_HOST_MAX + 1] = '\0';
+    ck_assert_int_eq(proto_host_valid(name), 0);
+    ck_assert_int_eq(proto_host_valid("content.ixmesh.test"), 1);
+    ck_assert_int_eq(proto_host_valid("content.ixmesh.test."), 1);
+    ck_assert_int_eq(proto_host_valid("_dns.x-1.example"), 1);
+    ck_assert_int_eq(proto_host_valid("1.example"), 1);
+    ck_assert_int_eq(proto_host_valid("localhost"), 1);
+    ck_assert_int_eq(proto_host_valid("192.0.2.1"), 0);
+    ck_assert_int_eq(proto_host_valid("192.0.2.1."), 0);
+    ck_assert_int_eq(proto_host_valid("example.123"), 0);
+    ck_assert_int_eq(proto_host_valid("."), 0);
+    ck_assert_int_eq(proto_host_valid("a..b"), 0);
+    ck_assert_int_eq(proto_host_valid(".a"), 0);
+    ck_assert_int_eq(proto_host_valid(""), 0);
+    ck_assert_int_eq(proto_host_valid(NULL), 0);
+    ck_assert_int_eq(proto_host_valid("a b"), 0);
+}
+END_TEST
+
 Suite *msg_suite(void)
 {
     Suite *s = suite_create("msg");
@@ -1522,6 +1556,7 @@ Suite *msg_suite(void)
     tcase_add_test(enc, names);
     tcase_add_test(enc, version_pick);
     tcase_add_test(enc, ids);
+    tcase_add_test(enc, hosts);
     suite_add_tcase(s, rt);
     suite_add_tcase(s, bad);
     suite_add_tcase(s, enc);
