@@ -7,10 +7,10 @@
  *
  * tcp stops after connect, tls after the handshake, http after the
  * response.  Each attempt has its own timer for the task's timeout, and
- * each task has at most one attempt in flight (t->mstate): when the
- * previous one still runs at the next due time, it ends then as a timeout
- * and the next starts, so a slow server is measured rather than flooded,
- * and every due attempt is counted.
+ * a task's attempts in flight are a list (t->mstate), so that each is timed
+ * on its own when the timeout is longer than the interval; past
+ * CONN_INFLIGHT_MAX of them the oldest ends as a timeout, so that a dead
+ * server is not flooded, and every due attempt is still made and counted.
  *
  * Ownership: an attempt embeds its timer and its TCP handle and is freed
  * in the close callback of the last of them; cancel() detaches it from
@@ -43,9 +43,12 @@ static const char *const phase_names[] = {
     [PHASE_DONE] = "done",
 };
 
+#define CONN_INFLIGHT_MAX 8 /* attempts of one task at a time */
+
 struct conn_attempt {
     struct probe *p;
-    struct probe_task *t; /* NULL once cancelled: the task is gone */
+    struct probe_task *t;               /* NULL once cancelled: the task is gone */
+    struct conn_attempt *next, **pprev; /* in t->mstate while t is set */
     uint32_t seq;
     enum conn_phase phase;
     uv_timer_t timer;
@@ -84,8 +87,13 @@ static void on_handle_closed_cb(uv_handle_t *h)
 /* Closes everything the attempt holds; it is freed when the handles are. */
 static void attempt_close(struct conn_attempt *a)
 {
-    if (a->t != NULL && a->t->mstate == a)
-        a->t->mstate = NULL;
+    if (a->pprev != NULL) {
+        *a->pprev = a->next;
+        if (a->next != NULL)
+            a->next->pprev = a->pprev;
+        a->next = NULL;
+        a->pprev = NULL;
+    }
     a->t = NULL;
     a->phase = PHASE_DONE;
     if (a->res != NULL) {
@@ -495,26 +503,34 @@ static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
     attempt_connect(a, sa);
 }
 
+/* With CONN_INFLIGHT_MAX attempts of t in flight, the oldest ends now. */
+static void end_oldest_if_full(struct probe *p, struct probe_task *t)
+{
+    struct conn_attempt *a = t->mstate, *oldest = NULL;
+    int n = 0;
+    char why[PROTO_WHY_MAX + 1];
+
+    for (; a != NULL; a = a->next, n++)
+        oldest = a;
+    if (n < CONN_INFLIGHT_MAX)
+        return;
+    p->conn->overdue++;
+    snprintf(why, sizeof(why), "%s still running after %d more attempts were due",
+             phase_names[oldest->phase], CONN_INFLIGHT_MAX - 1);
+    attempt_end(oldest, PROTO_OUT_TIMEOUT, 0, why);
+}
+
 /*
- * One attempt of t.  A task has one attempt at a time: one still running
- * when the next is due (its timeout is the interval or longer) ends now as
- * a timeout, so that every due attempt is made and counted, and a dead
- * server shows as loss, never as fewer attempts.
+ * One attempt of t, timed on its own even while earlier ones still run
+ * (a timeout longer than the interval), so that every due attempt is made
+ * and counted, and a dead server shows as loss, never as fewer attempts.
  */
 static int conn_send(struct probe *p, struct probe_task *t)
 {
     struct conn_attempt *a;
     int rc;
 
-    if (t->mstate != NULL) {
-        char why[PROTO_WHY_MAX + 1];
-
-        a = t->mstate;
-        p->conn->overdue++;
-        snprintf(why, sizeof(why), "%s still running when the next attempt was due",
-                 phase_names[a->phase]);
-        attempt_end(a, PROTO_OUT_TIMEOUT, 0, why);
-    }
+    end_oldest_if_full(p, t);
     a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
@@ -525,6 +541,10 @@ static int conn_send(struct probe *p, struct probe_task *t)
     uv_timer_init(p->loop, &a->timer);
     a->timer.data = a;
     a->nhandles = 1;
+    a->next = t->mstate; /* newest first */
+    if (a->next != NULL)
+        a->next->pprev = &a->next;
+    a->pprev = (struct conn_attempt **)&t->mstate;
     t->mstate = a;
     p->conn->inflight++;
     a->seq = probe_attempt_start(t, probe_mono_ns());
@@ -570,17 +590,12 @@ static void conn_close(struct probe *p, uint8_t method)
     p->conn = NULL;
 }
 
-/* The task goes: its attempt ends unreported, and never touches it again. */
+/* The task goes: its attempts end unreported, and never touch it again. */
 static void conn_cancel(struct probe *p, struct probe_task *t)
 {
-    struct conn_attempt *a = t->mstate;
-
     (void)p;
-    if (a == NULL)
-        return;
-    a->t = NULL; /* never reported: the task is going */
-    t->mstate = NULL;
-    attempt_close(a);
+    while (t->mstate != NULL)
+        attempt_close(t->mstate); /* unlinks it, and forgets t: never reported */
 }
 
 static int tcp_open(struct probe *p)

@@ -443,14 +443,17 @@ static void print_summary(const struct measure *m, size_t i, const struct probe_
     printf("%u sent, %u received, %.1f%% loss, %u duplicates, %u reordered\n", r->sent,
            r->received, r->sent ? 100.0 * r->lost / r->sent : 0.0, r->duplicates,
            r->reordered);
-    if (r->received > 0)
-        printf("rtt min/p50/p90/p99/max = %.3f/%.3f/%.3f/%.3f/%.3f ms, jitter %.3f ms, "
-               "path %s\n",
+    if (r->received > 0) {
+        printf("rtt min/p50/p90/p99/max = %.3f/%.3f/%.3f/%.3f/%.3f ms, jitter %.3f ms",
                ms((double)r->rtt_min_ns), ms(quantile(m, i, r, 0.5)),
                ms(quantile(m, i, r, 0.9)), ms(quantile(m, i, r, 0.99)),
                ms((double)r->rtt_max_ns),
-               r->ipdv_count ? ms((double)r->ipdv_sum_ns / r->ipdv_count) : 0.0,
-               pc ? pc : "unknown");
+               r->ipdv_count ? ms((double)r->ipdv_sum_ns / r->ipdv_count) : 0.0);
+        /* Only STAMP learns both legs' TTLs, which the path class needs. */
+        if (t->spec.method == PROTO_METHOD_STAMP)
+            printf(", path %s", pc ? pc : "unknown");
+        putchar('\n');
+    }
     print_outcomes(r);
 }
 

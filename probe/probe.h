@@ -419,7 +419,7 @@ struct probe_conn_io {
     unsigned open;     /* bit m: method m is open */
     SSL_CTX *ctx;      /* made on the first TLS attempt (or tls open()) */
     uint64_t inflight; /* attempts not yet freed */
-    uint64_t overdue;  /* attempts ended as timeouts when the next was due */
+    uint64_t overdue;  /* attempts ended early: too many of one task in flight */
 };
 
 extern const struct probe_method_ops probe_tcp_ops, probe_tls_ops, probe_http_ops;
