@@ -685,27 +685,14 @@ done:
         ares_freeaddrinfo(res);
 }
 
-/* host as a numeric IPv4 or IPv6 address with port; -EINVAL when it is a name. */
+/* host as a numeric IPv4 or IPv6 address with port; -EINVAL when it is a
+ * name (names never contain ':', so no port is read from one). */
 static int numeric_host(const char *host, uint16_t port, struct sockaddr_storage *ss,
                         socklen_t *len)
 {
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-    memset(ss, 0, sizeof(*ss));
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        *len = sizeof(*sin);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        *len = sizeof(*sin6);
-        return 0;
-    }
-    return -EINVAL;
+    if (strcmp(host, "*") == 0)
+        return -EINVAL; /* proto_addr_parse's wildcard is no target */
+    return proto_addr_parse(host, port, ss, len);
 }
 
 int probe_resolve_start(struct probe *p, const char *host, uint16_t port,
