@@ -16,7 +16,7 @@ PROG=${0##*/}
 BUILD_PKGS=(
     cmake make gcc libc6-dev clang pkg-config
     libuv1-dev libc-ares-dev libssl-dev libmsgpack-dev check
-    libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libhttp-parser-dev
+    libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libhttp-parser-dev zlib1g-dev
     openssl curl python3 iproute2 nginx unbound
 )
 # procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang;

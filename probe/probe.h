@@ -560,6 +560,55 @@ size_t probe_queue_next_batch(struct probe_queue *q, size_t max,
 void probe_queue_mark_sent(struct probe_queue *q, size_t n);
 void probe_queue_rewind(struct probe_queue *q);
 
+/* ---- spool.c: result records on disk, crash-safe (no libuv) --------------- */
+
+struct probe_spool_seg {
+    uint64_t name_seq;            /* the file's name: its first record's, when made */
+    uint64_t first_seq, last_seq; /* of its records */
+    uint64_t bytes;               /* the file's size */
+    uint32_t nrecs;
+};
+
+struct probe_spool {
+    char dir[1024];
+    int fd; /* the newest segment, open for appending; -1 when none is */
+    uint64_t max_bytes;
+    uint64_t bytes;               /* in all segments: never above max_bytes */
+    uint64_t records;             /* in all segments, acknowledged or not */
+    struct probe_spool_seg *segs; /* oldest first */
+    size_t nsegs, cap;
+    uint64_t dropped;    /* records dropped to stay within bounds or a full disk */
+    uint64_t torn_bytes; /* cut off torn tails when it was opened */
+    int dirty;           /* appended since the last sync */
+};
+
+/* Called for each record in order; a non-zero return stops the scan. */
+typedef int (*probe_spool_fn)(void *arg, uint64_t seq, const uint8_t *rec, size_t len);
+
+/*
+ * Opens (creating) the spool in dir, bounded to max_bytes, and recovers
+ * what is there: every complete record is kept, a torn tail is cut off
+ * (torn_bytes).  0 or a negative errno.
+ */
+int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes);
+void probe_spool_close(struct probe_spool *s);
+/*
+ * Appends record seq (above every one held).  Makes room by dropping the
+ * oldest segments (counted in dropped); on a full disk drops the oldest
+ * and tries again, and if that fails drops this record (counted) and
+ * returns -ENOSPC, leaving the files as they were.
+ */
+int probe_spool_append(struct probe_spool *s, uint64_t seq, const uint8_t *rec,
+                       size_t len);
+/* Makes what was appended durable (fdatasync): once per window. */
+int probe_spool_sync(struct probe_spool *s);
+/* Forgets every segment whose records are all <= acked; how many went. */
+int probe_spool_ack(struct probe_spool *s, uint64_t acked);
+/* Calls fn for each record above after, oldest first; fn's value, or an errno. */
+int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg);
+/* The highest sequence number held, 0 when empty. */
+uint64_t probe_spool_last_seq(const struct probe_spool *s);
+
 /* ---- stamp_io.c ---------------------------------------------------------- */
 
 struct probe_stamp_io {

@@ -19,6 +19,7 @@ int main(int argc, char **argv)
     srunner_add_suite(sr, reflect_suite());
     srunner_add_suite(sr, wheel_suite());
     srunner_add_suite(sr, attempt_suite());
+    srunner_add_suite(sr, spool_suite());
     srunner_add_suite(sr, icmp_suite());
     srunner_add_suite(sr, http_suite());
     srunner_add_suite(sr, dns_suite());

@@ -9,6 +9,7 @@ Suite *queue_suite(void);
 Suite *reflect_suite(void);
 Suite *wheel_suite(void);
 Suite *attempt_suite(void);
+Suite *spool_suite(void);
 Suite *icmp_suite(void);
 Suite *http_suite(void);
 Suite *dns_suite(void);

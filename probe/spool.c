@@ -1,0 +1,460 @@
+/*
+ * spool.c - the probe's crash-safe queue of result records on disk.
+ *
+ * Records go to append-only segment files in one directory, named by the
+ * sequence number of their first record ("seg-00000000000000000042.spool"),
+ * so that the oldest sorts first.  Each record is
+ *
+ *   length (4 octets, big-endian)  the payload's octets
+ *   crc    (4)                     CRC-32 (zlib) of seq and payload
+ *   seq    (8)                     the record's sequence number
+ *   payload                        the record, as the wire encodes it
+ *
+ * A record is written before it is sent; the caller syncs once per window,
+ * not per record, so a crash loses at most the window not yet synced, and
+ * the uplink resends what the controller did not acknowledge.  At open,
+ * every segment is read through: each complete record with a right CRC and
+ * a rising sequence number is kept; the first that is not ends that
+ * segment, which is cut there (a torn tail: the write a crash interrupted).
+ *
+ * Invariants: segments hold strictly rising sequence numbers, older
+ * segments lower ones; bytes is the sum of their sizes and never exceeds
+ * max_bytes after an append returns.  To stay within it, whole segments go,
+ * oldest first, and their records are counted in dropped: never silent.
+ * No I/O here blocks on anything but the disk; nothing uses libuv.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "probe.h"
+
+#define SPOOL_HDR     16
+#define SPOOL_PREFIX  "seg-"
+#define SPOOL_SUFFIX  ".spool"
+#define SPOOL_SEG_MAX (4u << 20) /* a segment's size before the next one opens */
+#define SPOOL_SEG_MIN (64u << 10)
+
+static uint32_t record_crc(uint64_t seq, const uint8_t *p, size_t len)
+{
+    uint8_t s[8];
+    struct proto_wr w;
+    uLong crc = crc32(0L, Z_NULL, 0);
+
+    proto_wr_init(&w, s, sizeof(s));
+    proto_wr_u64(&w, seq);
+    crc = crc32(crc, s, sizeof(s));
+    return (uint32_t)crc32(crc, p, (uInt)len);
+}
+
+static void seg_path(const struct probe_spool *s, uint64_t first, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/" SPOOL_PREFIX "%020" PRIu64 SPOOL_SUFFIX, s->dir, first);
+}
+
+/* The segment size: small enough that dropping one loses little. */
+static uint64_t seg_limit(const struct probe_spool *s)
+{
+    uint64_t l = s->max_bytes / 8;
+
+    return l > SPOOL_SEG_MAX ? SPOOL_SEG_MAX : l < SPOOL_SEG_MIN ? SPOOL_SEG_MIN : l;
+}
+
+static int add_seg(struct probe_spool *s, const struct probe_spool_seg *g)
+{
+    if (s->nsegs == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        struct probe_spool_seg *n = realloc(s->segs, cap * sizeof(*n));
+
+        if (n == NULL)
+            return -ENOMEM;
+        s->segs = n;
+        s->cap = cap;
+    }
+    s->segs[s->nsegs++] = *g;
+    return 0;
+}
+
+/*
+ * Reads one record header and payload at r; 1 with it, 0 at a clean end,
+ * -EBADMSG for a torn or damaged one (r then stays at its start).
+ */
+static int read_record(struct proto_rd *r, uint64_t after, uint64_t *seq,
+                       const uint8_t **payload, uint32_t *len)
+{
+    size_t start = r->off;
+    uint32_t crc;
+
+    if (proto_rd_left(r) == 0)
+        return 0;
+    if (proto_rd_u32(r, len) < 0 || proto_rd_u32(r, &crc) < 0 ||
+        proto_rd_u64(r, seq) < 0 || *len == 0 || *len > PROTO_FRAME_MAX ||
+        proto_rd_left(r) < *len)
+        goto bad;
+    *payload = r->p + r->off;
+    if (record_crc(*seq, *payload, *len) != crc || *seq <= after)
+        goto bad;
+    proto_rd_skip(r, *len);
+    return 1;
+bad:
+    r->off = start;
+    return -EBADMSG;
+}
+
+/* Reads a whole file into memory; *buf is malloc'd (NULL when empty). */
+static int slurp(const char *path, uint8_t **buf, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    struct stat st;
+    ssize_t n;
+
+    *buf = NULL;
+    *len = 0;
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto done;
+    }
+    if (st.st_size == 0)
+        goto done;
+    *buf = malloc((size_t)st.st_size);
+    if (*buf == NULL) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    while (*len < (size_t)st.st_size) {
+        n = read(fd, *buf + *len, (size_t)st.st_size - *len);
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        *len += (size_t)n;
+    }
+done:
+    close(fd);
+    return rc;
+}
+
+/*
+ * Recovers one segment: keeps its complete records (their count and last
+ * sequence number in g) and cuts a torn tail off the file.  A segment with
+ * nothing whole in it is removed.
+ */
+static int recover_seg(struct probe_spool *s, const char *path, struct probe_spool_seg *g,
+                       uint64_t after)
+{
+    struct proto_rd r;
+    uint8_t *buf;
+    size_t len;
+    uint64_t seq;
+    const uint8_t *payload;
+    uint32_t plen;
+    int rc = slurp(path, &buf, &len);
+
+    if (rc < 0)
+        return rc;
+    proto_rd_init(&r, buf, len);
+    while ((rc = read_record(&r, after, &seq, &payload, &plen)) == 1) {
+        if (g->nrecs++ == 0)
+            g->first_seq = seq;
+        g->last_seq = after = seq;
+    }
+    g->bytes = r.off;
+    if (rc < 0) {
+        s->torn_bytes += len - r.off;
+        if (truncate(path, (off_t)r.off) < 0)
+            rc = -errno;
+        else
+            rc = 0;
+    }
+    free(buf);
+    if (rc == 0 && g->nrecs == 0 && unlink(path) < 0)
+        rc = -errno;
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The segment files' names, sorted: oldest first. */
+static int list_segs(const char *dir, char ***names, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t cap = 0;
+    int rc = 0;
+
+    *names = NULL;
+    *n = 0;
+    if (d == NULL)
+        return -errno;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+
+        /* Only names we make: the prefix, 20 digits, the suffix. */
+        if (l != strlen(SPOOL_PREFIX) + 20 + strlen(SPOOL_SUFFIX) ||
+            strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) != 0 ||
+            strspn(e->d_name + strlen(SPOOL_PREFIX), "0123456789") != 20 ||
+            strcmp(e->d_name + l - strlen(SPOOL_SUFFIX), SPOOL_SUFFIX) != 0)
+            continue;
+        if (*n == cap) {
+            char **m = realloc(*names, (cap = cap ? 2 * cap : 16) * sizeof(*m));
+
+            if (m == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            *names = m;
+        }
+        if (((*names)[*n] = strdup(e->d_name)) == NULL)
+            rc = -ENOMEM;
+        else
+            (*n)++;
+    }
+    closedir(d);
+    if (*n > 0)
+        qsort(*names, *n, sizeof(**names), name_cmp);
+    return rc;
+}
+
+int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
+{
+    char **names = NULL, path[1200];
+    size_t n = 0;
+    uint64_t after = 0;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    s->max_bytes = max_bytes;
+    if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir))
+        return -ENAMETOOLONG;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    rc = list_segs(dir, &names, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct probe_spool_seg g = {0};
+
+        /* By its name, which need not be its first record's after damage. */
+        g.name_seq = strtoull(names[i] + strlen(SPOOL_PREFIX), NULL, 10);
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        rc = recover_seg(s, path, &g, after);
+        if (rc == 0 && g.nrecs > 0) {
+            after = g.last_seq;
+            s->bytes += g.bytes;
+            s->records += g.nrecs;
+            rc = add_seg(s, &g);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (rc < 0)
+        probe_spool_close(s);
+    return rc;
+}
+
+void probe_spool_close(struct probe_spool *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    free(s->segs);
+    s->segs = NULL;
+    s->nsegs = s->cap = 0;
+}
+
+uint64_t probe_spool_last_seq(const struct probe_spool *s)
+{
+    return s->nsegs > 0 ? s->segs[s->nsegs - 1].last_seq : 0;
+}
+
+/* Removes the oldest segment, counting its records as dropped. */
+static int drop_oldest(struct probe_spool *s)
+{
+    char path[1200];
+
+    if (s->nsegs == 0)
+        return -ENOSPC;
+    if (s->nsegs == 1 && s->fd >= 0) { /* it is the one being written */
+        close(s->fd);
+        s->fd = -1;
+    }
+    seg_path(s, s->segs[0].name_seq, path, sizeof(path));
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    s->dropped += s->segs[0].nrecs;
+    s->records -= s->segs[0].nrecs;
+    s->bytes -= s->segs[0].bytes;
+    memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof(*s->segs));
+    s->nsegs--;
+    return 0;
+}
+
+/* Opens a new segment for seq when there is none, or the last is full. */
+static int ensure_segment(struct probe_spool *s, uint64_t seq, size_t need)
+{
+    struct probe_spool_seg g = {.name_seq = seq, .first_seq = seq, .last_seq = seq};
+    char path[1200];
+
+    if (s->fd >= 0 && s->segs[s->nsegs - 1].bytes + need <= seg_limit(s))
+        return 0;
+    if (s->fd < 0 && s->nsegs > 0 && s->segs[s->nsegs - 1].bytes + need <= seg_limit(s)) {
+        /* After a restart: go on appending to the newest segment. */
+        seg_path(s, s->segs[s->nsegs - 1].name_seq, path, sizeof(path));
+        s->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        return s->fd < 0 ? -errno : 0;
+    }
+    if (s->fd >= 0)
+        close(s->fd); /* synced with the window; a full one is only read now */
+    s->fd = -1;
+    seg_path(s, seq, path, sizeof(path));
+    s->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (s->fd < 0)
+        return -errno;
+    g.nrecs = 0;
+    return add_seg(s, &g);
+}
+
+/* Writes all of buf, or puts the file back as it was and fails. */
+static int write_all(struct probe_spool *s, const uint8_t *buf, size_t len)
+{
+    struct probe_spool_seg *g = &s->segs[s->nsegs - 1];
+    size_t off = 0;
+    ssize_t n;
+
+    while (off < len) {
+        n = write(s->fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? -errno : -ENOSPC;
+
+            /* A record half written would be a torn tail in the middle. */
+            if (ftruncate(s->fd, (off_t)g->bytes) < 0)
+                err = -errno;
+            return err;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+int probe_spool_append(struct probe_spool *s, uint64_t seq, const uint8_t *rec,
+                       size_t len)
+{
+    uint8_t hdr[SPOOL_HDR];
+    struct proto_wr w;
+    size_t need = SPOOL_HDR + len;
+    int rc, tries = 0;
+
+    if (len == 0 || len > PROTO_FRAME_MAX || need > s->max_bytes)
+        return -EMSGSIZE;
+    if (seq <= probe_spool_last_seq(s) && s->records > 0)
+        return -EINVAL;
+    while (s->bytes + need > s->max_bytes)
+        if ((rc = drop_oldest(s)) < 0)
+            return rc;
+    proto_wr_init(&w, hdr, sizeof(hdr));
+    proto_wr_u32(&w, (uint32_t)len);
+    proto_wr_u32(&w, record_crc(seq, rec, len));
+    proto_wr_u64(&w, seq);
+    for (;;) {
+        rc = ensure_segment(s, seq, need);
+        if (rc == 0)
+            rc = write_all(s, hdr, sizeof(hdr));
+        if (rc == 0)
+            rc = write_all(s, rec, len);
+        if (rc != -ENOSPC && rc != -EDQUOT)
+            break;
+        /* The disk is full: the spool stops growing, the oldest makes room. */
+        if (++tries > 2 || s->nsegs < 2 || drop_oldest(s) < 0)
+            break;
+    }
+    if (rc < 0) {
+        s->dropped++; /* this record: counted, never silent */
+        return rc;
+    }
+    s->segs[s->nsegs - 1].bytes += need;
+    s->segs[s->nsegs - 1].last_seq = seq;
+    if (s->segs[s->nsegs - 1].nrecs++ == 0)
+        s->segs[s->nsegs - 1].first_seq = seq;
+    s->bytes += need;
+    s->records++;
+    s->dirty = 1;
+    return 0;
+}
+
+int probe_spool_sync(struct probe_spool *s)
+{
+    if (!s->dirty || s->fd < 0)
+        return 0;
+    if (fdatasync(s->fd) < 0)
+        return -errno;
+    s->dirty = 0;
+    return 0;
+}
+
+int probe_spool_ack(struct probe_spool *s, uint64_t acked)
+{
+    char path[1200];
+    int n = 0;
+
+    /* Whole segments only: a segment partly acknowledged stays, and its
+     * acknowledged records are skipped when read (probe_spool_scan). */
+    while (s->nsegs > 0 && s->segs[0].last_seq <= acked) {
+        if (s->nsegs == 1 && s->fd >= 0) {
+            close(s->fd);
+            s->fd = -1;
+        }
+        seg_path(s, s->segs[0].name_seq, path, sizeof(path));
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -errno;
+        s->records -= s->segs[0].nrecs;
+        s->bytes -= s->segs[0].bytes;
+        memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof(*s->segs));
+        s->nsegs--;
+        n++;
+    }
+    return n;
+}
+
+int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg)
+{
+    char path[1200];
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < s->nsegs; i++) {
+        struct proto_rd r;
+        uint8_t *buf;
+        size_t len;
+        uint64_t seq, prev = 0;
+        const uint8_t *payload;
+        uint32_t plen;
+
+        if (s->segs[i].last_seq <= after)
+            continue;
+        seg_path(s, s->segs[i].name_seq, path, sizeof(path));
+        if ((rc = slurp(path, &buf, &len)) < 0)
+            break;
+        proto_rd_init(&r, buf, len < s->segs[i].bytes ? len : s->segs[i].bytes);
+        while (rc == 0 && read_record(&r, prev, &seq, &payload, &plen) == 1) {
+            prev = seq;
+            if (seq > after)
+                rc = fn(arg, seq, payload, plen);
+        }
+        free(buf);
+    }
+    return rc;
+}
