@@ -141,7 +141,8 @@ static int rearm(struct probe *p, struct probe_task *t, uint64_t now)
 /*
  * A method that cannot run here (no permission for its socket, say) still
  * makes its attempts, each a local failure with the reason: the map shows
- * why, rather than a silent gap.  Opening is tried again at each attempt.
+ * why, rather than a silent gap.  Opening is tried again every 10 s
+ * (probe_method_ready).
  */
 static int fail_attempt(struct probe *p, struct probe_task *t, int err)
 {
