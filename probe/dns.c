@@ -177,26 +177,12 @@ int probe_dns_outcome(uint8_t rcode)
     }
 }
 
-void probe_dns_text(char *out, size_t len, const char *s)
-{
-    size_t i = 0;
-
-    if (len == 0)
-        return;
-    for (; s[i] != '\0' && i + 1 < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
-    out[i] = '\0';
-}
-
 void probe_dns_why(char *out, size_t len, uint8_t rcode, const char *qname)
 {
     char name[PROTO_HOST_MAX + 1];
     const char *rn = proto_dns_rcode_name(rcode);
 
-    probe_dns_text(name, sizeof(name), qname);
+    probe_sanitize(name, sizeof(name), qname, strlen(qname));
     if (rn != NULL && rcode != 0)
         snprintf(out, len, "%s for %s", rn, name);
     else

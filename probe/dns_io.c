@@ -369,8 +369,8 @@ static void query_outcome(struct probe_task *t, const struct dns_query *q, int s
     struct probe_dns_answer a;
     int rc;
 
-    probe_dns_text(addr, sizeof(addr), t->spec.addr);
-    probe_dns_text(name, sizeof(name), t->spec.qname);
+    probe_sanitize(addr, sizeof(addr), t->spec.addr, strlen(t->spec.addr));
+    probe_sanitize(name, sizeof(name), t->spec.qname, strlen(t->spec.qname));
     switch (status) {
     case ARES_SUCCESS:
         rc = probe_dns_parse(abuf, alen > 0 ? (size_t)alen : 0, t->spec.qname,
@@ -527,7 +527,7 @@ static int dns_send(struct probe *p, struct probe_task *t)
     uint32_t seq = probe_attempt_start(t, probe_mono_ns());
     char why[PROTO_WHY_MAX + 1], name[PROTO_HOST_MAX + 1];
 
-    probe_dns_text(name, sizeof(name), t->spec.qname);
+    probe_sanitize(name, sizeof(name), t->spec.qname, strlen(t->spec.qname));
     rc = p->dns != NULL ? method_chan(p, t, &c) : -ESHUTDOWN;
     if (rc < 0) {
         snprintf(why, sizeof(why), "no channel to resolver %.46s: %s", t->spec.addr,
@@ -657,7 +657,7 @@ static void on_addrinfo_cb(void *arg, int status, int timeouts, struct ares_addr
         goto done;
     }
     r->elapsed_ns = probe_mono_ns() - r->t0_ns;
-    probe_dns_text(name, sizeof(name), r->host);
+    probe_sanitize(name, sizeof(name), r->host, strlen(r->host));
     if (status == ARES_SUCCESS && n != NULL && n->ai_addrlen <= sizeof(r->ss) &&
         (n->ai_family == AF_INET || n->ai_family == AF_INET6)) {
         memcpy(&r->ss, n->ai_addr, n->ai_addrlen);

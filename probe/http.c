@@ -15,20 +15,6 @@
 
 #include "probe.h"
 
-void probe_sanitize(char *dst, size_t dstlen, const char *src, size_t n)
-{
-    size_t i;
-
-    if (dstlen == 0)
-        return;
-    for (i = 0; i < n && i + 1 < dstlen; i++) {
-        unsigned char c = (unsigned char)src[i];
-
-        dst[i] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
-    }
-    dst[i] = '\0';
-}
-
 /* Octets a request line or a header value may carry (RFC 9112 3, RFC 9110
  * 5.5): anything else could split the request. */
 static int safe_text(const char *s)

@@ -109,6 +109,20 @@ int probe_outcome_of_errno(int err)
     }
 }
 
+void probe_sanitize(char *dst, size_t dstlen, const char *src, size_t n)
+{
+    size_t i;
+
+    if (dstlen == 0)
+        return;
+    for (i = 0; i < n && i + 1 < dstlen; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        dst[i] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
+    }
+    dst[i] = '\0';
+}
+
 int probe_attempt_report(struct probe *p, struct probe_task *t, uint32_t seq,
                          struct probe_reply *rep)
 {

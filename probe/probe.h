@@ -246,6 +246,13 @@ int probe_method_ready(struct probe *p, uint8_t method);
 /* After every task is dropped: a task's cancel() may release what a
  * method owns (a dns lookup of the conn methods' attempts). */
 void probe_method_close_all(struct probe *p);
+/*
+ * Copies n octets of src into dst (dstlen octets, NUL-terminated, cut to
+ * fit), each octet outside 0x20..0x7e replaced by '?': what came from the
+ * network becomes printable text the wire encoder accepts.  Every method's
+ * reasons and recorded values go through it.
+ */
+void probe_sanitize(char *dst, size_t dstlen, const char *src, size_t n);
 /* The outcome an errno (negative, as libuv and our functions return it) means. */
 int probe_outcome_of_errno(int err);
 /*
@@ -327,9 +334,6 @@ int probe_dns_parse(const uint8_t *buf, size_t len, const char *qname, uint16_t 
 int probe_dns_outcome(uint8_t rcode);
 /* "NXDOMAIN for NAME" (or "rcode 12 for NAME"), printable and cut to len. */
 void probe_dns_why(char *out, size_t len, uint8_t rcode, const char *qname);
-/* Copies s into out (len octets with the NUL), cut, with every octet
- * outside printable ASCII replaced by '?'. */
-void probe_dns_text(char *out, size_t len, const char *s);
 /*
  * Parses a resolver list "ADDR[:PORT],..." (commas or blanks; IPv6 in
  * brackets when a port follows; port 53 by default) into out[0..*n), at
@@ -383,12 +387,6 @@ int probe_http_resp_feed(struct probe_http_resp *r, const uint8_t *p, size_t n);
 int probe_http_resp_eof(struct probe_http_resp *r);
 /* Why the parser refused the response (valid after -EBADMSG). */
 const char *probe_http_resp_error(const struct probe_http_resp *r);
-/*
- * Copies n octets of src into dst (dstlen octets, NUL-terminated, cut to
- * fit), each octet outside 0x20..0x7e replaced by '?': what came from the
- * network becomes printable text the wire encoder accepts.
- */
-void probe_sanitize(char *dst, size_t dstlen, const char *src, size_t n);
 
 /* ---- tls.c: what a TLS handshake tells (no I/O) ---------------------------- */
 

@@ -29,20 +29,6 @@ measure() {
     "$PROBE_BIN" measure "$@" --count 2 --interval 100 --json 2>>"$TMP/measure.err" || true
 }
 
-# expect NAME JSON PYEXPR: PYEXPR over the record d must be true.
-expect() {
-    local name=$1 json=$2 expr=$3
-    "$PY" -c '
-import json, sys
-try:
-    d = json.loads(sys.argv[1])
-except ValueError:
-    sys.exit(2)
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" ||
-        fail "$name: expected $expr, got: ${json:-nothing (see $TMP/measure.err)}"
-    note "$name: ok"
-}
-
 write_nginx() {
     local user=
     ((EUID == 0)) && user='user root;'

@@ -29,20 +29,6 @@ measure() {
     "$PROBE_BIN" measure "$@" --json 2>>"$TMP/measure.err" || true
 }
 
-# expect NAME JSON PYEXPR: PYEXPR over the record d must be true.
-expect() {
-    local name=$1 json=$2 expr=$3
-    "$PY" -c '
-import json, sys
-try:
-    d = json.loads(sys.argv[1])
-except ValueError:
-    sys.exit(2)
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" ||
-        fail "$name: expected $expr, got: ${json:-nothing (see $TMP/measure.err)}"
-    note "$name: ok"
-}
-
 # A UDP server in Python: "refuse" answers every query with its own ID
 # and question, QR and RCODE 5 (RFC 1035 4.1.1); "silent" reads and drops.
 start_udp() {

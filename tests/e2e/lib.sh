@@ -410,3 +410,19 @@ wait_log() {
     done
     return 1
 }
+
+# expect NAME JSON PYEXPR: PYEXPR over the JSON object d (one line of
+# ixmesh-probe measure --json, whose stderr went to $TMP/measure.err) must
+# be true.
+expect() {
+    local name=$1 json=$2 expr=$3
+    "$PY" -c '
+import json, sys
+try:
+    d = json.loads(sys.argv[1])
+except ValueError:
+    sys.exit(2)
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" ||
+        fail "$name: expected $expr, got: ${json:-nothing (see $TMP/measure.err)}"
+    note "$name: ok"
+}
