@@ -251,16 +251,21 @@ static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
     struct ctl *c = k->ctl;
     struct proto_msg ack = {.type = PROTO_MSG_ACK};
     int64_t now = ctl_now_ms();
+    struct ctl_ingest in;
 
-    if (ctl_store_results(c->store, k->hello.probe_id, rs, now, &ack.u.ack.seq) < 0) {
+    if (ctl_store_results(c->store, k->hello.probe_id, rs, now, &in) < 0) {
         /* Not acknowledged: the probe keeps the records and sends them again. */
         log_error("store: %s", ctl_store_error(c->store));
         refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
         return;
     }
     ctl_store_probe_touch(c->store, k->hello.probe_id, now);
-    log_debug("probe %s: stored %u records up to %llu", k->hello.probe_id, rs->nresults,
-              (unsigned long long)ack.u.ack.seq);
+    ack.u.ack.seq = in.acked;
+    if (in.duplicates > 0)
+        log_info("probe %s: %u of %u records were stored already (sent again)",
+                 k->hello.probe_id, in.duplicates, rs->nresults);
+    log_debug("probe %s: stored %u records up to %llu", k->hello.probe_id,
+              rs->nresults - in.duplicates, (unsigned long long)ack.u.ack.seq);
     proto_chan_send(k->chan, &ack);
 }
 

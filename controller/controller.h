@@ -9,6 +9,7 @@
  *                 content nodes of the configuration (no I/O)
  *   store.c       SQLite: probes and summary records (outcomes, why and
  *                 content fields as JSON in results.extra)
+ *   delivery.c    per probe: duplicates, holes in its sequence, drops, health
  *   map.c         the JSON documents of the HTTP API (no I/O)
  *   channel_io.c  the TLS server for probes: HELLO, TASKS, RESULTS, ACK
  *   http_io.c     libmicrohttpd driven from the loop: the API and the page
@@ -157,13 +158,22 @@ int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
                             void (*fn)(void *arg, const struct proto_hello *h,
                                        int64_t key),
                             void *arg);
+/* What storing one batch did. */
+struct ctl_ingest {
+    uint64_t acked;      /* the batch's highest sequence number: durable */
+    uint32_t duplicates; /* records already stored: a resend */
+    uint64_t missing;    /* records found missing before these: dropped */
+};
+
 /*
  * Stores a batch in one transaction; records already stored (same probe
- * and sequence number) are ignored.  *acked receives the highest sequence
- * number of the batch, which is durable once this returns 0.
+ * and sequence number) are ignored and counted, holes in the sequence
+ * numbers are recorded (delivery.c), and so are the batch's health and
+ * drop reports.  in->acked is durable once this returns 0.
  */
 int ctl_store_results(struct ctl_store *st, const char *probe_id,
-                      const struct proto_results *rs, int64_t now_ms, uint64_t *acked);
+                      const struct proto_results *rs, int64_t now_ms,
+                      struct ctl_ingest *in);
 /*
  * A record's outcomes, why and content fields as the compact JSON of the
  * results.extra column; *out is NULL when there are none, else malloc'd
@@ -172,6 +182,21 @@ int ctl_store_results(struct ctl_store *st, const char *probe_id,
 int ctl_store_extra_json(const struct proto_result *r, char **out);
 const char *ctl_store_error(const struct ctl_store *st);
 sqlite3 *ctl_store_db(struct ctl_store *st);
+
+/* ---- delivery.c: duplicates, holes, drops and health per probe ------------ */
+
+int ctl_delivery_schema(sqlite3 *db);
+/* The highest sequence number stored for the probe, 0 when none. */
+int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max);
+/* Records the hole between prev (highest stored before) and seq, at or
+ * above seq0; adds its size to *missing. */
+int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t seq,
+                     uint64_t seq0, int64_t now_ms, uint64_t *missing);
+/* Records a batch's duplicates, drop reports and health. */
+int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
+                      uint32_t duplicates, int64_t now_ms);
+/* The "delivery" object of a probe in /api/v1/probes. */
+json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id);
 
 /* ---- map.c --------------------------------------------------------------- */
 

@@ -96,11 +96,12 @@ static json_t *probe_json(sqlite3_stmt *s, ctl_connected_fn connected, void *arg
     if (sqlite3_column_type(s, 3) != SQLITE_NULL)
         loc = json_pack("{s:f, s:f}", "lat", sqlite3_column_double(s, 3), "lon",
                         sqlite3_column_double(s, 4));
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:b}", "id", id, "name",
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id", id, "name",
                      (const char *)sqlite3_column_text(s, 1), "addresses",
                      addrs ? addrs : json_array(), "location", loc ? loc : json_null(),
                      "last_seen", iso_time(sqlite3_column_int64(s, 5)), "connected",
-                     connected(arg, id));
+                     connected(arg, id), "delivery",
+                     ctl_delivery_json(sqlite3_db_handle(s), id));
 }
 
 static sqlite3_stmt *probes_query(struct ctl_store *st)

@@ -137,7 +137,7 @@ int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t e
     }
     sqlite3_busy_timeout(st->db, 5000);
     if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-        add_columns(st->db) != SQLITE_OK) {
+        ctl_delivery_schema(st->db) < 0 || add_columns(st->db) != SQLITE_OK) {
         fail(st, path);
         goto done;
     }
@@ -341,30 +341,56 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
     else
         sqlite3_bind_null(s, i++);
     rc = sqlite3_step(s) == SQLITE_DONE ? 0 : fail(st, "store result");
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = 1; /* there already: the key de-duplicates */
     sqlite3_reset(s);
     free(sk);
     free(extra);
     return rc;
 }
 
-int ctl_store_results(struct ctl_store *st, const char *probe_id,
-                      const struct proto_results *rs, int64_t now_ms, uint64_t *acked)
+/* Stores the records of rs, counting what was there and what is missing. */
+static int insert_all(struct ctl_store *st, const char *probe_id,
+                      const struct proto_results *rs, int64_t now_ms,
+                      struct ctl_ingest *in)
 {
-    uint64_t max = 0;
-    int rc = 0;
+    uint64_t prev, seq0 = rs->has_health ? rs->health.seq0 : 0;
+    int rc = ctl_delivery_max_seq(st->db, probe_id, &prev);
 
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(st, "begin");
-    for (uint32_t i = 0; i < rs->nresults && rc == 0; i++) {
-        if (rs->results[i].seq > INT64_MAX) {
+    for (uint32_t i = 0; i < rs->nresults && rc >= 0; i++) {
+        uint64_t seq = rs->results[i].seq;
+
+        if (seq > INT64_MAX) {
             snprintf(st->err, sizeof(st->err), "sequence number beyond 2^63");
-            rc = -ERANGE;
-            break;
+            return -ERANGE;
         }
         rc = insert_one(st, probe_id, &rs->results[i], now_ms);
-        if (rs->results[i].seq > max)
-            max = rs->results[i].seq;
+        if (rc == 1)
+            in->duplicates++;
+        else if (rc == 0 && seq > prev &&
+                 ctl_delivery_gap(st->db, probe_id, prev, seq, seq0, now_ms,
+                                  &in->missing) < 0)
+            rc = fail(st, "store gap");
+        if (rc >= 0 && seq > prev)
+            prev = seq;
+        if (seq > in->acked)
+            in->acked = seq;
     }
+    if (rc >= 0 && ctl_delivery_note(st->db, probe_id, rs, in->duplicates, now_ms) < 0)
+        rc = fail(st, "store delivery");
+    return rc < 0 ? rc : 0;
+}
+
+int ctl_store_results(struct ctl_store *st, const char *probe_id,
+                      const struct proto_results *rs, int64_t now_ms,
+                      struct ctl_ingest *in)
+{
+    int rc;
+
+    memset(in, 0, sizeof(*in));
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(st, "begin");
+    rc = insert_all(st, probe_id, rs, now_ms, in);
     if (rc < 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -374,7 +400,6 @@ int ctl_store_results(struct ctl_store *st, const char *probe_id,
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
-    *acked = max;
     return 0;
 }
 

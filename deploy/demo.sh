@@ -235,6 +235,7 @@ longitude = ${loc[1]}
 log_level = $LOG_LEVEL
 content_ca = $STATE/pki/ca.pem
 resolvers = 127.0.0.1:$CONTENT_DNS
+spool_dir = $STATE/spool/$id
 EOF
     done
     write_content_configs

@@ -382,6 +382,7 @@ stamp_rate = 2000
 log_level = $LOG_LEVEL
 content_ca = $STATE/pki/ca.pem
 resolvers = $LAN4.$CN_HOST
+spool_dir = $STATE/spool/m$k
 EOF
 }
 

@@ -22,6 +22,8 @@
  *   log_level = info                ; error, warn, info, debug
  *   content_ca = content-ca.pem     ; tls, http: verify content nodes with this CA,
  *                                   ; not the system store
+ *   spool_dir = /var/spool/ixmesh-probe ; records until the controller has them
+ *   spool_max = 256M                ; its bound, octets with K, M or G (128K..1024G)
  */
 #include <errno.h>
 #include <ini.h>
@@ -64,6 +66,32 @@ static int parse_rate(const char *v, uint32_t *out, struct parse_ctx *pc)
         return -1;
     }
     *out = (uint32_t)x;
+    return 0;
+}
+
+/* A size in octets, with an optional K, M or G (powers of 1024). */
+static int parse_size(const char *v, uint64_t lo, uint64_t hi, uint64_t *out,
+                      struct parse_ctx *pc)
+{
+    static const char units[] = "KMG";
+    char *end;
+    const char *u;
+    unsigned long long x;
+
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (v[0] >= '0' && v[0] <= '9' && errno == 0 && *end != '\0' && end[1] == '\0' &&
+        (u = strchr(units, *end)) != NULL && x <= UINT64_MAX >> 30) {
+        x <<= 10 * (u - units + 1);
+        end++;
+    }
+    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || x < lo || x > hi) {
+        snprintf(pc->reason, sizeof(pc->reason),
+                 "'%s' is not a size from %lluK to %lluG (octets, or with K, M or G)", v,
+                 (unsigned long long)lo >> 10, (unsigned long long)hi >> 30);
+        return -1;
+    }
+    *out = x;
     return 0;
 }
 
@@ -204,6 +232,10 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
             return -1;
         return copy_str(cfg->resolvers, sizeof(cfg->resolvers), v, pc);
     }
+    if (strcmp(name, "spool_dir") == 0)
+        return copy_str(cfg->spool_dir, sizeof(cfg->spool_dir), v, pc);
+    if (strcmp(name, "spool_max") == 0)
+        return parse_size(v, PROBE_SPOOL_MIN, PROBE_SPOOL_MAX, &cfg->spool_max, pc);
     if (strcmp(name, "log_level") == 0) {
         enum log_level l;
 
@@ -242,6 +274,8 @@ static void set_defaults(struct probe_config *cfg)
     cfg->stamp_len = sl;
     strcpy(cfg->log_level, "info");
     cfg->stamp_rate = (uint32_t)PROBE_REFLECT_RATE;
+    strcpy(cfg->spool_dir, PROBE_SPOOL_DIR);
+    cfg->spool_max = PROBE_SPOOL_DEFAULT;
 }
 
 /* Fills in what follows from other keys, and checks what is required. */

@@ -40,7 +40,8 @@ static void begin_stop(struct probe *p)
     if (p->stopping)
         return;
     p->stopping = 1;
-    log_info("stopping: %zu records not yet acknowledged", p->queue.len);
+    log_info("stopping: %llu records not yet acknowledged",
+             (unsigned long long)probe_spool_pending(&p->delivery.spool));
     probe_uplink_stop(p);
     probe_sched_stop(p);
     probe_stamp_io_close(p);
@@ -113,13 +114,36 @@ static int parse_args(int argc, char **argv, const char **config, const char **l
     return 0;
 }
 
+static int open_spool(struct probe *p)
+{
+    struct probe_spool *s = &p->delivery.spool;
+    int rc = probe_delivery_open(&p->delivery, p->cfg.spool_dir, p->cfg.spool_max,
+                                 (uint64_t)(probe_now_ns() / 1000), &p->next_seq);
+
+    if (rc == -EBUSY) {
+        log_error("spool %s: another probe is using it", p->cfg.spool_dir);
+        return -1;
+    }
+    if (rc < 0) {
+        log_error("spool %s: %s", p->cfg.spool_dir, strerror(-rc));
+        return -1;
+    }
+    if (s->torn_bytes > 0)
+        log_warn("spool %s: cut off a torn tail of %llu octets (a write a crash "
+                 "interrupted)",
+                 p->cfg.spool_dir, (unsigned long long)s->torn_bytes);
+    log_info("spool %s: %llu records in %llu octets (bound %llu); sequence numbers go "
+             "on at %llu",
+             p->cfg.spool_dir, (unsigned long long)s->records,
+             (unsigned long long)s->bytes, (unsigned long long)s->max_bytes,
+             (unsigned long long)p->next_seq);
+    return 0;
+}
+
 static int setup(struct probe *p)
 {
     p->loop = uv_default_loop();
     p->window_s = DEFAULT_WINDOW_S;
-    /* Sequence numbers start from the clock, so a restarted probe (which
-     * keeps no state yet) never reuses a number the controller has. */
-    p->next_seq = (uint64_t)(probe_now_ns() / 1000);
     p->stamp.fd = -1;
     probe_reflector_init(&p->reflector);
     p->reflector.stateful = p->cfg.stamp_stateful;
@@ -136,7 +160,8 @@ static int setup(struct probe *p)
         }
         p->reflector.authenticated = 1;
     }
-    probe_queue_init(&p->queue);
+    if (open_spool(p) < 0)
+        return -1;
     if (probe_stamp_io_open(p) < 0)
         return -1;
     if (probe_uplink_start(p) < 0) {
@@ -190,7 +215,7 @@ int main(int argc, char **argv)
              p.cfg.controller);
     uv_run(p.loop, UV_RUN_DEFAULT);
     probe_uplink_free(&p);
-    probe_queue_free(&p.queue);
+    probe_delivery_close(&p.delivery);
     uv_loop_close(p.loop);
     log_info("stopped");
     return 0;

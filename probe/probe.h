@@ -7,7 +7,8 @@
  *   config.c     the INI configuration
  *   task.c       the task table and per-window statistics (no I/O)
  *   stamp.c      STAMP session-sender and reflector logic (no I/O)
- *   queue.c      records waiting for the controller's acknowledgement
+ *   spool.c      records on disk until the controller has them (no libuv)
+ *   deliver.c    from window to spool to uplink, and the probe's health (no libuv)
  *   stamp_io.c   the UDP socket that sends, reflects and receives STAMP
  *   sched_io.c   send timers and window boundaries
  *   uplink_io.c  the TLS connection to the controller
@@ -34,9 +35,12 @@
 
 #define PROBE_CONTROLLER_PORT 7862
 #define PROBE_STAMP_PORT      862
-#define PROBE_STAMP_RING      256    /* most outstanding requests remembered per task */
-#define PROBE_QUEUE_MAX       100000 /* records kept while the controller is away */
-#define PROBE_BATCH_MAX       256    /* records per RESULTS message */
+#define PROBE_STAMP_RING      256 /* most outstanding requests remembered per task */
+#define PROBE_SPOOL_DIR       "/var/spool/ixmesh-probe"
+#define PROBE_SPOOL_DEFAULT   (256ull << 20)
+#define PROBE_SPOOL_MIN       (128ull << 10) /* two of the smallest segments */
+#define PROBE_SPOOL_MAX       (1024ull << 30)
+#define PROBE_BATCH_MAX       256          /* records per RESULTS message */
 #define PROBE_WRITE_QUEUE_MAX (256 * 1024) /* octets waiting for the socket */
 
 /* ---- config.c ---------------------------------------------------------- */
@@ -63,6 +67,9 @@ struct probe_config {
     /* Content methods. */
     char content_ca[1024]; /* CA file to verify content nodes with; "": the system's */
     char resolvers[256];   /* "ADDR[:PORT],..." for names; "": /etc/resolv.conf */
+    /* Delivery. */
+    char spool_dir[900]; /* room for the segments' names within PATH_MAX-ish 1200 */
+    uint64_t spool_max;
 };
 
 /*
@@ -534,30 +541,6 @@ void probe_reflector_init(struct probe_reflector *r);
 int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
                   const struct reflect_input *x, uint8_t *out, size_t outlen);
 
-/* ---- queue.c ------------------------------------------------------------- */
-
-/* Records in sequence order; [0, nsent) went out on the current connection. */
-struct probe_queue {
-    struct proto_result *recs;
-    size_t head; /* index of the oldest record */
-    size_t len;  /* records from head */
-    size_t cap;
-    size_t nsent;
-    uint64_t dropped; /* records dropped because the queue was full */
-};
-
-void probe_queue_init(struct probe_queue *q);
-void probe_queue_free(struct probe_queue *q);
-/* Takes ownership of r's sketch. */
-int probe_queue_push(struct probe_queue *q, struct proto_result *r);
-/* Drops every record with seq <= acked. */
-size_t probe_queue_ack(struct probe_queue *q, uint64_t acked);
-/* The next unsent records, as a view valid until the queue changes. */
-size_t probe_queue_next_batch(struct probe_queue *q, size_t max,
-                              struct proto_result **first);
-void probe_queue_mark_sent(struct probe_queue *q, size_t n);
-void probe_queue_rewind(struct probe_queue *q);
-
 /* ---- spool.c: result records on disk, crash-safe (no libuv) --------------- */
 
 struct probe_spool_seg {
@@ -569,8 +552,12 @@ struct probe_spool_seg {
 
 struct probe_spool {
     char dir[1024];
-    int fd; /* the newest segment, open for appending; -1 when none is */
+    int fd;      /* the newest segment, open for appending; -1 when none is */
+    int lock_fd; /* holds the directory's lock */
     uint64_t max_bytes;
+    uint64_t fs_bytes;            /* the filesystem's size (0: unknown) */
+    uint64_t seq0;                /* the file seq0: the spool's first number (0: none) */
+    uint64_t acked;               /* highest sequence number acknowledged */
     uint64_t bytes;               /* in all segments: never above max_bytes */
     uint64_t records;             /* in all segments, acknowledged or not */
     struct probe_spool_seg *segs; /* oldest first */
@@ -578,6 +565,9 @@ struct probe_spool {
     uint64_t dropped;    /* records dropped to stay within bounds or a full disk */
     uint64_t torn_bytes; /* cut off torn tails when it was opened */
     int dirty;           /* appended since the last sync */
+    uint8_t *cache;      /* one segment's octets, as last read */
+    size_t cache_len;
+    uint64_t cache_name;
 };
 
 /* Called for each record in order; a non-zero return stops the scan. */
@@ -586,9 +576,13 @@ typedef int (*probe_spool_fn)(void *arg, uint64_t seq, const uint8_t *rec, size_
 /*
  * Opens (creating) the spool in dir, bounded to max_bytes, and recovers
  * what is there: every complete record is kept, a torn tail is cut off
- * (torn_bytes).  0 or a negative errno.
+ * (torn_bytes).  0 or a negative errno (-EBUSY: another process has it).
  */
 int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes);
+/* Where the sequence numbers go on; 0 for a new spool (see set_seq0). */
+uint64_t probe_spool_next_seq(const struct probe_spool *s);
+/* Records the first sequence number of a new spool, durably. */
+int probe_spool_set_seq0(struct probe_spool *s, uint64_t seq0);
 void probe_spool_close(struct probe_spool *s);
 /*
  * Appends record seq (above every one held).  Makes room by dropping the
@@ -600,12 +594,54 @@ int probe_spool_append(struct probe_spool *s, uint64_t seq, const uint8_t *rec,
                        size_t len);
 /* Makes what was appended durable (fdatasync): once per window. */
 int probe_spool_sync(struct probe_spool *s);
-/* Forgets every segment whose records are all <= acked; how many went. */
+/* Forgets every segment but the newest whose records are all <= acked;
+ * how many went. */
 int probe_spool_ack(struct probe_spool *s, uint64_t acked);
 /* Calls fn for each record above after, oldest first; fn's value, or an errno. */
 int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg);
+/* The same within segment i only. */
+int probe_spool_scan_seg(struct probe_spool *s, size_t i, uint64_t after,
+                         probe_spool_fn fn, void *arg);
+/* Records held and not acknowledged. */
+uint64_t probe_spool_pending(const struct probe_spool *s);
 /* The highest sequence number held, 0 when empty. */
 uint64_t probe_spool_last_seq(const struct probe_spool *s);
+
+/* ---- deliver.c: records from window to spool to uplink (no libuv) -------- */
+
+struct probe_delivery {
+    struct probe_spool spool;
+    uint64_t durable;          /* highest sequence number synced: what may go out */
+    uint64_t sent;             /* highest sent on this connection */
+    uint64_t unreadable;       /* records that could not be read back: dropped */
+    uint64_t dropped_reported; /* spool.dropped when the last report was made */
+    uint32_t reconnects;       /* connections opened since the start */
+    uint32_t ndrops;           /* drop reports not yet acknowledged */
+    struct proto_drop_window drops[PROTO_DROPWIN_MAX];
+    uint64_t drop_sent_with[PROTO_DROPWIN_MAX]; /* last seq of its batch; 0: unsent */
+};
+
+/*
+ * Opens the spool in dir and says where sequence numbers go on (a new
+ * spool starts at now_us).  0 or a negative errno.
+ */
+int probe_delivery_open(struct probe_delivery *d, const char *dir, uint64_t max_bytes,
+                        uint64_t now_us, uint64_t *next_seq);
+void probe_delivery_close(struct probe_delivery *d);
+/* Spools r (its seq set); -EINVAL if the protocol rejects it, -ENOSPC, ... */
+int probe_delivery_append(struct probe_delivery *d, struct proto_result *r);
+/* Ends a window's close: syncs, and reports what the spool dropped. */
+int probe_delivery_commit(struct probe_delivery *d, int64_t window_start_ms);
+/* Loads the next batch (at most max) with the health; its size, 0 or -errno.
+ * The caller frees rs's records. */
+int probe_delivery_next(struct probe_delivery *d, struct proto_results *rs, uint32_t max,
+                        int64_t now_ms);
+/* The first n records of rs went out. */
+void probe_delivery_sent(struct probe_delivery *d, const struct proto_results *rs,
+                         uint32_t n);
+void probe_delivery_ack(struct probe_delivery *d, uint64_t seq);
+/* The connection is gone: what it did not see acknowledged goes again. */
+void probe_delivery_rewind(struct probe_delivery *d);
 
 /* ---- stamp_io.c ---------------------------------------------------------- */
 
@@ -766,7 +802,6 @@ struct probe_uplink {
     uv_timer_t retry;
     uv_timer_t heartbeat; /* sends HEARTBEAT, and notices a silent controller */
     unsigned attempt;
-    uint64_t reconnects;
     int got_tasks;
     struct proto_welcome welcome;      /* version 0 until the controller welcomed us */
     uint64_t last_rx_ms;               /* loop time of the last octets received */
@@ -813,7 +848,7 @@ struct probe {
     int64_t window_label_ms;  /* wall-clock label of the windows open now */
     int64_t window_serial;    /* id of the windows open now (1, 2, ...) */
     uv_timer_t close_timer;
-    struct probe_queue queue;
+    struct probe_delivery delivery;
     uint64_t next_seq;
     struct probe_uplink uplink;
     uv_signal_t sigint, sigterm;

@@ -307,29 +307,13 @@ static uint32_t max_timeout_ms(const struct probe *p)
     return m;
 }
 
-/*
- * A record the encoder refuses would stall the uplink, which could never
- * send the batch holding it: check each one before it is queued.
- */
-static int record_encodes(struct proto_result *r)
-{
-    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
-    uint8_t *frame;
-    size_t len;
-
-    m.u.results.nresults = 1;
-    m.u.results.results = r;
-    if (proto_msg_encode(&m, &frame, &len) < 0)
-        return 0;
-    free(frame);
-    return 1;
-}
-
 /* The closing windows have waited a timeout: they become records. */
 static void on_close_cb(uv_timer_t *h)
 {
     struct probe *p = h->data;
     size_t made = 0;
+    int64_t label = 0;
+    int rc;
 
     for (size_t i = 0; i < p->ntasks; i++) {
         struct probe_task *t = p->tasks[i];
@@ -344,20 +328,27 @@ static void on_close_cb(uv_timer_t *h)
         }
         probe_window_close(t, w, p->window_s, &r);
         r.seq = p->next_seq++;
-        if (!record_encodes(&r)) {
+        label = r.window_start_ms;
+        /* A record the encoder refuses would stall the uplink, which could
+         * never send the batch holding it: it never reaches the spool. */
+        rc = probe_delivery_append(&p->delivery, &r);
+        proto_sketch_free(&r.sketch);
+        if (rc == -EINVAL || rc == -EMSGSIZE)
             log_error("task %u: dropping a record the protocol rejects (a bug)",
                       t->spec.id);
-            proto_sketch_free(&r.sketch);
-            continue;
-        }
-        if (probe_queue_push(&p->queue, &r) < 0) {
-            proto_sketch_free(&r.sketch);
-            log_error("out of memory: record of task %u lost", t->spec.id);
-            continue;
-        }
-        made++;
+        else if (rc < 0)
+            log_error(
+                "spool: record %llu of task %u not written: %s (counted as dropped)",
+                (unsigned long long)r.seq, t->spec.id, strerror(-rc));
+        else
+            made++;
     }
-    log_debug("closed %zu windows, %zu records pending", made, p->queue.len);
+    rc = probe_delivery_commit(&p->delivery, label);
+    if (rc < 0)
+        log_error("spool: sync failed: %s (records held back until one succeeds)",
+                  strerror(-rc));
+    log_debug("closed %zu windows, %llu records pending", made,
+              (unsigned long long)probe_spool_pending(&p->delivery.spool));
     probe_uplink_flush(p);
 }
 

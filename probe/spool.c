@@ -20,7 +20,15 @@
  * Invariants: segments hold strictly rising sequence numbers, older
  * segments lower ones; bytes is the sum of their sizes and never exceeds
  * max_bytes after an append returns.  To stay within it, whole segments go,
- * oldest first, and their records are counted in dropped: never silent.
+ * oldest first, and their unacknowledged records are counted in dropped:
+ * never silent.
+ *
+ * Sequence numbers run on across restarts: the newest segment is never
+ * removed, not even when all of it is acknowledged or empty, so its name
+ * or its last record tells where to go on.  The file "seq0" holds the
+ * first sequence number the spool ever gave; the controller tells a new
+ * spool (a jump to a new seq0) from dropped records (a hole above seq0).
+ * A file "lock" keeps a second probe out of the directory.
  * No I/O here blocks on anything but the disk; nothing uses libuv.
  */
 #include <dirent.h>
@@ -30,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -60,10 +70,16 @@ static void seg_path(const struct probe_spool *s, uint64_t first, char *buf, siz
     snprintf(buf, len, "%s/" SPOOL_PREFIX "%020" PRIu64 SPOOL_SUFFIX, s->dir, first);
 }
 
-/* The segment size: small enough that dropping one loses little. */
+/*
+ * The segment size: small enough that dropping one loses little, and that
+ * a filesystem smaller than the bound holds several (so a full disk drops
+ * the oldest, not the newest).
+ */
 static uint64_t seg_limit(const struct probe_spool *s)
 {
-    uint64_t l = s->max_bytes / 8;
+    uint64_t cap =
+        s->fs_bytes != 0 && s->fs_bytes < s->max_bytes ? s->fs_bytes : s->max_bytes;
+    uint64_t l = cap / 8;
 
     return l > SPOOL_SEG_MAX ? SPOOL_SEG_MAX : l < SPOOL_SEG_MIN ? SPOOL_SEG_MIN : l;
 }
@@ -147,10 +163,11 @@ done:
 /*
  * Recovers one segment: keeps its complete records (their count and last
  * sequence number in g) and cuts a torn tail off the file.  A segment with
- * nothing whole in it is removed.
+ * nothing whole in it is removed, unless it is the newest: its name still
+ * tells where the sequence numbers go on.
  */
 static int recover_seg(struct probe_spool *s, const char *path, struct probe_spool_seg *g,
-                       uint64_t after)
+                       uint64_t after, int newest)
 {
     struct proto_rd r;
     uint8_t *buf;
@@ -168,6 +185,8 @@ static int recover_seg(struct probe_spool *s, const char *path, struct probe_spo
             g->first_seq = seq;
         g->last_seq = after = seq;
     }
+    if (g->nrecs == 0)
+        g->first_seq = g->name_seq, g->last_seq = g->name_seq - 1;
     g->bytes = r.off;
     if (rc < 0) {
         s->torn_bytes += len - r.off;
@@ -177,7 +196,7 @@ static int recover_seg(struct probe_spool *s, const char *path, struct probe_spo
             rc = 0;
     }
     free(buf);
-    if (rc == 0 && g->nrecs == 0 && unlink(path) < 0)
+    if (rc == 0 && g->nrecs == 0 && !newest && unlink(path) < 0)
         rc = -errno;
     return rc;
 }
@@ -228,6 +247,80 @@ static int list_segs(const char *dir, char ***names, size_t *n)
     return rc;
 }
 
+/* Makes the directory's entries durable: a new segment's name, seq0. */
+static int sync_dir(const struct probe_spool *s)
+{
+    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* One probe a spool: a second one would interleave its records. */
+static int lock_dir(struct probe_spool *s)
+{
+    char path[1200];
+
+    snprintf(path, sizeof(path), "%s/lock", s->dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        return -errno;
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK ? -EBUSY : -errno;
+    return 0;
+}
+
+static int read_seq0(struct probe_spool *s)
+{
+    char path[1200], buf[32] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/seq0", s->dir);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return errno == ENOENT ? 0 : -errno;
+    if (fgets(buf, sizeof(buf), f) != NULL)
+        s->seq0 = strtoull(buf, NULL, 10);
+    fclose(f);
+    return 0;
+}
+
+int probe_spool_set_seq0(struct probe_spool *s, uint64_t seq0)
+{
+    char path[1200], tmp[1200];
+    FILE *f;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/seq0", s->dir);
+    snprintf(tmp, sizeof(tmp), "%s/seq0.new", s->dir);
+    f = fopen(tmp, "we");
+    if (f == NULL)
+        return -errno;
+    if (fprintf(f, "%" PRIu64 "\n", seq0) < 0 || fflush(f) != 0 || fsync(fileno(f)) < 0)
+        rc = -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = sync_dir(s);
+    if (rc == 0)
+        s->seq0 = seq0;
+    return rc;
+}
+
+static void measure_fs(struct probe_spool *s)
+{
+    struct statvfs v;
+
+    if (statvfs(s->dir, &v) == 0)
+        s->fs_bytes = (uint64_t)v.f_blocks * v.f_frsize;
+}
+
 int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
 {
     char **names = NULL, path[1200];
@@ -236,22 +329,27 @@ int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
     int rc;
 
     memset(s, 0, sizeof(*s));
-    s->fd = -1;
+    s->fd = s->lock_fd = -1;
     s->max_bytes = max_bytes;
     if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir))
         return -ENAMETOOLONG;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno;
-    rc = list_segs(dir, &names, &n);
+    measure_fs(s);
+    rc = lock_dir(s);
+    if (rc == 0)
+        rc = read_seq0(s);
+    if (rc == 0)
+        rc = list_segs(dir, &names, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct probe_spool_seg g = {0};
 
         /* By its name, which need not be its first record's after damage. */
         g.name_seq = strtoull(names[i] + strlen(SPOOL_PREFIX), NULL, 10);
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        rc = recover_seg(s, path, &g, after);
-        if (rc == 0 && g.nrecs > 0) {
-            after = g.last_seq;
+        rc = recover_seg(s, path, &g, after, i + 1 == n);
+        if (rc == 0 && (g.nrecs > 0 || i + 1 == n)) {
+            after = g.nrecs > 0 ? g.last_seq : after;
             s->bytes += g.bytes;
             s->records += g.nrecs;
             rc = add_seg(s, &g);
@@ -269,7 +367,12 @@ void probe_spool_close(struct probe_spool *s)
 {
     if (s->fd >= 0)
         close(s->fd);
-    s->fd = -1;
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* and with it the lock */
+    s->fd = s->lock_fd = -1;
+    free(s->cache);
+    s->cache = NULL;
+    s->cache_len = 0;
     free(s->segs);
     s->segs = NULL;
     s->nsegs = s->cap = 0;
@@ -280,21 +383,50 @@ uint64_t probe_spool_last_seq(const struct probe_spool *s)
     return s->nsegs > 0 ? s->segs[s->nsegs - 1].last_seq : 0;
 }
 
-/* Removes the oldest segment, counting its records as dropped. */
+uint64_t probe_spool_next_seq(const struct probe_spool *s)
+{
+    return s->nsegs > 0 ? s->segs[s->nsegs - 1].last_seq + 1 : 0;
+}
+
+static int count_after(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    (void)seq, (void)rec, (void)len;
+    ++*(uint64_t *)arg;
+    return 0;
+}
+
+/* Records of segment i the controller has not acknowledged. */
+static uint64_t unacked_in(struct probe_spool *s, size_t i)
+{
+    uint64_t n = 0;
+
+    if (s->segs[i].first_seq > s->acked)
+        return s->segs[i].nrecs;
+    if (s->segs[i].last_seq <= s->acked)
+        return 0;
+    /* Partly acknowledged: count; if it cannot be read, count it all. */
+    if (probe_spool_scan_seg(s, i, s->acked, count_after, &n) < 0)
+        return s->segs[i].nrecs;
+    return n;
+}
+
+/*
+ * Removes the oldest segment, counting its records not acknowledged as
+ * dropped.  The newest stays (it holds where the numbers go on).
+ */
 static int drop_oldest(struct probe_spool *s)
 {
     char path[1200];
+    uint64_t lost;
 
-    if (s->nsegs == 0)
+    if (s->nsegs < 2)
         return -ENOSPC;
-    if (s->nsegs == 1 && s->fd >= 0) { /* it is the one being written */
-        close(s->fd);
-        s->fd = -1;
-    }
+    lost = unacked_in(s, 0);
+
     seg_path(s, s->segs[0].name_seq, path, sizeof(path));
     if (unlink(path) < 0 && errno != ENOENT)
         return -errno;
-    s->dropped += s->segs[0].nrecs;
+    s->dropped += lost;
     s->records -= s->segs[0].nrecs;
     s->bytes -= s->segs[0].bytes;
     memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof(*s->segs));
@@ -305,8 +437,9 @@ static int drop_oldest(struct probe_spool *s)
 /* Opens a new segment for seq when there is none, or the last is full. */
 static int ensure_segment(struct probe_spool *s, uint64_t seq, size_t need)
 {
-    struct probe_spool_seg g = {.name_seq = seq, .first_seq = seq, .last_seq = seq};
+    struct probe_spool_seg g = {.name_seq = seq, .first_seq = seq};
     char path[1200];
+    int rc;
 
     if (s->fd >= 0 && s->segs[s->nsegs - 1].bytes + need <= seg_limit(s))
         return 0;
@@ -316,15 +449,22 @@ static int ensure_segment(struct probe_spool *s, uint64_t seq, size_t need)
         s->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
         return s->fd < 0 ? -errno : 0;
     }
-    if (s->fd >= 0)
-        close(s->fd); /* synced with the window; a full one is only read now */
+    if (s->fd >= 0) {
+        /* A full one is only read from now on: what the window appended
+         * to it must be as durable as what goes to the next. */
+        if (s->dirty && fdatasync(s->fd) < 0)
+            return -errno;
+        close(s->fd);
+    }
     s->fd = -1;
     seg_path(s, seq, path, sizeof(path));
     s->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (s->fd < 0)
         return -errno;
-    g.nrecs = 0;
-    return add_seg(s, &g);
+    g.last_seq = seq - 1;
+    /* Its name must outlive a power cut: it may become the newest. */
+    rc = sync_dir(s);
+    return rc < 0 ? rc : add_seg(s, &g);
 }
 
 /* Writes all of buf, or puts the file back as it was and fails. */
@@ -411,13 +551,12 @@ int probe_spool_ack(struct probe_spool *s, uint64_t acked)
     char path[1200];
     int n = 0;
 
+    if (acked > s->acked)
+        s->acked = acked;
     /* Whole segments only: a segment partly acknowledged stays, and its
-     * acknowledged records are skipped when read (probe_spool_scan). */
-    while (s->nsegs > 0 && s->segs[0].last_seq <= acked) {
-        if (s->nsegs == 1 && s->fd >= 0) {
-            close(s->fd);
-            s->fd = -1;
-        }
+     * acknowledged records are skipped when read (probe_spool_scan).  The
+     * newest stays too: it tells where the sequence numbers go on. */
+    while (s->nsegs > 1 && s->segs[0].last_seq <= acked) {
         seg_path(s, s->segs[0].name_seq, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT)
             return -errno;
@@ -430,31 +569,78 @@ int probe_spool_ack(struct probe_spool *s, uint64_t acked)
     return n;
 }
 
-int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg)
+/*
+ * Segment i's octets, read once and kept while they are read again: a
+ * backlog goes out a batch at a time.  Segments only grow, and a name is
+ * never used twice, so a copy of the same name as long as the segment
+ * says it is stays right.
+ */
+static int load_seg(struct probe_spool *s, size_t i)
 {
+    const struct probe_spool_seg *g = &s->segs[i];
     char path[1200];
-    int rc = 0;
+    uint8_t *buf;
+    size_t len;
+    int rc;
 
-    for (size_t i = 0; rc == 0 && i < s->nsegs; i++) {
-        struct proto_rd r;
-        uint8_t *buf;
-        size_t len;
-        uint64_t seq, prev = 0;
-        const uint8_t *payload;
-        uint32_t plen;
-
-        if (s->segs[i].last_seq <= after)
-            continue;
-        seg_path(s, s->segs[i].name_seq, path, sizeof(path));
-        if ((rc = slurp(path, &buf, &len)) < 0)
-            break;
-        proto_rd_init(&r, buf, len < s->segs[i].bytes ? len : s->segs[i].bytes);
-        while (rc == 0 && read_record(&r, prev, &seq, &payload, &plen) == 1) {
-            prev = seq;
-            if (seq > after)
-                rc = fn(arg, seq, payload, plen);
-        }
+    if (s->cache != NULL && s->cache_name == g->name_seq && s->cache_len >= g->bytes)
+        return 0;
+    seg_path(s, g->name_seq, path, sizeof(path));
+    if ((rc = slurp(path, &buf, &len)) < 0)
+        return rc;
+    if (len < g->bytes) { /* changed behind our back */
         free(buf);
+        return -EIO;
+    }
+    free(s->cache);
+    s->cache = buf;
+    s->cache_len = len;
+    s->cache_name = g->name_seq;
+    return 0;
+}
+
+int probe_spool_scan_seg(struct probe_spool *s, size_t i, uint64_t after,
+                         probe_spool_fn fn, void *arg)
+{
+    struct proto_rd r;
+    uint64_t seq, prev = 0;
+    const uint8_t *payload;
+    uint32_t plen;
+    int rc = load_seg(s, i);
+
+    if (rc < 0)
+        return rc;
+    proto_rd_init(&r, s->cache, s->segs[i].bytes);
+    while (rc == 0 && read_record(&r, prev, &seq, &payload, &plen) == 1) {
+        prev = seq;
+        if (seq > after)
+            rc = fn(arg, seq, payload, plen);
     }
     return rc;
+}
+
+int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < s->nsegs; i++)
+        if (s->segs[i].last_seq > after && s->segs[i].nrecs > 0)
+            rc = probe_spool_scan_seg(s, i, after, fn, arg);
+    return rc;
+}
+
+uint64_t probe_spool_pending(const struct probe_spool *s)
+{
+    uint64_t n = 0;
+
+    /* Exact but for a segment partly acknowledged, where the numbers tell. */
+    for (size_t i = 0; i < s->nsegs; i++) {
+        const struct probe_spool_seg *g = &s->segs[i];
+
+        if (g->first_seq > s->acked)
+            n += g->nrecs;
+        else if (g->last_seq > s->acked)
+            n += g->last_seq - s->acked < g->nrecs ? g->last_seq - s->acked : g->nrecs;
+    }
+    return n;
 }

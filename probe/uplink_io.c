@@ -49,7 +49,7 @@ static void on_tcp_closed_cb(uv_handle_t *h)
     proto_chan_free(u->chan);
     u->chan = NULL;
     u->state = UPLINK_IDLE;
-    probe_queue_rewind(&p->queue); /* unacknowledged records go again */
+    probe_delivery_rewind(&p->delivery); /* unacknowledged records go again */
     if (p->stopping)
         return;
     delay = backoff_ms(u->attempt++);
@@ -122,18 +122,18 @@ static int send_msg(struct probe *p, const struct proto_msg *m)
 }
 
 /*
- * Sends one batch of at most n records; a batch too large for a frame is
- * halved until it fits (sketches make record sizes vary).
+ * Sends the batch in m; one too large for a frame is halved until it fits
+ * (sketches make record sizes vary), and what did not go waits its turn.
  */
-static int send_batch(struct probe *p, struct proto_result *first, size_t n)
+static int send_batch(struct probe *p, struct proto_msg *m)
 {
-    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    struct proto_results *rs = &m->u.results;
+    uint32_t n = rs->nresults;
     int rc;
 
-    m.u.results.results = first;
     for (;;) {
-        m.u.results.nresults = (uint32_t)n;
-        rc = proto_chan_send(p->uplink.chan, &m);
+        rs->nresults = n;
+        rc = proto_chan_send(p->uplink.chan, m);
         if (rc != -EMSGSIZE || n == 1)
             break;
         n /= 2;
@@ -142,24 +142,33 @@ static int send_batch(struct probe *p, struct proto_result *first, size_t n)
         close_conn(p, proto_strerror(rc));
         return rc;
     }
-    probe_queue_mark_sent(&p->queue, n);
+    probe_delivery_sent(&p->delivery, rs, n);
     return 0;
 }
 
 void probe_uplink_flush(struct probe *p)
 {
     struct probe_uplink *u = &p->uplink;
-    struct proto_result *first;
-    size_t n;
+    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    int n, rc;
 
     if (u->state != UPLINK_CONNECTED || !u->got_tasks)
         return;
     /* A slow link fills the socket's queue: wait for it to drain
      * (on_write_cb calls us again) instead of piling up memory. */
     while (uv_stream_get_write_queue_size((uv_stream_t *)u->tcp) <
-               PROBE_WRITE_QUEUE_MAX &&
-           (n = probe_queue_next_batch(&p->queue, PROBE_BATCH_MAX, &first)) > 0) {
-        if (send_batch(p, first, n) < 0)
+           PROBE_WRITE_QUEUE_MAX) {
+        n = probe_delivery_next(&p->delivery, &m.u.results, PROBE_BATCH_MAX,
+                                (int64_t)(probe_now_ns() / 1000000));
+        if (n <= 0) {
+            if (n < 0)
+                log_error("spool: cannot read records to send: %s", strerror(-n));
+            return;
+        }
+        rc = send_batch(p, &m);
+        m.u.results.nresults = (uint32_t)n; /* all of them are freed */
+        proto_msg_free(&m);
+        if (rc < 0)
             return;
         pump_out(p);
     }
@@ -281,7 +290,7 @@ static void handle_msg(struct probe *p, struct proto_msg *m)
         probe_uplink_flush(p);
         break;
     case PROTO_MSG_ACK:
-        probe_queue_ack(&p->queue, m->u.ack.seq);
+        probe_delivery_ack(&p->delivery, m->u.ack.seq);
         break;
     case PROTO_MSG_ERROR:
         log_error("controller ended the session: error %u: %s", m->u.error.code,
@@ -374,7 +383,7 @@ static void connect_now(struct probe *p)
     u->tcp->data = p;
     req->data = p;
     u->state = UPLINK_CONNECTING;
-    u->reconnects++;
+    p->delivery.reconnects++;
     rc = uv_tcp_connect(req, u->tcp, (struct sockaddr *)&p->cfg.controller_addr,
                         on_connect_cb);
     if (rc < 0) {

@@ -546,6 +546,16 @@ static const struct field result_fields[] = {
     FIELD_OPT(struct proto_result, info.dns_answers, "an", 0, UINT16_MAX),
 };
 
+static const struct field health_fields[] = {
+    FIELD(struct proto_health, seq0, "s0", F_UINT, 1, UINT64_MAX),
+    FIELD(struct proto_health, spool_bytes, "sb", F_UINT, 0, UINT64_MAX),
+    FIELD(struct proto_health, pending, "pend", F_UINT, 0, UINT64_MAX),
+    FIELD(struct proto_health, oldest_s, "age", F_UINT, 0, UINT32_MAX),
+    FIELD(struct proto_health, dropped, "drop", F_UINT, 0, UINT64_MAX),
+    FIELD(struct proto_health, reconnects, "rc", F_UINT, 0, UINT32_MAX),
+    FIELD(struct proto_health, torn_bytes, "torn", F_UINT, 0, UINT64_MAX),
+};
+
 static const struct field ack_fields[] = {
     FIELD(struct proto_ack, seq, "seq", F_UINT, 0, UINT64_MAX),
 };
@@ -1033,6 +1043,34 @@ static int result_encode(msgpack_packer *pk, const struct proto_result *r)
     return rc;
 }
 
+/* "dw": [[window start, records], ...], each window's drops. */
+static int drops_encode(msgpack_packer *pk, const struct proto_health *h)
+{
+    if (pack_key(pk, "dw") != 0 || msgpack_pack_array(pk, h->ndrops) != 0)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < h->ndrops; i++)
+        if (msgpack_pack_array(pk, 2) != 0 ||
+            msgpack_pack_int64(pk, h->drops[i].window_start_ms) != 0 ||
+            msgpack_pack_uint32(pk, h->drops[i].records) != 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static int health_encode(msgpack_packer *pk, const struct proto_health *h)
+{
+    int rc;
+
+    if (h->ndrops > PROTO_DROPWIN_MAX)
+        return -EINVAL;
+    for (uint32_t i = 0; i < h->ndrops; i++)
+        if (h->drops[i].records == 0)
+            return -EINVAL;
+    if (pack_key(pk, "h") != 0 || msgpack_pack_map(pk, nitems(health_fields) + 1) != 0)
+        return -ENOMEM;
+    rc = fields_encode(pk, health_fields, nitems(health_fields), h);
+    return rc != 0 ? rc : drops_encode(pk, h);
+}
+
 static int results_encode(msgpack_packer *pk, const struct proto_msg *m)
 {
     const struct proto_results *rs = &m->u.results;
@@ -1041,11 +1079,13 @@ static int results_encode(msgpack_packer *pk, const struct proto_msg *m)
 
     if (!results_valid(rs))
         return -EINVAL;
-    rc = pack_head(pk, 1, PROTO_MSG_RESULTS);
+    rc = pack_head(pk, 1 + (rs->has_health != 0), PROTO_MSG_RESULTS);
     if (rc == 0 && (pack_key(pk, "r") != 0 || msgpack_pack_array(pk, rs->nresults) != 0))
         rc = -ENOMEM;
     for (i = 0; rc == 0 && i < rs->nresults; i++)
         rc = result_encode(pk, &rs->results[i]);
+    if (rc == 0 && rs->has_health)
+        rc = health_encode(pk, &rs->health);
     return rc;
 }
 
@@ -1067,6 +1107,46 @@ static int result_decode(const msgpack_object *o, struct proto_result *r)
     /* -EPROTO (another alpha) is worth telling apart; the rest is malformed. */
     rc = proto_sketch_unpack(&r->sketch, sk);
     return rc == 0 || rc == -ENOMEM || rc == -EPROTO ? rc : -EBADMSG;
+}
+
+static int drop_decode(const msgpack_object *o, struct proto_drop_window *d)
+{
+    const msgpack_object *ws, *n;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2)
+        return -EBADMSG;
+    ws = &o->via.array.ptr[0];
+    n = &o->via.array.ptr[1];
+    if (ws->type == MSGPACK_OBJECT_POSITIVE_INTEGER && ws->via.u64 <= INT64_MAX)
+        d->window_start_ms = (int64_t)ws->via.u64;
+    else if (ws->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        d->window_start_ms = ws->via.i64;
+    else
+        return -EBADMSG;
+    if (n->type != MSGPACK_OBJECT_POSITIVE_INTEGER || n->via.u64 == 0 ||
+        n->via.u64 > UINT32_MAX)
+        return -EBADMSG;
+    d->records = (uint32_t)n->via.u64;
+    return 0;
+}
+
+static int health_decode(const msgpack_object *o, struct proto_health *h)
+{
+    const msgpack_object *dw;
+    int rc = map_check(o);
+
+    if (rc == 0)
+        rc = fields_decode(o, health_fields, nitems(health_fields), h);
+    if (rc != 0)
+        return rc;
+    dw = map_get(o, "dw");
+    if (dw == NULL || dw->type != MSGPACK_OBJECT_ARRAY ||
+        dw->via.array.size > PROTO_DROPWIN_MAX)
+        return -EBADMSG;
+    h->ndrops = dw->via.array.size;
+    for (uint32_t i = 0; rc == 0 && i < h->ndrops; i++)
+        rc = drop_decode(&dw->via.array.ptr[i], &h->drops[i]);
+    return rc;
 }
 
 /* On failure the array stays in m for proto_msg_free(). */
@@ -1092,6 +1172,10 @@ static int results_decode(const msgpack_object *map, struct proto_msg *m)
         rc = result_decode(&a->via.array.ptr[i], &rs->results[i]);
     if (rc == 0 && !results_valid(rs))
         rc = -EBADMSG;
+    if (rc == 0 && (a = map_get(map, "h")) != NULL) {
+        rs->has_health = 1;
+        rc = health_decode(a, &rs->health);
+    }
     return rc;
 }
 

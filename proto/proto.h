@@ -612,9 +612,32 @@ struct proto_result {
     struct proto_sketch sketch; /* owned by the record */
 };
 
+/* Records the probe's spool dropped at the close of one window. */
+struct proto_drop_window {
+    int64_t window_start_ms; /* the window that was closing */
+    uint32_t records;
+};
+
+#define PROTO_DROPWIN_MAX 16
+
+/* The probe's delivery health, as it stood when the batch was sent. */
+struct proto_health {
+    uint64_t seq0;        /* the first sequence number of the probe's spool */
+    uint64_t spool_bytes; /* on disk */
+    uint64_t pending;     /* records not yet acknowledged */
+    uint32_t oldest_s;    /* age of the oldest of them */
+    uint64_t dropped;     /* records dropped since the probe started */
+    uint32_t reconnects;  /* connections to the controller since it started */
+    uint64_t torn_bytes;  /* cut off the spool's torn tail when it started */
+    uint32_t ndrops;      /* drop reports not yet acknowledged, oldest first */
+    struct proto_drop_window drops[PROTO_DROPWIN_MAX];
+};
+
 struct proto_results {
     uint32_t nresults;
     struct proto_result *results; /* owned by the message */
+    int has_health;               /* optional: "h" */
+    struct proto_health health;
 };
 
 struct proto_ack {

@@ -32,7 +32,7 @@ static void add_window(struct ctl_store *st, const char *probe, const char *dst,
                              .received = (uint32_t)n,
                              .lost = lost};
     struct proto_results rs = {.nresults = 1, .results = &r};
-    uint64_t acked;
+    struct ctl_ingest in;
 
     strcpy(r.target_id, dst);
     proto_sketch_init(&r.sketch);
@@ -40,7 +40,7 @@ static void add_window(struct ctl_store *st, const char *probe, const char *dst,
         proto_sketch_add(&r.sketch, base + step * i);
     r.rtt_min_ns = (uint64_t)base;
     r.rtt_max_ns = (uint64_t)(base + step * (n - 1));
-    ck_assert_int_eq(ctl_store_results(st, probe, &rs, NOW_MS, &acked), 0);
+    ck_assert_int_eq(ctl_store_results(st, probe, &rs, NOW_MS, &in), 0);
     proto_sketch_free(&r.sketch);
 }
 
@@ -109,7 +109,7 @@ START_TEST(duplicates_reordering_and_path_class)
     struct proto_results rs = {.nresults = 3, .results = r};
     static const uint8_t ttls[2][3] = {{255, 0, 255}, {255, 254, 0}};
     static const char *const dst[2] = {"b", "c"};
-    uint64_t acked;
+    struct ctl_ingest in;
     char err[256];
     json_t *doc, *p;
 
@@ -132,7 +132,7 @@ START_TEST(duplicates_reordering_and_path_class)
             proto_sketch_init(&r[i].sketch);
             proto_sketch_add(&r[i].sketch, 1e6);
         }
-        ck_assert_int_eq(ctl_store_results(st, "a", &rs, NOW_MS, &acked), 0);
+        ck_assert_int_eq(ctl_store_results(st, "a", &rs, NOW_MS, &in), 0);
         for (int i = 0; i < 3; i++)
             proto_sketch_free(&r[i].sketch);
     }
@@ -230,7 +230,7 @@ static void add_content(struct ctl_store *st, const char *probe, const char *dst
                              .window_s = 10,
                              .received = n};
     struct proto_results rs = {.nresults = 1, .results = &r};
-    uint64_t acked;
+    struct ctl_ingest in;
 
     strcpy(r.target_id, dst);
     snprintf(r.why, sizeof(r.why), "%s", why ? why : "");
@@ -245,7 +245,7 @@ static void add_content(struct ctl_store *st, const char *probe, const char *dst
     for (uint32_t i = 0; i < n; i++)
         proto_sketch_add(&r.sketch, rtt_ns);
     r.rtt_min_ns = r.rtt_max_ns = n ? (uint64_t)rtt_ns : 0;
-    ck_assert_int_eq(ctl_store_results(st, probe, &rs, NOW_MS, &acked), 0);
+    ck_assert_int_eq(ctl_store_results(st, probe, &rs, NOW_MS, &in), 0);
     proto_sketch_free(&r.sketch);
 }
 

@@ -74,18 +74,73 @@ START_TEST(resent_batch_is_stored_once)
     struct ctl_store *st = open_mem();
     struct proto_results rs;
     struct proto_result r[8];
-    uint64_t acked = 0;
+    struct ctl_ingest in;
 
     make_batch(&rs, r, 100, 5);
-    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
-    ck_assert_uint_eq(acked, 104);
-    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 2, &acked), 0);
-    ck_assert_uint_eq(acked, 104);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
+    ck_assert_uint_eq(in.acked, 104);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 2, &in), 0);
+    ck_assert_uint_eq(in.acked, 104);
     ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 5);
     /* The same numbers from another probe are other records. */
-    ck_assert_int_eq(ctl_store_results(st, "b", &rs, 3, &acked), 0);
+    ck_assert_int_eq(ctl_store_results(st, "b", &rs, 3, &in), 0);
     ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 10);
     free_batch(r, 5);
+    ctl_store_close(st);
+}
+END_TEST
+
+/* Resends are counted, holes above seq0 recorded, drop reports kept once. */
+START_TEST(delivery_is_accounted)
+{
+    struct ctl_store *st = open_mem();
+    struct proto_results rs;
+    struct proto_result r[8];
+    struct ctl_ingest in;
+    json_t *j;
+
+    make_batch(&rs, r, 100, 4); /* 100..103, the spool's first */
+    rs.has_health = 1;
+    rs.health.seq0 = 100;
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
+    ck_assert_uint_eq(in.missing, 0);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 2, &in), 0);
+    ck_assert_uint_eq(in.duplicates, 4);
+    free_batch(r, 4);
+
+    make_batch(&rs, r, 110, 2); /* 104..109 dropped, reported as two windows */
+    rs.has_health = 1;
+    rs.health.seq0 = 100;
+    rs.health.pending = 9;
+    rs.health.ndrops = 2;
+    rs.health.drops[0] = (struct proto_drop_window){1000, 2};
+    rs.health.drops[1] = (struct proto_drop_window){2000, 4};
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 3, &in), 0);
+    ck_assert_uint_eq(in.missing, 6);
+    ck_assert_uint_eq(in.acked, 111);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 4, &in), 0); /* resent */
+    ck_assert_uint_eq(in.missing, 0);
+    free_batch(r, 2);
+
+    make_batch(&rs, r, 5000, 1); /* a new spool: a jump to its seq0 is no hole */
+    rs.has_health = 1;
+    rs.health.seq0 = 5000;
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 5, &in), 0);
+    ck_assert_uint_eq(in.missing, 0);
+    free_batch(r, 1);
+
+    j = ctl_delivery_json(ctl_store_db(st), "a");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "stored")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "duplicates")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "missing")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "dropped_reported")), 6);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "drop_windows")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(j, "gaps"), 0), "first")),
+                     104);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "health"), "seq0")), 5000);
+    json_decref(j);
     ctl_store_close(st);
 }
 END_TEST
@@ -119,14 +174,14 @@ START_TEST(file_database_survives_reopen)
     struct ctl_store *st;
     struct proto_results rs;
     struct proto_result r[3];
-    uint64_t acked;
+    struct ctl_ingest in;
     char err[256];
 
     ck_assert_int_ge(fd, 0);
     close(fd);
     ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
     make_batch(&rs, r, 1, 3);
-    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
     ctl_store_close(st);
     ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
     ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 3);
@@ -145,7 +200,7 @@ START_TEST(old_database_gains_new_columns)
     struct ctl_store *st;
     struct proto_results rs;
     struct proto_result r[2];
-    uint64_t acked;
+    struct ctl_ingest in;
     char err[256];
     sqlite3 *db;
 
@@ -170,7 +225,7 @@ START_TEST(old_database_gains_new_columns)
     make_batch(&rs, r, 1, 2);
     r[1].ttl = 255;
     r[1].outcomes[PROTO_OUT_TIMEOUT] = 2;
-    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
     ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE ttl = 255"), 1);
     ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE seq = 2 AND"
                                     " extra = '{\"oc\":{\"timeout\":2}}'"),
@@ -204,7 +259,7 @@ START_TEST(content_fields_are_kept)
     struct proto_results rs;
     struct proto_result r[3];
     struct proto_content_info *in = &r[1].info;
-    uint64_t acked;
+    struct ctl_ingest ingest;
     char *x;
 
     make_batch(&rs, r, 1, 3);
@@ -227,7 +282,7 @@ START_TEST(content_fields_are_kept)
     /* 3: dns: NOERROR with no answer still tells its count */
     r[2].method = PROTO_METHOD_DNS;
     r[2].info.dns_rcode = 1;
-    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &acked), 0);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &ingest), 0);
 
     ck_assert_ptr_null(extra_of(st, 1));
     ck_assert_ptr_nonnull(x = extra_of(st, 2));
@@ -253,6 +308,7 @@ Suite *store_suite(void)
     TCase *tc = tcase_create("sqlite");
 
     tcase_add_test(tc, resent_batch_is_stored_once);
+    tcase_add_test(tc, delivery_is_accounted);
     tcase_add_test(tc, probe_keys_are_stable);
     tcase_add_test(tc, file_database_survives_reopen);
     tcase_add_test(tc, old_database_gains_new_columns);

@@ -116,6 +116,7 @@ addresses = $NET.$k
 latitude = 24.8$k
 longitude = 67.0$k
 log_level = debug
+spool_dir = $TMP/spool-$id
 EOF
 }
 

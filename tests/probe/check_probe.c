@@ -15,7 +15,7 @@ int main(int argc, char **argv)
 
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, stamp_suite());
-    srunner_add_suite(sr, queue_suite());
+    srunner_add_suite(sr, deliver_suite());
     srunner_add_suite(sr, reflect_suite());
     srunner_add_suite(sr, wheel_suite());
     srunner_add_suite(sr, attempt_suite());

@@ -5,7 +5,7 @@
 
 Suite *config_suite(void);
 Suite *stamp_suite(void);
-Suite *queue_suite(void);
+Suite *deliver_suite(void);
 Suite *reflect_suite(void);
 Suite *wheel_suite(void);
 Suite *attempt_suite(void);

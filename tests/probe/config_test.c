@@ -26,11 +26,11 @@ static void describe(const struct probe_config *c, char *out, size_t len)
         snprintf(loc, sizeof(loc), "%g,%g", c->lat, c->lon);
     snprintf(out, len,
              "id=%s name=%s controller=%s port=%u stamp=%s port=%u addrs=%s location=%s "
-             "rate=%u",
+             "rate=%u spool=%s max=%llu",
              c->id, c->name, ctl,
              proto_addr_port((const struct sockaddr *)&c->controller_addr), stamp,
              proto_addr_port((const struct sockaddr *)&c->stamp_addr), addrs, loc,
-             c->stamp_rate);
+             c->stamp_rate, c->spool_dir, (unsigned long long)c->spool_max);
 }
 
 static void read_ok(const char *in, char *out, size_t len)
@@ -61,7 +61,7 @@ START_TEST(golden_files)
     while ((e = readdir(d)) != NULL) {
         size_t l = strlen(e->d_name);
         struct probe_config cfg;
-        char got[1024], want[1024];
+        char got[2048], want[2048];
 
         if (l < 4 || strcmp(e->d_name + l - 3, ".in") != 0)
             continue;

@@ -3,6 +3,7 @@
  * order after a reopen; a torn tail is cut and nothing else; acknowledged
  * segments go; the bound drops the oldest and counts them.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,11 +186,74 @@ START_TEST(ack_removes_whole_segments)
     ck_assert_int_eq(probe_spool_ack(&sp, sp.segs[0].first_seq), 0); /* partly: stays */
     ck_assert_uint_eq(scan(&sp, 400).first, 401);
     ck_assert_int_gt(probe_spool_ack(&sp, 800), 0);
-    ck_assert_uint_eq(sp.nsegs, 0);
-    ck_assert_uint_eq(sp.records, 0);
-    ck_assert_uint_eq(sp.bytes, 0);
+    /* The newest stays: it tells where the numbers go on, after a restart too. */
+    ck_assert_uint_eq(sp.nsegs, 1);
+    ck_assert_uint_eq(probe_spool_pending(&sp), 0);
+    ck_assert_uint_eq(probe_spool_next_seq(&sp), 801);
+    probe_spool_close(&sp);
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 1u << 20), 0);
+    ck_assert_uint_eq(probe_spool_next_seq(&sp), 801);
     append_range(&sp, 801, 802); /* and on it goes */
-    ck_assert_uint_eq(scan(&sp, 0).n, 2);
+    ck_assert_uint_eq(scan(&sp, 800).n, 2);
+    probe_spool_close(&sp);
+}
+END_TEST
+
+/* A new segment that got no record whole still says where to go on. */
+START_TEST(empty_newest_segment_is_kept)
+{
+    struct probe_spool sp;
+    char path[256];
+    uint64_t n;
+
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 1u << 20), 0);
+    append_range(&sp, 1, 400);
+    n = sp.nsegs;
+    ck_assert_uint_gt(n, 1);
+    probe_spool_close(&sp);
+    newest(path, sizeof(path));
+    ck_assert_int_eq(truncate(path, 10), 0); /* a torn first record */
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 1u << 20), 0);
+    ck_assert_uint_eq(sp.nsegs, n);
+    ck_assert_uint_eq(sp.torn_bytes, 10);
+    ck_assert_uint_eq(probe_spool_next_seq(&sp), sp.segs[n - 1].name_seq);
+    append_range(&sp, sp.segs[n - 1].name_seq, 400);
+    ck_assert_uint_eq(scan(&sp, 0).n, 400);
+    probe_spool_close(&sp);
+}
+END_TEST
+
+/* One probe a spool; seq0 survives a reopen. */
+START_TEST(lock_and_seq0)
+{
+    struct probe_spool a, b;
+
+    ck_assert_int_eq(probe_spool_open(&a, dir, 1u << 20), 0);
+    ck_assert_uint_eq(probe_spool_next_seq(&a), 0); /* new */
+    ck_assert_int_eq(probe_spool_set_seq0(&a, 1234), 0);
+    ck_assert_int_eq(probe_spool_open(&b, dir, 1u << 20), -EBUSY);
+    probe_spool_close(&b);
+    probe_spool_close(&a);
+    ck_assert_int_eq(probe_spool_open(&b, dir, 1u << 20), 0);
+    ck_assert_uint_eq(b.seq0, 1234);
+    probe_spool_close(&b);
+}
+END_TEST
+
+/* Dropping a segment partly acknowledged counts only what was not. */
+START_TEST(drop_counts_only_unacknowledged)
+{
+    struct probe_spool sp;
+    uint64_t mid;
+
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 256u << 10), 0); /* 64 KiB segments */
+    append_range(&sp, 1, 100);
+    mid = sp.segs[0].first_seq + sp.segs[0].nrecs / 2;
+    ck_assert_int_eq(probe_spool_ack(&sp, mid), 0);
+    append_range(&sp, 101, 2000);
+    ck_assert_uint_gt(sp.dropped, 0);
+    /* Everything is either held, acknowledged (1..mid) or dropped. */
+    ck_assert_uint_eq(sp.dropped + (2000 - scan(&sp, 0).first + 1) + mid, 2000);
     probe_spool_close(&sp);
 }
 END_TEST
@@ -224,6 +288,9 @@ Suite *spool_suite(void)
     tcase_add_test(tc, torn_tail_is_cut);
     tcase_add_test(tc, damage_cuts_there);
     tcase_add_test(tc, ack_removes_whole_segments);
+    tcase_add_test(tc, empty_newest_segment_is_kept);
+    tcase_add_test(tc, lock_and_seq0);
+    tcase_add_test(tc, drop_counts_only_unacknowledged);
     tcase_add_test(tc, bound_drops_oldest_counted);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,252 @@
+/*
+ * delivery.c - what the store learns of each probe's delivery, inside the
+ * transaction that stores a batch: records that were already there (a
+ * resend), holes in the sequence numbers (records the probe dropped), the
+ * drops it reports per window, and its health.  And the JSON of all that
+ * for /api/v1/probes.
+ *
+ * A probe numbers its records one by one from its spool's seq0 (PROTOCOL.md
+ * 4.3), and sends them oldest first.  So, per probe, a record stored above
+ * the highest one before it, with numbers between them at or above seq0,
+ * is a hole, and a hole is records that will never come.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "log.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS gaps ("
+    "  probe_id TEXT NOT NULL,"
+    "  first_seq INTEGER NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  found_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (probe_id, first_seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS drops ("
+    "  probe_id TEXT NOT NULL,"
+    "  window_start_ms INTEGER NOT NULL,"
+    "  records INTEGER NOT NULL,"
+    "  reported_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (probe_id, window_start_ms)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS delivery ("
+    "  probe_id TEXT PRIMARY KEY,"
+    "  duplicates INTEGER NOT NULL DEFAULT 0," /* records received again */
+    "  health TEXT,"                           /* the latest, as JSON */
+    "  health_ms INTEGER) WITHOUT ROWID;";
+
+int ctl_delivery_schema(sqlite3 *db)
+{
+    return sqlite3_exec(db, schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+static int exec_bound(sqlite3 *db, const char *sql, const char *probe_id, int64_t a,
+                      int64_t b, int64_t c)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, a);
+    sqlite3_bind_int64(s, 3, b);
+    sqlite3_bind_int64(s, 4, c);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    *max = 0;
+    if (sqlite3_prepare_v2(db, "SELECT max(seq) FROM results WHERE probe_id=?", -1, &s,
+                           NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *max = (uint64_t)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+/*
+ * Record seq was just stored; prev is the highest stored before it (0:
+ * none).  Notes the hole between them that lies at or above seq0.
+ */
+int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t seq,
+                     uint64_t seq0, int64_t now_ms, uint64_t *missing)
+{
+    uint64_t first = prev + 1 > seq0 ? prev + 1 : seq0;
+
+    if (prev == 0 && seq0 == 0)
+        return 0; /* the first record, from a probe that does not say seq0 */
+    if (seq <= first)
+        return 0;
+    log_warn("probe %s: records %llu to %llu are missing: the probe dropped them",
+             probe_id, (unsigned long long)first, (unsigned long long)seq - 1);
+    *missing += seq - first;
+    return exec_bound(
+        db,
+        "INSERT OR IGNORE INTO gaps (probe_id, first_seq, last_seq, found_ms)"
+        " VALUES (?,?,?,?)",
+        probe_id, (int64_t)first, (int64_t)(seq - 1), now_ms);
+}
+
+static json_t *health_json(const struct proto_health *h)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "seq0", (json_int_t)h->seq0,
+                     "spool_bytes", (json_int_t)h->spool_bytes, "pending",
+                     (json_int_t)h->pending, "oldest_pending_s", (json_int_t)h->oldest_s,
+                     "dropped", (json_int_t)h->dropped, "reconnects",
+                     (json_int_t)h->reconnects, "torn_bytes", (json_int_t)h->torn_bytes);
+}
+
+static int note_drops(sqlite3 *db, const char *probe_id, const struct proto_health *h,
+                      int64_t now_ms)
+{
+    int rc = 0;
+
+    /* Sent again until acknowledged, and merged when many wait: the
+     * larger count of a window is the one that holds. */
+    for (uint32_t i = 0; rc == 0 && i < h->ndrops; i++)
+        rc = exec_bound(
+            db,
+            "INSERT INTO drops (probe_id, window_start_ms, records, reported_ms)"
+            " VALUES (?1,?2,?3,?4) ON CONFLICT (probe_id, window_start_ms)"
+            " DO UPDATE SET records=max(records, ?3)",
+            probe_id, h->drops[i].window_start_ms, h->drops[i].records, now_ms);
+    return rc;
+}
+
+int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
+                      uint32_t duplicates, int64_t now_ms)
+{
+    sqlite3_stmt *s;
+    char *health = NULL;
+    json_t *j;
+    int rc;
+
+    if (rs->has_health) {
+        if ((j = health_json(&rs->health)) == NULL)
+            return -ENOMEM;
+        health = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (health == NULL || note_drops(db, probe_id, &rs->health, now_ms) < 0) {
+            free(health);
+            return health == NULL ? -ENOMEM : -EIO;
+        }
+    }
+    if (sqlite3_prepare_v2(
+            db,
+            "INSERT INTO delivery (probe_id, duplicates, health, health_ms)"
+            " VALUES (?1,?2,?3,?4) ON CONFLICT (probe_id) DO UPDATE SET"
+            " duplicates=duplicates+?2, health=coalesce(?3, health),"
+            " health_ms=coalesce(?4, health_ms)",
+            -1, &s, NULL) != SQLITE_OK) {
+        free(health);
+        return -EIO;
+    }
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, duplicates);
+    if (health != NULL) {
+        sqlite3_bind_text(s, 3, health, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, now_ms);
+    }
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+    sqlite3_finalize(s);
+    free(health);
+    return rc;
+}
+
+/* ---- the JSON of /api/v1/probes ---------------------------------------- */
+
+static json_t *int_query(sqlite3 *db, const char *sql, const char *probe_id)
+{
+    sqlite3_stmt *s;
+    json_int_t v = 0;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return json_integer(v);
+}
+
+/* The newest rows of sql as objects of the two named integer columns. */
+static json_t *pairs_query(sqlite3 *db, const char *sql, const char *probe_id,
+                           const char *k1, const char *k2)
+{
+    sqlite3_stmt *s;
+    json_t *list = json_array();
+
+    if (list == NULL || sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return list;
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    while (sqlite3_step(s) == SQLITE_ROW)
+        json_array_append_new(list, json_pack("{s:I, s:I}", k1,
+                                              (json_int_t)sqlite3_column_int64(s, 0), k2,
+                                              (json_int_t)sqlite3_column_int64(s, 1)));
+    sqlite3_finalize(s);
+    return list;
+}
+
+static json_t *health_of(sqlite3 *db, const char *probe_id, json_int_t *dups)
+{
+    sqlite3_stmt *s;
+    json_t *h = NULL;
+
+    *dups = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT duplicates, health, health_ms FROM delivery"
+                           " WHERE probe_id=?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return json_null();
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *dups = sqlite3_column_int64(s, 0);
+        if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+            h = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+        if (h != NULL)
+            json_object_set_new(h, "reported_ms",
+                                json_integer(sqlite3_column_int64(s, 2)));
+    }
+    sqlite3_finalize(s);
+    return h != NULL ? h : json_null();
+}
+
+json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id)
+{
+    json_int_t dups;
+    json_t *health = health_of(db, probe_id, &dups);
+
+    return json_pack(
+        "{s:o, s:o, s:I, s:o, s:o, s:o, s:o}", "health", health, "stored",
+        int_query(db, "SELECT count(*) FROM results WHERE probe_id=?", probe_id),
+        "duplicates", dups, "missing",
+        int_query(db,
+                  "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM gaps"
+                  " WHERE probe_id=?",
+                  probe_id),
+        "gaps",
+        pairs_query(db,
+                    "SELECT first_seq, last_seq FROM gaps WHERE probe_id=?"
+                    " ORDER BY first_seq DESC LIMIT 20",
+                    probe_id, "first", "last"),
+        "dropped_reported",
+        int_query(db, "SELECT coalesce(sum(records), 0) FROM drops WHERE probe_id=?",
+                  probe_id),
+        "drop_windows",
+        pairs_query(db,
+                    "SELECT window_start_ms, records FROM drops WHERE probe_id=?"
+                    " ORDER BY window_start_ms DESC LIMIT 20",
+                    probe_id, "window_start_ms", "records"));
+}
