@@ -38,7 +38,7 @@
 #define PROBE_STAMP_RING      256 /* most outstanding requests remembered per task */
 #define PROBE_SPOOL_DIR       "/var/spool/ixmesh-probe"
 #define PROBE_SPOOL_DEFAULT   (256ull << 20)
-#define PROBE_SPOOL_MIN       (128ull << 10) /* two of the smallest segments */
+#define PROBE_SPOOL_MIN       (128ull << 10) /* eight segments of 16 KiB */
 #define PROBE_SPOOL_MAX       (1024ull << 30)
 #define PROBE_BATCH_MAX       256          /* records per RESULTS message */
 #define PROBE_WRITE_QUEUE_MAX (256 * 1024) /* octets waiting for the socket */
@@ -803,9 +803,9 @@ struct probe_uplink {
     uv_timer_t heartbeat; /* sends HEARTBEAT, and notices a silent controller */
     unsigned attempt;
     int got_tasks;
-    struct proto_welcome welcome;      /* version 0 until the controller welcomed us */
-    uint64_t last_rx_ms;               /* loop time of the last octets received */
-    uint64_t connected_ms;             /* loop time the TCP connection came up */
+    struct proto_welcome welcome; /* version 0 until the controller welcomed us */
+    uint64_t last_rx_ms;          /* loop time of the last octets received */
+    uint64_t connected_ms;        /* loop time of the attempt, then of the connection */
     uint32_t version_min, version_max; /* what our HELLO offers */
 };
 

@@ -51,7 +51,7 @@
 #define SPOOL_PREFIX  "seg-"
 #define SPOOL_SUFFIX  ".spool"
 #define SPOOL_SEG_MAX (4u << 20) /* a segment's size before the next one opens */
-#define SPOOL_SEG_MIN (64u << 10)
+#define SPOOL_SEG_MIN (8u << 10)
 
 static uint32_t record_crc(uint64_t seq, const uint8_t *p, size_t len)
 {

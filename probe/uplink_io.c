@@ -18,6 +18,7 @@
 #define BACKOFF_BASE_MS    500
 #define BACKOFF_CAP_MS     60000
 #define WELCOME_TIMEOUT_MS 15000 /* from TCP connect, TLS handshake included */
+#define CONNECT_TIMEOUT_MS 15000 /* a SYN nobody answers: not the kernel's 2 min */
 
 static void connect_now(struct probe *p);
 
@@ -217,6 +218,11 @@ static void on_heartbeat_cb(uv_timer_t *h)
     uint64_t now = uv_now(p->loop), silent_ms = now - u->last_rx_ms;
     char why[96];
 
+    if (u->state == UPLINK_CONNECTING) {
+        if (now - u->connected_ms >= CONNECT_TIMEOUT_MS)
+            close_conn(p, "no answer to the connection attempt within 15 s");
+        return;
+    }
     if (u->state != UPLINK_CONNECTED)
         return;
     if (u->welcome.version == 0) {
@@ -384,6 +390,9 @@ static void connect_now(struct probe *p)
     req->data = p;
     u->state = UPLINK_CONNECTING;
     p->delivery.reconnects++;
+    u->connected_ms = uv_now(p->loop); /* the attempt's start, until it connects */
+    uv_timer_start(&u->heartbeat, on_heartbeat_cb, CONNECT_TIMEOUT_MS / 3,
+                   CONNECT_TIMEOUT_MS / 3);
     rc = uv_tcp_connect(req, u->tcp, (struct sockaddr *)&p->cfg.controller_addr,
                         on_connect_cb);
     if (rc < 0) {

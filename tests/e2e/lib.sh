@@ -98,6 +98,13 @@ size = 44
 EOF
 }
 
+# spool_dir ID: where probe ID spools; $SPOOL_BASE_<ID> moves it (a test
+# putting it on a small filesystem).
+spool_dir() {
+    local v="SPOOL_BASE_${1//[^A-Za-z0-9_]/_}"
+    echo "${!v:-$TMP}/spool-$1"
+}
+
 # write_probe_config ID K [CERT [CONTROLLER_NAME]]: $TMP/ID.ini, probe ID on
 # $NET.K, using certificate CERT (default ID) from $TMP/pki.
 write_probe_config() {
@@ -116,7 +123,7 @@ addresses = $NET.$k
 latitude = 24.8$k
 longitude = 67.0$k
 log_level = debug
-spool_dir = $TMP/spool-$id
+spool_dir = $(spool_dir "$id")
 EOF
 }
 
@@ -228,6 +235,8 @@ e2e_cleanup() {
             rc=1
         fi
     done
+    # A test's own undoing (a mount, a firewall table), after its processes.
+    [[ -n ${E2E_ON_EXIT:-} ]] && eval "$E2E_ON_EXIT"
     bad=$(sanitizer_reports)
     if [[ -n $bad ]]; then
         echo "FAIL [$E2E_NAME]: sanitizer report in: $bad" >&2

@@ -246,7 +246,7 @@ START_TEST(drop_counts_only_unacknowledged)
     struct probe_spool sp;
     uint64_t mid;
 
-    ck_assert_int_eq(probe_spool_open(&sp, dir, 256u << 10), 0); /* 64 KiB segments */
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 256u << 10), 0); /* 32 KiB segments */
     append_range(&sp, 1, 100);
     mid = sp.segs[0].first_seq + sp.segs[0].nrecs / 2;
     ck_assert_int_eq(probe_spool_ack(&sp, mid), 0);
