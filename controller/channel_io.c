@@ -259,7 +259,6 @@ static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
         refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
         return;
     }
-    ctl_store_probe_touch(c->store, k->hello.probe_id, now);
     ack.u.ack.seq = in.acked;
     if (in.duplicates > 0)
         log_info("probe %s: %u of %u records were stored already (sent again)",

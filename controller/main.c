@@ -1,10 +1,12 @@
 /*
  * main.c - ixmesh-controller: arguments, signals and the loop.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "controller.h"
@@ -109,6 +111,23 @@ static int setup(struct ctl *c)
     return 0;
 }
 
+/*
+ * A descriptor a probe: the usual soft limit of 1024 would refuse the
+ * thousandth.  The hard limit is as far as an unprivileged process goes.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit r;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= r.rlim_max)
+        return;
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+        log_warn("cannot raise the open file limit: %s", strerror(errno));
+    else
+        log_debug("open file limit raised to %llu", (unsigned long long)r.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
     static struct ctl c;
@@ -130,6 +149,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("ixmesh-controller", lvl);
+    raise_fd_limit();
     if (setup(&c) < 0) {
         status = 1;
         begin_stop(&c);

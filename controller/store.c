@@ -378,6 +378,9 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
     }
     if (rc >= 0 && ctl_delivery_note(st->db, probe_id, rs, in->duplicates, now_ms) < 0)
         rc = fail(st, "store delivery");
+    /* In the same commit: one fsync a batch, not two. */
+    if (rc >= 0 && ctl_store_probe_touch(st, probe_id, now_ms) < 0)
+        rc = -EIO;
     return rc < 0 ? rc : 0;
 }
 

@@ -50,6 +50,7 @@ int probe_delivery_open(struct probe_delivery *d, const char *dir, uint64_t max_
         return rc;
     }
     d->durable = next - 1;
+    d->sent = s->acked; /* what the controller has is not sent again */
     d->dropped_reported = s->dropped;
     *next_seq = next;
     return 0;

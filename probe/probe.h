@@ -552,8 +552,9 @@ struct probe_spool_seg {
 
 struct probe_spool {
     char dir[1024];
-    int fd;      /* the newest segment, open for appending; -1 when none is */
-    int lock_fd; /* holds the directory's lock */
+    int fd;       /* the newest segment, open for appending; -1 when none is */
+    int lock_fd;  /* holds the directory's lock */
+    int acked_fd; /* the file "acked" */
     uint64_t max_bytes;
     uint64_t fs_bytes;            /* the filesystem's size (0: unknown) */
     uint64_t seq0;                /* the file seq0: the spool's first number (0: none) */

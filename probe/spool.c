@@ -28,7 +28,8 @@
  * or its last record tells where to go on.  The file "seq0" holds the
  * first sequence number the spool ever gave; the controller tells a new
  * spool (a jump to a new seq0) from dropped records (a hole above seq0).
- * A file "lock" keeps a second probe out of the directory.
+ * A file "lock" keeps a second probe out of the directory; "acked" holds
+ * the highest number the controller acknowledged.
  * No I/O here blocks on anything but the disk; nothing uses libuv.
  */
 #include <dirent.h>
@@ -321,6 +322,44 @@ static void measure_fs(struct probe_spool *s)
         s->fs_bytes = (uint64_t)v.f_blocks * v.f_frsize;
 }
 
+/*
+ * The acknowledged number, kept in the file "acked" so that a restart does
+ * not send the newest segment again.  Not synced: a stale value only makes
+ * the controller see, and ignore, some records twice.
+ */
+static void save_acked(struct probe_spool *s)
+{
+    uint8_t b[8];
+    struct proto_wr w;
+
+    if (s->acked_fd < 0)
+        return;
+    proto_wr_init(&w, b, sizeof(b));
+    proto_wr_u64(&w, s->acked);
+    /* A failed write is written over at the next acknowledgement. */
+    if (pwrite(s->acked_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return;
+}
+
+static void load_acked(struct probe_spool *s)
+{
+    char path[1200];
+    uint8_t b[8];
+    struct proto_rd r;
+    uint64_t v = 0;
+
+    snprintf(path, sizeof(path), "%s/acked", s->dir);
+    s->acked_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->acked_fd < 0 || pread(s->acked_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return;
+    proto_rd_init(&r, b, sizeof(b));
+    proto_rd_u64(&r, &v);
+    /* Only within what the spool holds: a file from another life of the
+     * directory must not hide records. */
+    if (s->nsegs > 0 && v >= s->segs[0].first_seq && v <= probe_spool_last_seq(s))
+        s->acked = v;
+}
+
 int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
 {
     char **names = NULL, path[1200];
@@ -329,7 +368,7 @@ int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
     int rc;
 
     memset(s, 0, sizeof(*s));
-    s->fd = s->lock_fd = -1;
+    s->fd = s->lock_fd = s->acked_fd = -1;
     s->max_bytes = max_bytes;
     if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir))
         return -ENAMETOOLONG;
@@ -358,6 +397,8 @@ int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    if (rc == 0)
+        load_acked(s);
     if (rc < 0)
         probe_spool_close(s);
     return rc;
@@ -367,9 +408,11 @@ void probe_spool_close(struct probe_spool *s)
 {
     if (s->fd >= 0)
         close(s->fd);
+    if (s->acked_fd >= 0)
+        close(s->acked_fd);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* and with it the lock */
-    s->fd = s->lock_fd = -1;
+    s->fd = s->lock_fd = s->acked_fd = -1;
     free(s->cache);
     s->cache = NULL;
     s->cache_len = 0;
@@ -551,8 +594,10 @@ int probe_spool_ack(struct probe_spool *s, uint64_t acked)
     char path[1200];
     int n = 0;
 
-    if (acked > s->acked)
+    if (acked > s->acked) {
         s->acked = acked;
+        save_acked(s);
+    }
     /* Whole segments only: a segment partly acknowledged stays, and its
      * acknowledged records are skipped when read (probe_spool_scan).  The
      * newest stays too: it tells where the sequence numbers go on. */

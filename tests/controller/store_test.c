@@ -59,6 +59,7 @@ static void make_batch(struct proto_results *rs, struct proto_result *r, uint64_
         proto_sketch_init(&r[i].sketch);
         proto_sketch_add(&r[i].sketch, 1e6);
     }
+    memset(rs, 0, sizeof(*rs));
     rs->nresults = n;
     rs->results = r;
 }
