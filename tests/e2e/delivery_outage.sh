@@ -30,8 +30,9 @@ main() {
     top2=$(spool_top p2)
     t0=$(date +%s)
     start_controller
-    wait_stored p1 "$top1" 60
-    wait_stored p2 "$top2" 60
+    # After two minutes away a probe may wait up to the 60 s cap to come back.
+    wait_stored p1 "$top1" 90
+    wait_stored p2 "$top2" 90
     note "the backlog drained in $(($(date +%s) - t0)) s"
     deliver_all --windows 1
     "$PY" - "$TMP/ixmesh.db" "$OUTAGE_S" <<'PYEOF' || fail "the outage's windows are not all stored"

@@ -264,6 +264,17 @@ static void gen_messages(void)
         die("sketch", "cannot add");
     m.u.results.nresults = 3;
     put_msg("results-three", &m);
+    m.u.results.has_health = 1; /* the probe's health, with two drop reports */
+    m.u.results.health = (struct proto_health){.seq0 = 41,
+                                               .spool_bytes = 1u << 20,
+                                               .pending = 3,
+                                               .oldest_s = 20,
+                                               .dropped = 9,
+                                               .reconnects = 2,
+                                               .torn_bytes = 116,
+                                               .ndrops = 2,
+                                               .drops = {{1764000000000, 4}, {-1, 5}}};
+    put_msg("results-health", &m);
     for (i = 0; i < nitems(results); i++)
         proto_sketch_free(&results[i].sketch);
 

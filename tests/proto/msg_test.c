@@ -231,6 +231,10 @@ static void msg_eq(const struct proto_msg *a, const struct proto_msg *b)
         ck_assert_uint_eq(a->u.results.nresults, b->u.results.nresults);
         for (i = 0; i < a->u.results.nresults; i++)
             result_eq(&a->u.results.results[i], &b->u.results.results[i]);
+        ck_assert_int_eq(a->u.results.has_health, b->u.results.has_health);
+        /* Every member is an integer: equal structures are equal octets. */
+        ck_assert_mem_eq(&a->u.results.health, &b->u.results.health,
+                         sizeof(a->u.results.health));
         break;
     case PROTO_MSG_ACK:
         ck_assert_uint_eq(a->u.ack.seq, b->u.ack.seq);
@@ -567,6 +571,50 @@ START_TEST(round_trip_content)
     r->info.dns_rcode = 4;
     r->info.dns_answers = 65535;
     round_trip(&m);
+    proto_msg_free(&m);
+}
+END_TEST
+
+/* A batch with the probe's health, its drop reports at their limits. */
+START_TEST(round_trip_health)
+{
+    struct proto_msg m;
+    struct proto_health *h = &m.u.results.health;
+    struct tree t;
+    msgpack_object *dw;
+    uint8_t *out = NULL;
+    size_t len;
+
+    sample(PROTO_MSG_RESULTS, &m);
+    m.u.results.has_health = 1;
+    ck_assert_int_eq(proto_msg_encode(&m, &out, &len), -EINVAL); /* s0 is 0 */
+    h->seq0 = 1;
+    h->spool_bytes = UINT64_MAX;
+    h->pending = 7;
+    h->oldest_s = 3600;
+    h->dropped = 12;
+    h->reconnects = 3;
+    h->torn_bytes = 17;
+    h->ndrops = PROTO_DROPWIN_MAX;
+    for (uint32_t i = 0; i < h->ndrops; i++)
+        h->drops[i] = (struct proto_drop_window){-1000 + 10000 * (int64_t)i, i + 1};
+    h->drops[1].records = UINT32_MAX;
+    round_trip(&m);
+
+    tree_load(&t, &m);
+    dw = obj_get(obj_get(&t.up.data, "h"), "dw");
+    dw->via.array.ptr[0].via.array.ptr[1] = obj_u(0); /* a report of no drop */
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    dw->via.array.ptr[0].via.array.size = 1;
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    tree_free(&t);
+
+    h->drops[2].records = 0;
+    ck_assert_int_eq(proto_msg_encode(&m, &out, &len), -EINVAL);
+    h->drops[2].records = 1;
+    h->ndrops = PROTO_DROPWIN_MAX + 1;
+    ck_assert_int_eq(proto_msg_encode(&m, &out, &len), -EINVAL);
+    ck_assert_ptr_null(out);
     proto_msg_free(&m);
 }
 END_TEST
@@ -1528,6 +1576,7 @@ Suite *msg_suite(void)
                         PROTO_MSG_HEARTBEAT + 1);
     tcase_add_test(rt, round_trip_edges);
     tcase_add_test(rt, round_trip_content);
+    tcase_add_test(rt, round_trip_health);
     tcase_add_test(bad, content_rules);
     tcase_add_test(rt, round_trip_largest_arrays);
     tcase_add_test(rt, location_is_optional);
