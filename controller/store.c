@@ -354,6 +354,8 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
                       const struct proto_results *rs, int64_t now_ms,
                       struct ctl_ingest *in)
 {
+    /* A probe that does not send its health (older than the spool) may
+     * number from its clock at each start: no hole can be told there. */
     uint64_t prev, seq0 = rs->has_health ? rs->health.seq0 : 0;
     int rc = ctl_delivery_max_seq(st->db, probe_id, &prev);
 
@@ -367,7 +369,7 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
         rc = insert_one(st, probe_id, &rs->results[i], now_ms);
         if (rc == 1)
             in->duplicates++;
-        else if (rc == 0 && seq > prev &&
+        else if (rc == 0 && seq > prev && rs->has_health &&
                  ctl_delivery_gap(st->db, probe_id, prev, seq, seq0, now_ms,
                                   &in->missing) < 0)
             rc = fail(st, "store gap");

@@ -156,12 +156,18 @@ static int load_one(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
     rc = record_decode(seq, rec, len, &b->out[b->n]);
     if (rc == 0)
         return ++b->n == b->max;
+    if (rc != -EBADMSG && rc != -EPROTO)
+        return rc; /* out of memory: the next flush tries again */
     if (b->n > 0)
         return 1; /* it heads the next batch, and is skipped there */
-    /* Written by this code, checked by its CRC: a bug or another version. */
-    log_error("spool: record %" PRIu64 " cannot be read back (%s): dropped", seq,
-              proto_strerror(rc));
-    b->d->unreadable++;
+    /* Written by this code, checked by its CRC: a bug or another version.
+     * Counted once, though a reconnect reads past it again. */
+    if (seq > b->d->unreadable_seq) {
+        log_error("spool: record %" PRIu64 " cannot be read back (%s): dropped", seq,
+                  proto_strerror(rc));
+        b->d->unreadable++;
+        b->d->unreadable_seq = seq;
+    }
     b->d->sent = seq;
     return 0;
 }
@@ -178,6 +184,25 @@ static int oldest_age(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
     return 1;
 }
 
+/*
+ * When the oldest record not acknowledged was made: read from it once per
+ * acknowledgement or drop, not per batch (it may lie in another segment
+ * than the one being sent, and a segment is read whole).
+ */
+static int64_t oldest_end_ms(struct probe_delivery *d, int64_t now_ms)
+{
+    struct probe_spool *s = &d->spool;
+
+    if (d->oldest_end_ms == 0 || d->oldest_acked != s->acked ||
+        d->oldest_dropped != s->dropped) {
+        d->oldest_end_ms = now_ms;
+        probe_spool_scan(s, s->acked, oldest_age, &d->oldest_end_ms);
+        d->oldest_acked = s->acked;
+        d->oldest_dropped = s->dropped;
+    }
+    return d->oldest_end_ms;
+}
+
 static void fill_health(struct probe_delivery *d, struct proto_health *h, int64_t now_ms)
 {
     struct probe_spool *s = &d->spool;
@@ -188,7 +213,7 @@ static void fill_health(struct probe_delivery *d, struct proto_health *h, int64_
     h->spool_bytes = s->bytes;
     h->pending = probe_spool_pending(s);
     if (h->pending > 0)
-        probe_spool_scan(s, s->acked, oldest_age, &end_ms);
+        end_ms = oldest_end_ms(d, now_ms);
     h->oldest_s = end_ms < now_ms ? (uint32_t)((now_ms - end_ms) / 1000) : 0;
     h->dropped = s->dropped + d->unreadable;
     h->reconnects = d->reconnects;

@@ -546,8 +546,9 @@ int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
 struct probe_spool_seg {
     uint64_t name_seq;            /* the file's name: its first record's, when made */
     uint64_t first_seq, last_seq; /* of its records */
-    uint64_t bytes;               /* the file's size */
+    uint64_t bytes;               /* the file's size, up to its last whole record */
     uint32_t nrecs;
+    int sealed; /* takes no more records (full, or a failed write or sync) */
 };
 
 struct probe_spool {
@@ -566,6 +567,10 @@ struct probe_spool {
     uint64_t dropped;    /* records dropped to stay within bounds or a full disk */
     uint64_t torn_bytes; /* cut off torn tails when it was opened */
     int dirty;           /* appended since the last sync */
+    /* The newest segment as the last good sync left it. */
+    uint64_t synced_bytes, synced_last;
+    uint32_t synced_nrecs;
+    uint64_t acked_file; /* what the file "acked" said at open: a floor for numbers */
     uint8_t *cache;      /* one segment's octets, as last read */
     size_t cache_len;
     uint64_t cache_name;
@@ -615,9 +620,12 @@ struct probe_delivery {
     uint64_t durable;          /* highest sequence number synced: what may go out */
     uint64_t sent;             /* highest sent on this connection */
     uint64_t unreadable;       /* records that could not be read back: dropped */
+    uint64_t unreadable_seq;   /* the last of them */
     uint64_t dropped_reported; /* spool.dropped when the last report was made */
     uint32_t reconnects;       /* connections opened since the start */
-    uint32_t ndrops;           /* drop reports not yet acknowledged */
+    int64_t oldest_end_ms;     /* the oldest pending record's window end (0: unread) */
+    uint64_t oldest_acked, oldest_dropped; /* spool.acked, .dropped when read */
+    uint32_t ndrops;                       /* drop reports not yet acknowledged */
     struct proto_drop_window drops[PROTO_DROPWIN_MAX];
     uint64_t drop_sent_with[PROTO_DROPWIN_MAX]; /* last seq of its batch; 0: unsent */
 };

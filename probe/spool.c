@@ -354,10 +354,64 @@ static void load_acked(struct probe_spool *s)
         return;
     proto_rd_init(&r, b, sizeof(b));
     proto_rd_u64(&r, &v);
+    s->acked_file = v;
     /* Only within what the spool holds: a file from another life of the
      * directory must not hide records. */
     if (s->nsegs > 0 && v >= s->segs[0].first_seq && v <= probe_spool_last_seq(s))
         s->acked = v;
+}
+
+/* The newest segment is on disk as it stands. */
+static void mark_synced(struct probe_spool *s)
+{
+    const struct probe_spool_seg *g = &s->segs[s->nsegs - 1];
+
+    s->synced_bytes = g->bytes;
+    s->synced_nrecs = g->nrecs;
+    s->synced_last = g->last_seq;
+    s->dirty = 0;
+}
+
+/*
+ * What a killed process wrote may still be in the page cache only; it is
+ * about to be sent as if durable, so make it so (and the cuts of torn
+ * tails with it).
+ */
+static int sync_recovered(struct probe_spool *s)
+{
+    char path[1200];
+    int fd, rc = 0;
+
+    if (s->nsegs == 0)
+        return 0;
+    seg_path(s, s->segs[s->nsegs - 1].name_seq, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fdatasync(fd) < 0)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        rc = sync_dir(s);
+    if (rc == 0)
+        mark_synced(s);
+    return rc;
+}
+
+/* mkdir -p, the last one private. */
+static int make_dirs(const char *dir)
+{
+    char p[1024];
+
+    snprintf(p, sizeof(p), "%s", dir);
+    for (char *c = p + 1; *c != '\0'; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *c = '/';
+    }
+    return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
 int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
@@ -372,8 +426,8 @@ int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
     s->max_bytes = max_bytes;
     if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir))
         return -ENAMETOOLONG;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return -errno;
+    if ((rc = make_dirs(dir)) < 0)
+        return rc;
     measure_fs(s);
     rc = lock_dir(s);
     if (rc == 0)
@@ -399,6 +453,8 @@ int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
     free(names);
     if (rc == 0)
         load_acked(s);
+    if (rc == 0)
+        rc = sync_recovered(s);
     if (rc < 0)
         probe_spool_close(s);
     return rc;
@@ -428,7 +484,13 @@ uint64_t probe_spool_last_seq(const struct probe_spool *s)
 
 uint64_t probe_spool_next_seq(const struct probe_spool *s)
 {
-    return s->nsegs > 0 ? s->segs[s->nsegs - 1].last_seq + 1 : 0;
+    uint64_t next = s->nsegs > 0 ? s->segs[s->nsegs - 1].last_seq + 1 : 0;
+
+    /* Numbers the controller acknowledged are taken, even if damage cut
+     * their records out of the newest segment. */
+    if (next != 0 && s->acked_file >= next)
+        next = s->acked_file + 1;
+    return next;
 }
 
 static int count_after(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
@@ -477,37 +539,93 @@ static int drop_oldest(struct probe_spool *s)
     return 0;
 }
 
+/* The newest segment takes no more appends: the next one opens a new one. */
+static void seal_newest(struct probe_spool *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    if (s->nsegs > 0)
+        s->segs[s->nsegs - 1].sealed = 1;
+}
+
+/*
+ * A sync failed: what was appended since the last good one may not be on
+ * disk, and a later sync that succeeds would not say so (Linux reports a
+ * writeback error once).  Those records are cut off and counted as
+ * dropped; they were never sent, so their numbers were never seen.
+ */
+static int sync_failed(struct probe_spool *s, int err)
+{
+    struct probe_spool_seg *g = &s->segs[s->nsegs - 1];
+    uint64_t lost = g->nrecs - s->synced_nrecs;
+
+    /* Whether or not the cut works, nothing past synced_bytes is read:
+     * the segment's size says where its records end, and it is sealed.
+     * The sync's error is the one to tell. */
+    int cut = ftruncate(s->fd, (off_t)s->synced_bytes);
+
+    (void)cut;
+    s->dropped += lost;
+    s->records -= lost;
+    s->bytes -= g->bytes - s->synced_bytes;
+    g->bytes = s->synced_bytes;
+    g->nrecs = s->synced_nrecs;
+    g->last_seq = s->synced_last;
+    seal_newest(s);
+    s->dirty = 0;
+    return err;
+}
+
+static int sync_newest(struct probe_spool *s)
+{
+    if (!s->dirty || s->fd < 0)
+        return 0;
+    if (fdatasync(s->fd) < 0)
+        return sync_failed(s, -errno);
+    mark_synced(s);
+    return 0;
+}
+
 /* Opens a new segment for seq when there is none, or the last is full. */
 static int ensure_segment(struct probe_spool *s, uint64_t seq, size_t need)
 {
     struct probe_spool_seg g = {.name_seq = seq, .first_seq = seq};
+    struct probe_spool_seg *last = s->nsegs > 0 ? &s->segs[s->nsegs - 1] : NULL;
+    int room = last != NULL && !last->sealed && last->bytes + need <= seg_limit(s);
     char path[1200];
     int rc;
 
-    if (s->fd >= 0 && s->segs[s->nsegs - 1].bytes + need <= seg_limit(s))
+    if (room && s->fd >= 0)
         return 0;
-    if (s->fd < 0 && s->nsegs > 0 && s->segs[s->nsegs - 1].bytes + need <= seg_limit(s)) {
+    if (room) {
         /* After a restart: go on appending to the newest segment. */
-        seg_path(s, s->segs[s->nsegs - 1].name_seq, path, sizeof(path));
+        seg_path(s, last->name_seq, path, sizeof(path));
         s->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
         return s->fd < 0 ? -errno : 0;
     }
-    if (s->fd >= 0) {
-        /* A full one is only read from now on: what the window appended
-         * to it must be as durable as what goes to the next. */
-        if (s->dirty && fdatasync(s->fd) < 0)
-            return -errno;
-        close(s->fd);
-    }
-    s->fd = -1;
+    /* A full one is only read from now on: what the window appended to it
+     * must be as durable as what goes to the next. */
+    if ((rc = sync_newest(s)) < 0)
+        return rc;
+    seal_newest(s);
     seg_path(s, seq, path, sizeof(path));
     s->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (s->fd < 0)
         return -errno;
     g.last_seq = seq - 1;
-    /* Its name must outlive a power cut: it may become the newest. */
-    rc = sync_dir(s);
-    return rc < 0 ? rc : add_seg(s, &g);
+    rc = add_seg(s, &g);
+    if (rc < 0) {
+        close(s->fd);
+        s->fd = -1;
+        unlink(path);
+        return rc;
+    }
+    mark_synced(s); /* empty */
+    /* Its name must outlive a power cut, as it tells where numbers go on;
+     * if it cannot be made durable now, the next new segment tries again. */
+    sync_dir(s);
+    return 0;
 }
 
 /* Writes all of buf, or puts the file back as it was and fails. */
@@ -524,9 +642,10 @@ static int write_all(struct probe_spool *s, const uint8_t *buf, size_t len)
         if (n <= 0) {
             int err = n < 0 ? -errno : -ENOSPC;
 
-            /* A record half written would be a torn tail in the middle. */
+            /* A record half written would be a torn tail in the middle:
+             * cut it, or append no more after it. */
             if (ftruncate(s->fd, (off_t)g->bytes) < 0)
-                err = -errno;
+                seal_newest(s);
             return err;
         }
         off += (size_t)n;
@@ -534,59 +653,69 @@ static int write_all(struct probe_spool *s, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Writes one record; on a full disk the oldest make room, twice at most. */
+static int write_record(struct probe_spool *s, uint64_t seq, const uint8_t *hdr,
+                        const uint8_t *rec, size_t len)
+{
+    size_t need = SPOOL_HDR + len;
+    int rc, tries = 0;
+
+    for (;;) {
+        rc = ensure_segment(s, seq, need);
+        /* The bound; a newest segment that alone exceeds it (the bound
+         * was lowered) was sealed, so it is no longer the newest. */
+        while (rc == 0 && s->bytes + need > s->max_bytes)
+            rc = drop_oldest(s);
+        if (rc == 0)
+            rc = write_all(s, hdr, SPOOL_HDR);
+        if (rc == 0)
+            rc = write_all(s, rec, len);
+        if (rc != -ENOSPC && rc != -EDQUOT)
+            return rc;
+        /* The disk is full: the spool stops growing, the oldest makes room. */
+        if (++tries > 2 || s->nsegs < 2 || drop_oldest(s) < 0)
+            return rc;
+    }
+}
+
 int probe_spool_append(struct probe_spool *s, uint64_t seq, const uint8_t *rec,
                        size_t len)
 {
     uint8_t hdr[SPOOL_HDR];
     struct proto_wr w;
-    size_t need = SPOOL_HDR + len;
-    int rc, tries = 0;
+    struct probe_spool_seg *g;
+    int rc = -EMSGSIZE;
 
-    if (len == 0 || len > PROTO_FRAME_MAX || need > s->max_bytes)
-        return -EMSGSIZE;
-    if (seq <= probe_spool_last_seq(s) && s->records > 0)
-        return -EINVAL;
-    while (s->bytes + need > s->max_bytes)
-        if ((rc = drop_oldest(s)) < 0)
-            return rc;
+    if (len == 0 || len > PROTO_FRAME_MAX || SPOOL_HDR + len > s->max_bytes)
+        goto dropped;
+    rc = -EINVAL;
+    if (seq < probe_spool_next_seq(s))
+        goto dropped;
+    if (s->nsegs == 1 && s->bytes + SPOOL_HDR + len > s->max_bytes)
+        seal_newest(s);
     proto_wr_init(&w, hdr, sizeof(hdr));
     proto_wr_u32(&w, (uint32_t)len);
     proto_wr_u32(&w, record_crc(seq, rec, len));
     proto_wr_u64(&w, seq);
-    for (;;) {
-        rc = ensure_segment(s, seq, need);
-        if (rc == 0)
-            rc = write_all(s, hdr, sizeof(hdr));
-        if (rc == 0)
-            rc = write_all(s, rec, len);
-        if (rc != -ENOSPC && rc != -EDQUOT)
-            break;
-        /* The disk is full: the spool stops growing, the oldest makes room. */
-        if (++tries > 2 || s->nsegs < 2 || drop_oldest(s) < 0)
-            break;
-    }
-    if (rc < 0) {
-        s->dropped++; /* this record: counted, never silent */
-        return rc;
-    }
-    s->segs[s->nsegs - 1].bytes += need;
-    s->segs[s->nsegs - 1].last_seq = seq;
-    if (s->segs[s->nsegs - 1].nrecs++ == 0)
-        s->segs[s->nsegs - 1].first_seq = seq;
-    s->bytes += need;
+    if ((rc = write_record(s, seq, hdr, rec, len)) < 0)
+        goto dropped;
+    g = &s->segs[s->nsegs - 1];
+    g->bytes += SPOOL_HDR + len;
+    g->last_seq = seq;
+    if (g->nrecs++ == 0)
+        g->first_seq = seq;
+    s->bytes += SPOOL_HDR + len;
     s->records++;
     s->dirty = 1;
     return 0;
+dropped:
+    s->dropped++; /* this record: counted, never silent */
+    return rc;
 }
 
 int probe_spool_sync(struct probe_spool *s)
 {
-    if (!s->dirty || s->fd < 0)
-        return 0;
-    if (fdatasync(s->fd) < 0)
-        return -errno;
-    s->dirty = 0;
-    return 0;
+    return sync_newest(s);
 }
 
 int probe_spool_ack(struct probe_spool *s, uint64_t acked)

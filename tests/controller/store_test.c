@@ -130,8 +130,13 @@ START_TEST(delivery_is_accounted)
     ck_assert_uint_eq(in.missing, 0);
     free_batch(r, 1);
 
+    make_batch(&rs, r, 9000, 1); /* no health: a probe from before the spool */
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 6, &in), 0);
+    ck_assert_uint_eq(in.missing, 0);
+    free_batch(r, 1);
+
     j = ctl_delivery_json(ctl_store_db(st), "a");
-    ck_assert_int_eq(json_integer_value(json_object_get(j, "stored")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "stored")), 8);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "duplicates")), 6);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "missing")), 6);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "dropped_reported")), 6);

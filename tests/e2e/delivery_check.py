@@ -12,6 +12,7 @@ the ones the controller recorded in its gaps table and the probe reported
 per window in drops.
 
 usage: delivery_check.py DB ID=SPOOLDIR[:UPTO]... [--missing ID=N] [--windows S]
+       delivery_check.py --top SPOOLDIR    the highest number the spool holds
   UPTO          the numbers up to UPTO must all be stored (a probe stopped
                 once before its tail was acknowledged, and was started again
                 to deliver it); the spool may hold more above it
@@ -25,6 +26,7 @@ import os
 import sqlite3
 import struct
 import sys
+import zlib
 
 
 def fail(msg):
@@ -33,7 +35,9 @@ def fail(msg):
 
 
 def spool_seqs(spool):
-    """The sequence numbers of the whole records in a spool directory."""
+    """The sequence numbers of the whole records in a spool directory, as
+    the probe's recovery reads them: length, CRC-32 of seq and payload, seq,
+    payload; the first record that is not whole and right ends a segment."""
     seqs = []
     for name in sorted(os.listdir(spool)):
         if not (name.startswith("seg-") and name.endswith(".spool")):
@@ -42,9 +46,10 @@ def spool_seqs(spool):
             data = f.read()
         off = 0
         while off + 16 <= len(data):
-            length, _crc, seq = struct.unpack(">IIQ", data[off:off + 16])
-            if off + 16 + length > len(data):
-                break  # a torn tail: the probe cuts it at its start
+            length, crc, seq = struct.unpack(">IIQ", data[off:off + 16])
+            body = data[off + 16:off + 16 + length]
+            if len(body) < length or zlib.crc32(data[off + 8:off + 16] + body) != crc:
+                break
             seqs.append(seq)
             off += 16 + length
     return seqs
@@ -80,7 +85,7 @@ def check_probe(db, probe, spool, upto, missing_expected):
              f"expected {missing_expected}")
     if gaps != holes:
         fail(f"{probe}: the controller recorded {gaps} missing, the numbers say {holes}")
-    if missing_expected and reported != holes:
+    if reported != holes:
         fail(f"{probe}: the probe reported {reported} dropped, {holes} are missing")
 
 
@@ -100,6 +105,10 @@ def check_windows(db, window_s, until_ms):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--top":
+        seqs = spool_seqs(sys.argv[2])
+        print(seqs[-1] if seqs else 0)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("db")
     ap.add_argument("probes", nargs="+", metavar="ID=SPOOLDIR[:UPTO]")

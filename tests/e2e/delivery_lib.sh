@@ -20,22 +20,7 @@ dl_start() {
 
 # spool_top ID: the highest sequence number of a whole record in the spool.
 spool_top() {
-    "$PY" - "$(spool_dir "$1")" <<'PYEOF'
-import os, struct, sys
-top = 0
-d = sys.argv[1]
-for n in sorted(os.listdir(d)):
-    if not (n.startswith("seg-") and n.endswith(".spool")):
-        continue
-    data = open(os.path.join(d, n), "rb").read()
-    off = 0
-    while off + 16 <= len(data):
-        ln, _, seq = struct.unpack(">IIQ", data[off:off + 16])
-        if off + 16 + ln > len(data):
-            break
-        top, off = seq, off + 16 + ln
-print(top)
-PYEOF
+    "$PY" "$DL_CHECK" --top "$(spool_dir "$1")"
 }
 
 # db_top ID: the highest sequence number stored for the probe (0: none).

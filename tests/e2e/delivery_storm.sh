@@ -35,9 +35,9 @@ STEADY_S=20
 # 100 ms while they return), about 2.5 ms per probe; that is most of one
 # core while it lasts, since the backoff brings them back within seconds,
 # so the bound is on CPU seconds, not on a share of a core.  In the steady
-# state after it (100 RESULTS a second, each two fsync'd commits, and the
+# state after it (100 RESULTS a second, each one fsync'd commit, and the
 # heartbeats) it takes about 5-10 % of a core.  Both bounds leave a margin
-# of four times or more for a loaded CI machine or a sanitizer build, and
+# of four times or more for a loaded CI machine, and
 # still fail if the work per probe grows with the square of the mesh or the
 # controller spins (a busy loop is 100 % of a core).
 RECOVERY_CPU_MAX_S=12

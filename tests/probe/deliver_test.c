@@ -116,8 +116,10 @@ START_TEST(health_and_drop_reports)
     int64_t w = T0_MS;
 
     ck_assert_int_eq(probe_delivery_open(&d, dir, 256u << 10, 1, &seq), 0);
-    /* Windows of 50 records, about 250 octets each, until the bound drops. */
+    /* Windows of 50 records, about 250 octets each, until the bound drops
+     * (256 KiB hold some 1,000: long before 100 windows). */
     for (q = seq; d.spool.dropped == 0; w += 10000) {
+        ck_assert_int_lt(w, T0_MS + 100 * 10000);
         for (int i = 0; i < 50; i++)
             append(&d, q++, w);
         ck_assert_int_eq(probe_delivery_commit(&d, w), 0);
@@ -142,6 +144,32 @@ START_TEST(health_and_drop_reports)
     probe_delivery_ack(&d, m.u.results.results[m.u.results.nresults - 1].seq);
     ck_assert_uint_eq(d.ndrops, 0); /* the controller has it */
     proto_msg_free(&m);
+    probe_delivery_close(&d);
+}
+END_TEST
+
+/* A record that does not decode is skipped, and counted once. */
+START_TEST(unreadable_record_is_skipped_once)
+{
+    struct probe_delivery d;
+    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+    uint64_t seq;
+
+    ck_assert_int_eq(probe_delivery_open(&d, dir, 1u << 20, 1, &seq), 0);
+    append(&d, 1, T0_MS);
+    ck_assert_int_eq(probe_spool_append(&d.spool, 2, (const uint8_t *)"\xc1", 1), 0);
+    append(&d, 3, T0_MS);
+    ck_assert_int_eq(probe_delivery_commit(&d, T0_MS), 0);
+    expect_batch(&d, 8, 1, 1); /* the batch ends before it */
+    expect_batch(&d, 8, 3, 3); /* and the next goes past it */
+    ck_assert_uint_eq(d.unreadable, 1);
+    probe_delivery_rewind(&d); /* a reconnect reads past it again */
+    ck_assert_int_eq(probe_delivery_next(&d, &m.u.results, 8, T0_MS), 1);
+    ck_assert_uint_eq(m.u.results.health.dropped, 1);
+    probe_delivery_sent(&d, &m.u.results, 1);
+    proto_msg_free(&m);
+    expect_batch(&d, 8, 3, 3);
+    ck_assert_uint_eq(d.unreadable, 1);
     probe_delivery_close(&d);
 }
 END_TEST
@@ -177,6 +205,7 @@ Suite *deliver_suite(void)
     tcase_add_test(tc, synced_batched_acked_resent);
     tcase_add_test(tc, health_and_drop_reports);
     tcase_add_test(tc, drop_reports_merge);
+    tcase_add_test(tc, unreadable_record_is_skipped_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -277,6 +277,24 @@ START_TEST(bound_drops_oldest_counted)
 }
 END_TEST
 
+/* A bound lowered between runs: the big newest segment goes, counted. */
+START_TEST(lowered_bound_still_appends)
+{
+    struct probe_spool sp;
+
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 8u << 20), 0); /* 1 MiB segments */
+    append_range(&sp, 1, 600);
+    ck_assert_uint_eq(sp.nsegs, 1);
+    probe_spool_close(&sp);
+    ck_assert_int_eq(probe_spool_open(&sp, dir, 128u << 10), 0);
+    append_range(&sp, 601, 700);
+    ck_assert_uint_le(sp.bytes, 128u << 10);
+    ck_assert_uint_eq(sp.dropped + sp.records, 700);
+    ck_assert_uint_eq(scan(&sp, 0).last, 700);
+    probe_spool_close(&sp);
+}
+END_TEST
+
 Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -291,6 +309,7 @@ Suite *spool_suite(void)
     tcase_add_test(tc, empty_newest_segment_is_kept);
     tcase_add_test(tc, lock_and_seq0);
     tcase_add_test(tc, drop_counts_only_unacknowledged);
+    tcase_add_test(tc, lowered_bound_still_appends);
     tcase_add_test(tc, bound_drops_oldest_counted);
     suite_add_tcase(s, tc);
     return s;
