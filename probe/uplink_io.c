@@ -15,23 +15,10 @@
 #include "log.h"
 #include "probe.h"
 
-#define BACKOFF_BASE_MS    500
-#define BACKOFF_CAP_MS     60000
 #define WELCOME_TIMEOUT_MS 15000 /* from TCP connect, TLS handshake included */
 #define CONNECT_TIMEOUT_MS 15000 /* a SYN nobody answers: not the kernel's 2 min */
 
 static void connect_now(struct probe *p);
-
-static uint64_t backoff_ms(unsigned attempt)
-{
-    uint64_t ceiling = BACKOFF_BASE_MS;
-
-    while (attempt-- > 0 && ceiling < BACKOFF_CAP_MS)
-        ceiling *= 2;
-    if (ceiling > BACKOFF_CAP_MS)
-        ceiling = BACKOFF_CAP_MS;
-    return (uint64_t)random() % (ceiling + 1);
-}
 
 static void on_retry_cb(uv_timer_t *h)
 {
@@ -53,7 +40,7 @@ static void on_tcp_closed_cb(uv_handle_t *h)
     probe_delivery_rewind(&p->delivery); /* unacknowledged records go again */
     if (p->stopping)
         return;
-    delay = backoff_ms(u->attempt++);
+    delay = proto_backoff_ms(u->attempt++, (uint64_t)random());
     log_info("reconnecting to controller %s in %llu ms", p->cfg.controller,
              (unsigned long long)delay);
     uv_timer_start(&u->retry, on_retry_cb, delay, 0);
@@ -382,7 +369,7 @@ static void connect_now(struct probe *p)
         free(req);
         free(u->tcp);
         u->tcp = NULL;
-        uv_timer_start(&u->retry, on_retry_cb, BACKOFF_CAP_MS, 0);
+        uv_timer_start(&u->retry, on_retry_cb, PROTO_BACKOFF_CAP_MS, 0);
         return;
     }
     uv_tcp_init(p->loop, u->tcp);

@@ -1256,6 +1256,17 @@ int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen)
     return 0;
 }
 
+uint64_t proto_backoff_ms(unsigned attempt, uint64_t rnd)
+{
+    uint64_t ceiling = PROTO_BACKOFF_BASE_MS;
+
+    while (attempt-- > 0 && ceiling < PROTO_BACKOFF_CAP_MS)
+        ceiling *= 2;
+    if (ceiling > PROTO_BACKOFF_CAP_MS)
+        ceiling = PROTO_BACKOFF_CAP_MS;
+    return rnd % (ceiling + 1);
+}
+
 /* ---- messages -------------------------------------------------------------- */
 
 static const struct msg_ops {

@@ -685,6 +685,14 @@ const char *proto_msg_type_name(enum proto_msg_type t);
  * ranges do not meet.
  */
 int proto_version_pick(uint32_t min, uint32_t max, uint32_t *chosen);
+/*
+ * The reconnect timer (PROTOCOL.md 6.2): exponential backoff with full
+ * jitter, rnd (a random number) folded into [0, min(60 s, 0.5 s x
+ * 2^attempt)], so that a thousand probes do not return in one second.
+ */
+#define PROTO_BACKOFF_BASE_MS 500
+#define PROTO_BACKOFF_CAP_MS  60000
+uint64_t proto_backoff_ms(unsigned attempt, uint64_t rnd);
 const char *proto_method_name(uint8_t method);
 /* A DNS RCODE's name ("NXDOMAIN"), or NULL for one without a name. */
 const char *proto_dns_rcode_name(unsigned rcode);

@@ -14,14 +14,8 @@ main() {
     local n0 t0
 
     e2e_setup delivery.controller_kill 20 "$1" "$2"
-    make_certs p1 p2 p3
-    write_controller_config
-    sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
-    start_controller
-    dl_start p1 1
-    dl_start p2 2
-    dl_start p3 3
-    wait_pairs 30 p1 p2 p3
+    dl_configure p1 p2 p3
+    dl_mesh_up p1 p2 p3
     sleep 2
 
     kill_hard controller

@@ -11,11 +11,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=delivery_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/delivery_lib.sh"
 
-skip() {
-    echo "SKIP [delivery.full_disk]: $* -- THIS TEST DID NOT RUN" >&2
-    exit 77
-}
-
 # content_nodes N: N content nodes on 127.0.0.1 (echo, and a closed TCP
 # port): each gives every probe two more records a window.
 content_nodes() {
@@ -33,21 +28,17 @@ dropped_in_log() {
 main() {
     local t0 top after dropped
 
-    ((EUID == 0)) || skip "needs root (mounts a tmpfs)"
+    ((EUID == 0)) || dl_skip delivery.full_disk "needs root (mounts a tmpfs)"
     e2e_setup delivery.full_disk 24 "$1" "$2"
     mkdir "$TMP/tiny"
-    mount -t tmpfs -o size=64k,mode=0700 ixmesh-tiny "$TMP/tiny" || skip "cannot mount a tmpfs"
+    mount -t tmpfs -o size=64k,mode=0700 ixmesh-tiny "$TMP/tiny" ||
+        fail "cannot mount a tmpfs on $TMP/tiny (root should be able to)"
     E2E_ON_EXIT="umount '$TMP/tiny' 2>/dev/null || true"
     # shellcheck disable=SC2034 # read by spool_dir (lib.sh)
     SPOOL_BASE_p1=$TMP/tiny
-    make_certs p1 p2
-    write_controller_config
-    sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
+    dl_configure p1 p2
     content_nodes 10
-    start_controller
-    dl_start p1 1
-    dl_start p2 2
-    wait_pairs 30 p1 p2
+    dl_mesh_up p1 p2
 
     stop controller
     note "controller away: p1 fills its 64 KiB spool"

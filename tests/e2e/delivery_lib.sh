@@ -12,6 +12,32 @@ declare -A DL_K=() # probe id -> its index K for start_probe
 
 DL_CHECK=$(dirname "${BASH_SOURCE[0]}")/delivery_check.py
 
+# dl_skip NAME REASON: a test that cannot run here says so, loudly; ctest
+# counts exit 77 as skipped, not passed.
+dl_skip() {
+    echo "SKIP [$1]: $2 -- THIS TEST DID NOT RUN" >&2
+    exit 77
+}
+
+# dl_configure ID...: certificates for the probes, and the controller's
+# configuration with one-second windows (more windows a test minute).
+dl_configure() {
+    make_certs "$@"
+    write_controller_config
+    sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
+}
+
+# dl_mesh_up ID...: the controller, then probe K of the list on $NET.K,
+# until every pair has records.
+dl_mesh_up() {
+    local k=0 id
+    start_controller
+    for id in "$@"; do
+        dl_start "$id" $((++k))
+    done
+    wait_pairs 30 "$@"
+}
+
 # dl_start ID K: start_probe, remembering K for a restart.
 dl_start() {
     DL_K[$1]=$2

@@ -15,13 +15,8 @@ main() {
     local top1 top2 t0
 
     e2e_setup delivery.outage 22 "$1" "$2"
-    make_certs p1 p2
-    write_controller_config
-    sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
-    start_controller
-    dl_start p1 1
-    dl_start p2 2
-    wait_pairs 30 p1 p2
+    dl_configure p1 p2
+    dl_mesh_up p1 p2
 
     stop controller
     note "controller away for $OUTAGE_S s ($OUTAGE_S windows)"

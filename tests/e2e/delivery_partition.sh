@@ -10,26 +10,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=delivery_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/delivery_lib.sh"
 
-skip() {
-    echo "SKIP [delivery.partition]: $* -- THIS TEST DID NOT RUN" >&2
-    exit 77
-}
-
 main() {
     local table off1 off2 line t0
 
-    ((EUID == 0)) || skip "needs root (nftables)"
-    command -v nft >/dev/null || skip "nft not found (Debian package nftables)"
+    ((EUID == 0)) || dl_skip delivery.partition "needs root (nftables)"
+    command -v nft >/dev/null || dl_skip delivery.partition "nft not found (Debian package nftables)"
     e2e_setup delivery.partition 23 "$1" "$2"
     table=ixmesh_partition_$$
-    make_certs p1 p2
-    write_controller_config
-    sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
+    dl_configure p1 p2
     sed -i '/^log_level/a heartbeat = 1\nidle_timeout = 4' "$TMP/controller.ini"
-    start_controller
-    dl_start p1 1
-    dl_start p2 2
-    wait_pairs 30 p1 p2
+    dl_mesh_up p1 p2
 
     off1=$(log_size p1)
     off2=$(log_size p2)

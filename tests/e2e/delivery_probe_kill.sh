@@ -29,13 +29,8 @@ main() {
     local top torn off line
 
     e2e_setup delivery.probe_kill 21 "$1" "$2"
-    make_certs p1 p2
-    write_controller_config
-    sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
-    start_controller
-    dl_start p1 1
-    dl_start p2 2
-    wait_pairs 30 p1 p2
+    dl_configure p1 p2
+    dl_mesh_up p1 p2
 
     stop controller
     note "controller stopped: the probes spool for 6 s"

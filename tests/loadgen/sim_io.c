@@ -22,8 +22,6 @@
 
 #include "loadgen.h"
 
-#define BACKOFF_BASE_MS    500
-#define BACKOFF_CAP_MS     60000
 #define WELCOME_TIMEOUT_MS 15000 /* the probe's: from TCP connect, TLS included */
 #define RECORD_WINDOW_S    10
 #define RECORD_SAMPLES     10
@@ -45,18 +43,6 @@ static void note(struct lg_sim *s, const char *what, const char *detail)
     m->notes++;
 }
 
-/* Full jitter over an exponential ceiling, as the probe does (6.2). */
-static uint64_t backoff_ms(unsigned attempt)
-{
-    uint64_t ceiling = BACKOFF_BASE_MS;
-
-    while (attempt-- > 0 && ceiling < BACKOFF_CAP_MS)
-        ceiling *= 2;
-    if (ceiling > BACKOFF_CAP_MS)
-        ceiling = BACKOFF_CAP_MS;
-    return (uint64_t)random() % (ceiling + 1);
-}
-
 static void on_retry_cb(uv_timer_t *h)
 {
     sim_connect(h->data);
@@ -70,7 +56,8 @@ static void on_closed_cb(uv_handle_t *h)
     s->chan = NULL;
     s->state = LG_IDLE;
     if (!s->mesh->stopping)
-        uv_timer_start(&s->retry, on_retry_cb, backoff_ms(s->attempt++), 0);
+        uv_timer_start(&s->retry, on_retry_cb,
+                       proto_backoff_ms(s->attempt++, (uint64_t)random()), 0);
 }
 
 static void sim_close(struct lg_sim *s)
@@ -423,7 +410,7 @@ static void sim_connect(struct lg_sim *s)
     int rc;
 
     if (req == NULL) {
-        uv_timer_start(&s->retry, on_retry_cb, BACKOFF_CAP_MS, 0);
+        uv_timer_start(&s->retry, on_retry_cb, PROTO_BACKOFF_CAP_MS, 0);
         return;
     }
     uv_tcp_init(s->mesh->loop, &s->tcp);

@@ -2,11 +2,26 @@
  * check_probe - the Check runner for probe/.  With an argument it runs only
  * the suite of that name, so ctest lists each suite as its own test.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <check.h>
 
 #include "check_probe.h"
+
+void test_tmpdir_make(char *dir, size_t len, const char *name)
+{
+    snprintf(dir, len, "/tmp/ixmesh-%s-test.XXXXXX", name);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void test_tmpdir_remove(const char *dir)
+{
+    char cmd[256];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
 
 int main(int argc, char **argv)
 {

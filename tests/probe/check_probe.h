@@ -14,4 +14,9 @@ Suite *icmp_suite(void);
 Suite *http_suite(void);
 Suite *dns_suite(void);
 
+/* A fresh directory under /tmp named after what uses it, and its removal
+ * with all it holds (fixtures of the suites on real files). */
+void test_tmpdir_make(char *dir, size_t len, const char *name);
+void test_tmpdir_remove(const char *dir);
+
 #endif

@@ -15,16 +15,12 @@ static char dir[64];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/ixmesh-deliver-test.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    test_tmpdir_make(dir, sizeof(dir), "deliver");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_tmpdir_remove(dir);
 }
 
 #define T0_MS 1764000000000LL

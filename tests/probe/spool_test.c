@@ -18,16 +18,12 @@ static char dir[64];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/ixmesh-spool-test.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    test_tmpdir_make(dir, sizeof(dir), "spool");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_tmpdir_remove(dir);
 }
 
 /* Record seq's payload: len octets that depend on seq. */

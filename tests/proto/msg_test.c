@@ -1481,6 +1481,19 @@ END_TEST
 
 /* ---- names ------------------------------------------------------------------- */
 
+/* Full jitter under a ceiling that doubles from 0.5 s up to 60 s. */
+START_TEST(backoff)
+{
+    ck_assert_uint_eq(proto_backoff_ms(0, 500), 500);
+    ck_assert_uint_eq(proto_backoff_ms(0, 501), 0);
+    ck_assert_uint_eq(proto_backoff_ms(3, 4000), 4000);
+    ck_assert_uint_eq(proto_backoff_ms(3, 4001), 0);
+    ck_assert_uint_eq(proto_backoff_ms(7, 60000), 60000); /* 64 s, capped */
+    ck_assert_uint_eq(proto_backoff_ms(7, 60001), 0);
+    ck_assert_uint_eq(proto_backoff_ms(UINT32_MAX, UINT64_MAX), UINT64_MAX % 60001);
+}
+END_TEST
+
 START_TEST(version_pick)
 {
     uint32_t v = 0;
@@ -1604,6 +1617,7 @@ Suite *msg_suite(void)
     tcase_add_test(enc, encoder_refuses_oversize);
     tcase_add_test(enc, names);
     tcase_add_test(enc, version_pick);
+    tcase_add_test(enc, backoff);
     tcase_add_test(enc, ids);
     tcase_add_test(enc, hosts);
     suite_add_tcase(s, rt);
