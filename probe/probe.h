@@ -571,7 +571,8 @@ struct probe_spool {
     uint64_t synced_bytes, synced_last;
     uint32_t synced_nrecs;
     uint64_t acked_file; /* what the file "acked" said at open: a floor for numbers */
-    uint8_t *cache;      /* one segment's octets, as last read */
+    uint64_t cursor_name, cursor_off, cursor_seq; /* where the last scan stopped */
+    uint8_t *cache;                               /* one segment's octets, as last read */
     size_t cache_len;
     uint64_t cache_name;
 };

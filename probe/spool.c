@@ -785,10 +785,21 @@ int probe_spool_scan_seg(struct probe_spool *s, size_t i, uint64_t after,
     if (rc < 0)
         return rc;
     proto_rd_init(&r, s->cache, s->segs[i].bytes);
+    /* A backlog goes out a batch at a time: start where the last scan of
+     * this segment stopped, if that is not beyond where this one starts,
+     * rather than read (and check) the segment from its start each time. */
+    if (s->cursor_name == s->segs[i].name_seq && s->cursor_seq <= after &&
+        s->cursor_off <= s->segs[i].bytes) {
+        r.off = s->cursor_off;
+        prev = s->cursor_seq;
+    }
     while (rc == 0 && read_record(&r, prev, &seq, &payload, &plen) == 1) {
         prev = seq;
         if (seq > after)
             rc = fn(arg, seq, payload, plen);
+        s->cursor_name = s->segs[i].name_seq;
+        s->cursor_off = r.off;
+        s->cursor_seq = seq;
     }
     return rc;
 }
