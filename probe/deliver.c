@@ -71,8 +71,10 @@ int probe_delivery_append(struct probe_delivery *d, struct proto_result *r)
     m.u.results.nresults = 1;
     m.u.results.results = r;
     rc = proto_msg_encode(&m, &frame, &len);
-    if (rc < 0)
+    if (rc < 0) {
+        d->spool.dropped++; /* its number is spent: a hole, so counted */
         return rc;
+    }
     rc = probe_spool_append(&d->spool, r->seq, frame + PROTO_FRAME_HDR,
                             len - PROTO_FRAME_HDR);
     free(frame);
@@ -104,8 +106,8 @@ static void add_drop_report(struct probe_delivery *d, int64_t window_start_ms,
 int probe_delivery_commit(struct probe_delivery *d, int64_t window_start_ms)
 {
     struct probe_spool *s = &d->spool;
+    int rc = probe_spool_sync(s); /* a failed one drops what it could not keep */
     uint64_t lost = s->dropped - d->dropped_reported;
-    int rc = probe_spool_sync(s);
 
     if (lost > 0) {
         log_warn("spool full: dropped the %" PRIu64 " oldest records not yet delivered "
@@ -115,7 +117,7 @@ int probe_delivery_commit(struct probe_delivery *d, int64_t window_start_ms)
         d->dropped_reported = s->dropped;
     }
     if (rc < 0)
-        return rc; /* not durable: not sent; the next sync may do */
+        return rc; /* what is left was synced before: durable stays */
     if (probe_spool_last_seq(s) > d->durable)
         d->durable = probe_spool_last_seq(s);
     return 0;
@@ -196,7 +198,7 @@ static int64_t oldest_end_ms(struct probe_delivery *d, int64_t now_ms)
     if (d->oldest_end_ms == 0 || d->oldest_acked != s->acked ||
         d->oldest_dropped != s->dropped) {
         d->oldest_end_ms = now_ms;
-        probe_spool_scan(s, s->acked, oldest_age, &d->oldest_end_ms);
+        probe_spool_scan_at(s, &d->oldest_at, s->acked, oldest_age, &d->oldest_end_ms);
         d->oldest_acked = s->acked;
         d->oldest_dropped = s->dropped;
     }
@@ -234,7 +236,7 @@ int probe_delivery_next(struct probe_delivery *d, struct proto_results *rs, uint
     b.out = calloc(max, sizeof(*b.out));
     if (b.out == NULL)
         return -ENOMEM;
-    rc = probe_spool_scan(&d->spool, d->sent, load_one, &b);
+    rc = probe_spool_scan_at(&d->spool, &d->load_at, d->sent, load_one, &b);
     if (rc < 0 || b.n == 0) {
         free(b.out);
         return rc < 0 ? rc : 0;

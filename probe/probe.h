@@ -571,8 +571,7 @@ struct probe_spool {
     uint64_t synced_bytes, synced_last;
     uint32_t synced_nrecs;
     uint64_t acked_file; /* what the file "acked" said at open: a floor for numbers */
-    uint64_t cursor_name, cursor_off, cursor_seq; /* where the last scan stopped */
-    uint8_t *cache;                               /* one segment's octets, as last read */
+    uint8_t *cache;      /* one segment's octets, as last read */
     size_t cache_len;
     uint64_t cache_name;
 };
@@ -606,9 +605,13 @@ int probe_spool_sync(struct probe_spool *s);
 int probe_spool_ack(struct probe_spool *s, uint64_t acked);
 /* Calls fn for each record above after, oldest first; fn's value, or an errno. */
 int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg);
-/* The same within segment i only. */
-int probe_spool_scan_seg(struct probe_spool *s, size_t i, uint64_t after,
-                         probe_spool_fn fn, void *arg);
+/* Where a scan stopped: the next through it goes on from there. */
+struct probe_spool_cursor {
+    uint64_t name, off, seq; /* a segment, an offset in it, the record before it */
+};
+/* probe_spool_scan, faster through a cursor that follows rising afters. */
+int probe_spool_scan_at(struct probe_spool *s, struct probe_spool_cursor *c,
+                        uint64_t after, probe_spool_fn fn, void *arg);
 /* Records held and not acknowledged. */
 uint64_t probe_spool_pending(const struct probe_spool *s);
 /* The highest sequence number held, 0 when empty. */
@@ -625,8 +628,9 @@ struct probe_delivery {
     uint64_t dropped_reported; /* spool.dropped when the last report was made */
     uint32_t reconnects;       /* connections opened since the start */
     int64_t oldest_end_ms;     /* the oldest pending record's window end (0: unread) */
-    uint64_t oldest_acked, oldest_dropped; /* spool.acked, .dropped when read */
-    uint32_t ndrops;                       /* drop reports not yet acknowledged */
+    uint64_t oldest_acked, oldest_dropped;        /* spool.acked, .dropped when read */
+    struct probe_spool_cursor load_at, oldest_at; /* where the two readers are */
+    uint32_t ndrops;                              /* drop reports not yet acknowledged */
     struct proto_drop_window drops[PROTO_DROPWIN_MAX];
     uint64_t drop_sent_with[PROTO_DROPWIN_MAX]; /* last seq of its batch; 0: unsent */
 };

@@ -493,6 +493,9 @@ uint64_t probe_spool_next_seq(const struct probe_spool *s)
     return next;
 }
 
+static int scan_seg(struct probe_spool *s, size_t i, struct probe_spool_cursor *c,
+                    uint64_t after, probe_spool_fn fn, void *arg);
+
 static int count_after(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
 {
     (void)seq, (void)rec, (void)len;
@@ -510,7 +513,7 @@ static uint64_t unacked_in(struct probe_spool *s, size_t i)
     if (s->segs[i].last_seq <= s->acked)
         return 0;
     /* Partly acknowledged: count; if it cannot be read, count it all. */
-    if (probe_spool_scan_seg(s, i, s->acked, count_after, &n) < 0)
+    if (scan_seg(s, i, NULL, s->acked, count_after, &n) < 0)
         return s->segs[i].nrecs;
     return n;
 }
@@ -773,9 +776,17 @@ static int load_seg(struct probe_spool *s, size_t i)
     return 0;
 }
 
-int probe_spool_scan_seg(struct probe_spool *s, size_t i, uint64_t after,
-                         probe_spool_fn fn, void *arg)
+/*
+ * Calls fn for the records of segment i above after.  With a cursor, starts
+ * where the last scan through it stopped in this segment, if that is not
+ * beyond after: a backlog goes out a batch at a time, and reading (and
+ * checking) the segment from its start for every batch would cost the
+ * square of its length.
+ */
+static int scan_seg(struct probe_spool *s, size_t i, struct probe_spool_cursor *c,
+                    uint64_t after, probe_spool_fn fn, void *arg)
 {
+    const struct probe_spool_seg *g = &s->segs[i];
     struct proto_rd r;
     uint64_t seq, prev = 0;
     const uint8_t *payload;
@@ -784,34 +795,35 @@ int probe_spool_scan_seg(struct probe_spool *s, size_t i, uint64_t after,
 
     if (rc < 0)
         return rc;
-    proto_rd_init(&r, s->cache, s->segs[i].bytes);
-    /* A backlog goes out a batch at a time: start where the last scan of
-     * this segment stopped, if that is not beyond where this one starts,
-     * rather than read (and check) the segment from its start each time. */
-    if (s->cursor_name == s->segs[i].name_seq && s->cursor_seq <= after &&
-        s->cursor_off <= s->segs[i].bytes) {
-        r.off = s->cursor_off;
-        prev = s->cursor_seq;
+    proto_rd_init(&r, s->cache, g->bytes);
+    if (c != NULL && c->name == g->name_seq && c->seq <= after && c->off <= g->bytes) {
+        r.off = c->off;
+        prev = c->seq;
     }
     while (rc == 0 && read_record(&r, prev, &seq, &payload, &plen) == 1) {
         prev = seq;
         if (seq > after)
             rc = fn(arg, seq, payload, plen);
-        s->cursor_name = s->segs[i].name_seq;
-        s->cursor_off = r.off;
-        s->cursor_seq = seq;
+        if (c != NULL)
+            *c = (struct probe_spool_cursor){g->name_seq, r.off, seq};
     }
     return rc;
 }
 
-int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg)
+int probe_spool_scan_at(struct probe_spool *s, struct probe_spool_cursor *c,
+                        uint64_t after, probe_spool_fn fn, void *arg)
 {
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < s->nsegs; i++)
         if (s->segs[i].last_seq > after && s->segs[i].nrecs > 0)
-            rc = probe_spool_scan_seg(s, i, after, fn, arg);
+            rc = scan_seg(s, i, c, after, fn, arg);
     return rc;
+}
+
+int probe_spool_scan(struct probe_spool *s, uint64_t after, probe_spool_fn fn, void *arg)
+{
+    return probe_spool_scan_at(s, NULL, after, fn, arg);
 }
 
 uint64_t probe_spool_pending(const struct probe_spool *s)
