@@ -68,7 +68,7 @@ struct probe_config {
     char content_ca[1024]; /* CA file to verify content nodes with; "": the system's */
     char resolvers[256];   /* "ADDR[:PORT],..." for names; "": /etc/resolv.conf */
     /* Delivery. */
-    char spool_dir[900]; /* room for the segments' names within PATH_MAX-ish 1200 */
+    char spool_dir[900]; /* with a segment's name, well within the spool's paths */
     uint64_t spool_max;
 };
 

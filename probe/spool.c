@@ -518,28 +518,36 @@ static uint64_t unacked_in(struct probe_spool *s, size_t i)
     return n;
 }
 
+/* Removes the oldest segment's file and forgets it. */
+static int forget_oldest(struct probe_spool *s)
+{
+    char path[1200];
+
+    seg_path(s, s->segs[0].name_seq, path, sizeof(path));
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    s->records -= s->segs[0].nrecs;
+    s->bytes -= s->segs[0].bytes;
+    memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof(*s->segs));
+    s->nsegs--;
+    return 0;
+}
+
 /*
  * Removes the oldest segment, counting its records not acknowledged as
  * dropped.  The newest stays (it holds where the numbers go on).
  */
 static int drop_oldest(struct probe_spool *s)
 {
-    char path[1200];
     uint64_t lost;
+    int rc;
 
     if (s->nsegs < 2)
         return -ENOSPC;
     lost = unacked_in(s, 0);
-
-    seg_path(s, s->segs[0].name_seq, path, sizeof(path));
-    if (unlink(path) < 0 && errno != ENOENT)
-        return -errno;
-    s->dropped += lost;
-    s->records -= s->segs[0].nrecs;
-    s->bytes -= s->segs[0].bytes;
-    memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof(*s->segs));
-    s->nsegs--;
-    return 0;
+    if ((rc = forget_oldest(s)) == 0)
+        s->dropped += lost;
+    return rc;
 }
 
 /* The newest segment takes no more appends: the next one opens a new one. */
@@ -723,8 +731,7 @@ int probe_spool_sync(struct probe_spool *s)
 
 int probe_spool_ack(struct probe_spool *s, uint64_t acked)
 {
-    char path[1200];
-    int n = 0;
+    int n = 0, rc;
 
     if (acked > s->acked) {
         s->acked = acked;
@@ -734,13 +741,8 @@ int probe_spool_ack(struct probe_spool *s, uint64_t acked)
      * acknowledged records are skipped when read (probe_spool_scan).  The
      * newest stays too: it tells where the sequence numbers go on. */
     while (s->nsegs > 1 && s->segs[0].last_seq <= acked) {
-        seg_path(s, s->segs[0].name_seq, path, sizeof(path));
-        if (unlink(path) < 0 && errno != ENOENT)
-            return -errno;
-        s->records -= s->segs[0].nrecs;
-        s->bytes -= s->segs[0].bytes;
-        memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof(*s->segs));
-        s->nsegs--;
+        if ((rc = forget_oldest(s)) < 0)
+            return rc;
         n++;
     }
     return n;
