@@ -357,8 +357,10 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
     /* A probe that does not send its health (older than the spool) may
      * number from its clock at each start: no hole can be told there. */
     uint64_t prev, seq0 = rs->has_health ? rs->health.seq0 : 0;
-    int rc = ctl_delivery_max_seq(st->db, probe_id, &prev);
+    int rc = 0;
 
+    if (ctl_delivery_max_seq(st->db, probe_id, &prev) < 0)
+        return fail(st, "highest sequence number");
     for (uint32_t i = 0; i < rs->nresults && rc >= 0; i++) {
         uint64_t seq = rs->results[i].seq;
 
