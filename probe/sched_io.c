@@ -345,8 +345,9 @@ static void on_close_cb(uv_timer_t *h)
     }
     rc = probe_delivery_commit(&p->delivery, label);
     if (rc < 0)
-        log_error("spool: sync failed: %s (records held back until one succeeds)",
-                  strerror(-rc));
+        log_error(
+            "spool: sync failed: %s (what it could not keep is dropped, and counted)",
+            strerror(-rc));
     log_debug("closed %zu windows, %llu records pending", made,
               (unsigned long long)probe_spool_pending(&p->delivery.spool));
     probe_uplink_flush(p);
