@@ -37,7 +37,7 @@ main() {
     # shellcheck disable=SC2034 # read by spool_dir (lib.sh)
     SPOOL_BASE_p1=$TMP/tiny
     dl_configure p1 p2
-    content_nodes 10
+    content_nodes 30
     dl_mesh_up p1 p2
 
     stop controller
