@@ -188,8 +188,9 @@ sqlite3 *ctl_store_db(struct ctl_store *st);
 int ctl_delivery_schema(sqlite3 *db);
 /* The highest sequence number stored for the probe, 0 when none. */
 int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max);
-/* Records the hole between prev (highest stored before) and seq, at or
- * above seq0; adds its size to *missing. */
+/* Records the hole between prev (highest stored before, 0: none) and seq,
+ * at or above seq0 (the probe's health says it, and it is >= 1); adds its
+ * size to *missing. */
 int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t seq,
                      uint64_t seq0, int64_t now_ms, uint64_t *missing);
 /* Records a batch's duplicates, drop reports and health. */

@@ -85,8 +85,6 @@ int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t 
 {
     uint64_t first = prev + 1 > seq0 ? prev + 1 : seq0;
 
-    if (prev == 0 && seq0 == 0)
-        return 0; /* the first record, from a probe that does not say seq0 */
     if (seq <= first)
         return 0;
     log_warn("probe %s: records %llu to %llu are missing: the probe dropped them",

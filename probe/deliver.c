@@ -49,7 +49,6 @@ int probe_delivery_open(struct probe_delivery *d, const char *dir, uint64_t max_
         probe_spool_close(s);
         return rc;
     }
-    d->durable = next - 1;
     d->sent = s->acked; /* what the controller has is not sent again */
     d->dropped_reported = s->dropped;
     *next_seq = next;
@@ -116,11 +115,7 @@ int probe_delivery_commit(struct probe_delivery *d, int64_t window_start_ms)
         add_drop_report(d, window_start_ms, lost);
         d->dropped_reported = s->dropped;
     }
-    if (rc < 0)
-        return rc; /* what is left was synced before: durable stays */
-    if (probe_spool_last_seq(s) > d->durable)
-        d->durable = probe_spool_last_seq(s);
-    return 0;
+    return rc;
 }
 
 struct batch_load {
@@ -153,8 +148,8 @@ static int load_one(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
     struct batch_load *b = arg;
     int rc;
 
-    if (seq > b->d->durable)
-        return 1;
+    if (seq > b->d->spool.synced_last)
+        return 1; /* not synced: not yet */
     rc = record_decode(seq, rec, len, &b->out[b->n]);
     if (rc == 0)
         return ++b->n == b->max;
@@ -231,7 +226,7 @@ int probe_delivery_next(struct probe_delivery *d, struct proto_results *rs, uint
     int rc;
 
     memset(rs, 0, sizeof(*rs));
-    if (d->sent >= d->durable)
+    if (d->sent >= d->spool.synced_last)
         return 0;
     b.out = calloc(max, sizeof(*b.out));
     if (b.out == NULL)

@@ -567,7 +567,9 @@ struct probe_spool {
     uint64_t dropped;    /* records dropped to stay within bounds or a full disk */
     uint64_t torn_bytes; /* cut off torn tails when it was opened */
     int dirty;           /* appended since the last sync */
-    /* The newest segment as the last good sync left it. */
+    /* The newest segment as the last good sync left it; synced_last is
+     * the highest number on disk for sure (older segments were synced
+     * before a newer one opened): what may be sent. */
     uint64_t synced_bytes, synced_last;
     uint32_t synced_nrecs;
     uint64_t acked_file; /* what the file "acked" said at open: a floor for numbers */
@@ -621,7 +623,6 @@ uint64_t probe_spool_last_seq(const struct probe_spool *s);
 
 struct probe_delivery {
     struct probe_spool spool;
-    uint64_t durable;          /* highest sequence number synced: what may go out */
     uint64_t sent;             /* highest sent on this connection */
     uint64_t unreadable;       /* records that could not be read back: dropped */
     uint64_t unreadable_seq;   /* the last of them */

@@ -42,6 +42,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -639,15 +640,18 @@ static int ensure_segment(struct probe_spool *s, uint64_t seq, size_t need)
     return 0;
 }
 
-/* Writes all of buf, or puts the file back as it was and fails. */
-static int write_all(struct probe_spool *s, const uint8_t *buf, size_t len)
+/* Writes a record (its header, then it), or puts the file back as it was and fails. */
+static int write_all(struct probe_spool *s, const uint8_t *hdr, const uint8_t *rec,
+                     size_t len)
 {
     struct probe_spool_seg *g = &s->segs[s->nsegs - 1];
-    size_t off = 0;
+    struct iovec iov[2] = {{(void *)hdr, SPOOL_HDR}, {(void *)rec, len}}, *v = iov;
+    int nv = 2;
     ssize_t n;
 
-    while (off < len) {
-        n = write(s->fd, buf + off, len - off);
+    /* One system call a record, more only when the kernel takes less. */
+    while (nv > 0) {
+        n = writev(s->fd, v, nv);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -659,7 +663,12 @@ static int write_all(struct probe_spool *s, const uint8_t *buf, size_t len)
                 seal_newest(s);
             return err;
         }
-        off += (size_t)n;
+        for (; nv > 0 && (size_t)n >= v->iov_len; v++, nv--)
+            n -= (ssize_t)v->iov_len;
+        if (nv > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + n;
+            v->iov_len -= (size_t)n;
+        }
     }
     return 0;
 }
@@ -678,9 +687,7 @@ static int write_record(struct probe_spool *s, uint64_t seq, const uint8_t *hdr,
         while (rc == 0 && s->bytes + need > s->max_bytes)
             rc = drop_oldest(s);
         if (rc == 0)
-            rc = write_all(s, hdr, SPOOL_HDR);
-        if (rc == 0)
-            rc = write_all(s, rec, len);
+            rc = write_all(s, hdr, rec, len);
         if (rc != -ENOSPC && rc != -EDQUOT)
             return rc;
         /* The disk is full: the spool stops growing, the oldest makes room. */
