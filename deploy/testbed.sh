@@ -18,7 +18,12 @@
 # the testbed holds /dev/cpu_dma_latency at 0 (unless --no-pm-qos), so that
 # idle CPUs poll rather than halt: on a virtual machine a halted CPU can take
 # milliseconds to wake, and every wire and probe that sleeps would add that
-# to the delays it is meant to make exact.  Loss is nftables'
+# to the delays it is meant to make exact.  Where the host has no cpuidle
+# driver that hold does nothing, and hosts differ anyway, so `up` measures
+# what the wires add on this host rather than assuming it (calibrate below):
+# a round trip between two nodes is then 2 x (one link's delay) + 2 x (the
+# other's) + that measured base + the emulators' own lateness, which they
+# report; `rtt A B` prints that sum, and the tests compare against it.  Loss is nftables'
 # numgen random on the input hook of the node's lan0 (only ARP and neighbour
 # discovery are spared), so one member's loss applies to every packet it
 # receives from the LAN.
@@ -49,6 +54,13 @@ STOP_GRACE=5
 # that polls holds a CPU, and several of them can starve the probes.
 SPIN_US=${IXMESH_TESTBED_SPIN_US:-0}
 PM_QOS=1
+# Extra time every wire adds unseen (ixmesh-linkemu --slow-us): stands for a
+# slower host, to show that no test depends on how quiet this one is.
+SLOW_US=${IXMESH_TESTBED_SLOW_US:-0}
+# The calibration: a reflector on the content node, measured from m1.
+CAL_PORT=9862
+CAL_COUNT=500
+CAL_INTERVAL_MS=2
 
 MEMBERS=4
 DELAY_MS=0
@@ -64,10 +76,11 @@ usage() {
     cat <<EOF
 usage: $PROG up [--members N] [--delay-ms D] [--jitter-ms J] [--loss-pct L] [--v6]
                   [--http-port P] [--window S] [--interval-ms MS] [--log-level L]
-                  [--no-pm-qos]
+                  [--no-pm-qos] [--slow-us U]
        $PROG set MEMBER [--delay-ms D] [--jitter-ms J] [--loss-pct L]
                   [--reorder-every N] [--dup-every N] [--impair-dir a2b|b2a|both]
        $PROG status
+       $PROG rtt NODE NODE
        $PROG down
 
 An emulated internet exchange in network namespaces: a peering-LAN bridge,
@@ -85,11 +98,21 @@ unbound), and the controller on this host, its map at http://127.0.0.1:P/.
     --window S      seconds per summary record (default $WINDOW)
     --interval-ms MS  STAMP packets per pair (default $INTERVAL_MS)
     --no-pm-qos     let idle CPUs halt (less exact delays, less power)
+    --slow-us U     every wire adds U us more that nothing reports, as on a
+                    slower host (default \$IXMESH_TESTBED_SLOW_US or 0); the
+                    calibration must find it
+              Before the probes start, up measures what the wires add on
+              this host: the round trip m1 <-> cn with no delay (stacks,
+              bridge, emulators), and again with the delay set
   set MEMBER  changes one link while running; MEMBER is mK, K, or cn.  The
               emulator can also hold back every Nth UDP or ICMP echo frame so
               that later ones overtake it, or send it twice; a2b is the
               direction from the node to the LAN
-  status      what runs, each link's settings and counters, the probes
+  status      what runs, each link's settings and counters, the probes, and
+              the calibration: the measured base and how the model fitted
+  rtt A B     the round trip between nodes A and B (mK, K or cn) that the
+              testbed makes now, in ms: the links' delays, the measured
+              base, and the emulators' lateness p50 since up or their reset
   down        stops and removes everything the testbed made
 
 Needs root, iproute2, nftables, nginx and unbound (deploy/deps.sh test
@@ -143,6 +166,7 @@ parse_up() {
             [[ -n ${2:-} ]] || die "$1 needs a value (try --help)"
             ;;
         --delay-ms | --jitter-ms | --loss-pct) parse_link_opt "$1" "${2:-}" ;;
+        --slow-us) is_num "${2:-}" || die "--slow-us wants microseconds, not '${2:-}'" ;;
         -h | --help)
             usage
             exit 0
@@ -158,6 +182,7 @@ parse_up() {
         --delay-ms) DELAY_MS=$2 ;;
         --jitter-ms) JITTER_MS=$2 ;;
         --loss-pct) LOSS_PCT=$2 ;;
+        --slow-us) SLOW_US=$2 ;;
         esac
         shift 2
     done
@@ -168,6 +193,7 @@ parse_up() {
         die "--http-port wants a port number, not '$HTTP_PORT'"
     [[ $WINDOW =~ ^[0-9]+$ ]] && ((WINDOW >= 1 && WINDOW <= 3600)) ||
         die "--window wants seconds from 1 to 3600, not '$WINDOW'"
+    is_num "$SLOW_US" || die "IXMESH_TESTBED_SLOW_US wants microseconds, not '$SLOW_US'"
     [[ $INTERVAL_MS =~ ^[0-9]+$ ]] && ((INTERVAL_MS >= 10)) ||
         die "--interval-ms wants at least 10, not '$INTERVAL_MS'"
     case $LOG_LEVEL in
@@ -245,13 +271,13 @@ wait_for() {
 
 # ---- links ---------------------------------------------------------------------------
 
-# emulator NODE: starts the wire between NODE's lan0 and its bridge port.
+# start_wire NODE: starts the wire between NODE's lan0 and its bridge port,
+# with no delay yet: calibrate sets it.
 start_wire() {
     local node=$1 run=$STATE/run
     rm -f "$run/$node.ready" "$run/$node.sock"
     spawn "wire-$node" - "$BIN/ixmesh-linkemu" run --a "$P-$node-a" --b "$P-$node-b" \
-        --ctl "$run/$node.sock" --delay-ms "$DELAY_MS" --jitter-ms "$JITTER_MS" \
-        --spin-us "$SPIN_US" \
+        --ctl "$run/$node.sock" --spin-us "$SPIN_US" --slow-us "$SLOW_US" \
         --ready-file "$run/$node.ready"
     wait_for "the link emulator of $node" 10 test -e "$run/$node.ready"
     ip link set "$P-$node-a" netns "$P-$node"
@@ -269,7 +295,7 @@ node_up() {
     ip -n "$ns" addr add "$LAN4.$host/24" dev lan0
     ip -n "$ns" addr add "$LAN6:$(printf '%x' "$host")/64" dev lan0 nodad
     ip -n "$ns" link set lan0 up
-    set_loss "$node" "$LOSS_PCT"
+    set_loss "$node" 0
 }
 
 # mgmt_up K: member K's management link to the controller's bridge.
@@ -297,6 +323,98 @@ set_loss() {
         echo "  }"
         echo "}"
     } | ip netns exec "$ns" nft -f - || die "nftables refused the loss rule of $1"
+}
+
+# ---- calibration: what the wires add on this host ---------------------------------
+
+# emu_ctl NODE ARGS...: the control command of NODE's wire.
+emu_ctl() {
+    local node=$1
+    shift
+    "$BIN/ixmesh-linkemu" ctl "$STATE/run/$node.sock" "$@"
+}
+
+# link_stat NODE KEY...: the values of KEYs in the stats of NODE's wire, in
+# that order on one line.
+link_stat() {
+    local node=$1 line
+    shift
+    line=$(emu_ctl "$node" stats) || die "the link emulator of $node does not answer"
+    tr ' ' '\n' <<<"$line" | awk -F= -v keys="$*" '
+        BEGIN { n = split(keys, k, " ") }
+        { v[$1] = $2 }
+        END { for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), (k[i] in v ? v[k[i]] : "?"); print "" }'
+}
+
+# crossings_us A B: the emulators' lateness p50, in us, summed over the four
+# crossings of a round trip between nodes A and B: each wire both ways.
+crossings_us() {
+    local a b
+    a=$(link_stat "$1" a2b_late_p50_us b2a_late_p50_us)
+    b=$(link_stat "$2" a2b_late_p50_us b2a_late_p50_us)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); print x[1] + x[2] + y[1] + y[2] }'
+}
+
+# cal_run: m1 measures the calibration reflector on cn; prints the p50 RTT
+# and the four crossings' lateness, both in us.
+cal_run() {
+    local json p50
+    emu_ctl m1 reset >/dev/null && emu_ctl cn reset >/dev/null ||
+        die "calibration: cannot reset the link emulators' counters"
+    json=$(ip netns exec "$P-m1" "$BIN/ixmesh-probe" measure stamp --json \
+        "$LAN4.$CN_HOST:$CAL_PORT" --count "$CAL_COUNT" --interval "$CAL_INTERVAL_MS" \
+        --timeout 1000 2>>"$STATE/log/calibrate.log") ||
+        die "calibration: measure m1 -> cn failed (see $STATE/log/calibrate.log)"
+    p50=$(python3 -c 'import json, sys
+o = json.loads(sys.argv[1])
+if o["received"] < 0.9 * int(sys.argv[2]):
+    sys.exit("only %d of %s replies" % (o["received"], sys.argv[2]))
+print("%.1f" % (o["rtt_p50_ms"] * 1000))' "$json" "$CAL_COUNT") ||
+        die "calibration: m1 -> cn: $p50"
+    echo "$p50 $(crossings_us m1 cn)"
+}
+
+# calibrate: before any probe runs, measures m1 <-> cn with no delay (the
+# base: stacks, bridge, each wire's forwarding, and whatever this host adds
+# that the emulators cannot see), then sets every link's delay and measures
+# again, to show how well "delays + base + lateness" predicts a round trip.
+calibrate() {
+    local rpid node k out
+    ip netns exec "$P-cn" "$BIN/ixmesh-probe" reflect --listen "$LAN4.$CN_HOST:$CAL_PORT" \
+        --rate 100000 >"$STATE/log/calibrate.log" 2>&1 &
+    rpid=$!
+    wait_for "the calibration reflector" 10 reflector_listening
+    out=$(cal_run) || exit 1
+    read -r BASE_P50_US LATE0_US <<<"$out"
+    BASE_US=$(awk -v p="$BASE_P50_US" -v l="$LATE0_US" 'BEGIN { printf "%.1f", p - l }')
+    for node in $(nodes); do
+        emu_ctl "$node" set --delay-ms "$DELAY_MS" --jitter-ms "$JITTER_MS" >/dev/null ||
+            die "cannot set the delay of $node's link"
+    done
+    CAL_P50_US=$BASE_P50_US
+    CAL_MODEL_US=$BASE_P50_US
+    if awk -v d="$DELAY_MS" 'BEGIN { exit !(d > 0) }'; then
+        out=$(cal_run) || exit 1
+        read -r CAL_P50_US k <<<"$out"
+        CAL_MODEL_US=$(awk -v d="$DELAY_MS" -v b="$BASE_US" -v l="$k" \
+            'BEGIN { printf "%.1f", 4000 * d + b + l }')
+    fi
+    kill "$rpid" 2>/dev/null || true
+    wait "$rpid" 2>/dev/null || true
+    for node in $(nodes); do emu_ctl "$node" reset >/dev/null; done
+    say "wires: base round trip $BASE_US us (m1 <-> cn p50 $BASE_P50_US us at 0 ms, of which emulator lateness $LATE0_US us)"
+    say "wires: at ${DELAY_MS} ms a link, m1 <-> cn p50 $CAL_P50_US us; delays + base + lateness predict $CAL_MODEL_US us"
+}
+
+reflector_listening() {
+    [[ -n $(ip netns exec "$P-cn" ss -Huln "sport = :$CAL_PORT") ]]
+}
+
+# nodes: every node with a wire, members first.
+nodes() {
+    local k
+    for ((k = 1; k <= MEMBERS; k++)); do echo "m$k"; done
+    echo cn
 }
 
 # ---- the parts --------------------------------------------------------------------------
@@ -481,7 +599,7 @@ hold_pm_qos() {
 }
 
 cmd_up() {
-    local k
+    local k node
     parse_up "$@"
     need_root
     need_tools
@@ -512,6 +630,10 @@ cmd_up() {
         mgmt_up "$k"
     done
     node_up cn "$CN_HOST"
+    calibrate
+    if [[ $LOSS_PCT != 0 ]]; then
+        for node in $(nodes); do set_loss "$node" "$LOSS_PCT"; done
+    fi
 
     write_controller_conf
     write_content_conf
@@ -531,9 +653,17 @@ cmd_up() {
 MEMBERS=$MEMBERS
 HTTP_PORT=$HTTP_PORT
 V6=$V6
+DELAY_MS=$DELAY_MS
+SLOW_US=$SLOW_US
+BASE_US=$BASE_US
+BASE_P50_US=$BASE_P50_US
+LATE0_US=$LATE0_US
+CAL_P50_US=$CAL_P50_US
+CAL_MODEL_US=$CAL_MODEL_US
 EOF
     say "up: $MEMBERS members on $LAN4.0/24 and ${LAN6}:/64, content node $LAN4.$CN_HOST"
     say "one-way delay ${DELAY_MS} ms (+/- ${JITTER_MS} ms) and ${LOSS_PCT} % loss on every access link"
+    say "a member pair's round trip: 4 x ${DELAY_MS} ms + ${BASE_US} us measured base + the emulators' lateness ($0 rtt A B)"
     say "map: http://127.0.0.1:$HTTP_PORT/   logs: $STATE/log/   stop: $0 down"
 }
 
@@ -593,11 +723,40 @@ cmd_status() {
     done
     # shellcheck disable=SC1091
     [[ -f $STATE/testbed.env ]] && . "$STATE/testbed.env"
+    if [[ -n ${BASE_US:-} ]]; then
+        echo "  wires: base round trip $BASE_US us, measured at up (m1 <-> cn p50 $BASE_P50_US us" \
+            "at 0 ms, of which emulator lateness $LATE0_US us; unseen slowness ${SLOW_US} us a wire)"
+        echo "  wires: at ${DELAY_MS} ms a link, m1 <-> cn p50 $CAL_P50_US us; delays + base +" \
+            "lateness predicted $CAL_MODEL_US us"
+        echo "  wires: a pair's round trip now: $0 rtt A B"
+    fi
     curl -fsS --max-time 2 "http://127.0.0.1:${HTTP_PORT}/api/v1/probes" |
         python3 -c 'import json,sys
 for p in json.load(sys.stdin)["probes"]:
     print("  probe %s %s %s" % (p["id"], ",".join(p["addresses"]), "connected" if p["connected"] else "NOT connected"))' ||
         echo "  the controller does not answer on port $HTTP_PORT"
+}
+
+# cmd_rtt A B: the round trip the testbed makes between nodes A and B now.
+cmd_rtt() {
+    local a b da db cross n
+    need_root
+    (($# == 2)) || die "rtt: want two nodes (mK, K or cn), e.g. rtt m1 m2"
+    a=$(node_name "$1")
+    b=$(node_name "$2")
+    [[ -n $a && -n $b ]] || die "rtt: '$1' or '$2' is not a node (mK, K or cn)"
+    [[ -f $STATE/testbed.env ]] || die "rtt: the testbed is not up ($STATE/testbed.env)"
+    # shellcheck disable=SC1091
+    . "$STATE/testbed.env"
+    BIN=$BUILD_DIR/bin
+    for n in "$a" "$b"; do
+        [[ -S $STATE/run/$n.sock ]] || die "rtt: $n has no link here"
+    done
+    da=$(link_stat "$a" delay_ms)
+    db=$(link_stat "$b" delay_ms)
+    cross=$(crossings_us "$a" "$b")
+    awk -v da="$da" -v db="$db" -v base="$BASE_US" -v c="$cross" \
+        'BEGIN { printf "%.3f\n", 2 * da + 2 * db + (base + c) / 1000 }'
 }
 
 # stop_pids PID...: SIGTERM, then SIGKILL to what is left after the grace.
@@ -631,9 +790,12 @@ cmd_down() {
     for ns in "${nss[@]}"; do
         for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
     done
-    # Emulators and a controller whose records were lost: by command line.
+    # Emulators and a controller whose records were lost: by command line,
+    # and by the management address, which only a testbed's controller
+    # listens on (whatever its state directory).
     for pid in $(pgrep -f "ixmesh-linkemu run --a $P-" || true) \
         $(pgrep -f "ixmesh-controller --config $STATE/conf/" || true) \
+        $(ss -Hltnp "src $CTL_ADDR" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 || true) \
         $(pgrep -f '^ixtb-pm-qos ' || true); do
         pids+=("$pid")
     done
@@ -658,6 +820,7 @@ main() {
     up) cmd_up "$@" ;;
     set) cmd_set "$@" ;;
     status) cmd_status ;;
+    rtt) cmd_rtt "$@" ;;
     down) cmd_down ;;
     -h | --help | help) usage ;;
     "") usage >&2 && exit 2 ;;

@@ -3,7 +3,7 @@
  * schedule on the wheel, write to the other TAP when due.
  *
  * Departure of a frame read at t in direction d:
- *     due = max(t + delay + uniform(-jitter, +jitter) clamped at t,
+ *     due = max(t + max(delay + uniform(-jitter, +jitter), 0) + slow,
  *               due of d's previous frame that was not held back)
  * so jitter never reorders (as netem does with a rate).  A frame chosen by
  * --reorder-every leaves LE_HOLD_NS after that, without moving the others'
@@ -127,7 +127,9 @@ static int frame_schedule(struct le_link *l, struct le_dir *dir, struct le_frame
             }
         }
     }
-    due = now_ns + (uint64_t)frame_delay(l);
+    /* The slowness is part of the departure, so the lateness histogram
+     * does not see it: the testbed must find it by measuring its base. */
+    due = now_ns + (uint64_t)frame_delay(l) + (uint64_t)p->slow_ns;
     if (due < dir->last_due_ns)
         due = dir->last_due_ns;
     dir->last_due_ns = due;

@@ -23,7 +23,8 @@
 #define LE_POOL_FRAMES  16384   /* frames in flight at most (32 MiB of buffers) */
 #define LE_SLOT_SHIFT   16      /* one wheel slot is 2^16 ns = 65.536 us */
 #define LE_WHEEL_SLOTS  65536   /* horizon 2^32 ns = 4.29 s */
-#define LE_MAX_DELAY_MS 4000.0  /* delay + jitter; leaves room for LE_HOLD_NS */
+#define LE_MAX_DELAY_MS 4000.0  /* delay + jitter + slow; leaves room for LE_HOLD_NS */
+#define LE_MAX_SLOW_US  100000  /* --slow-us */
 #define LE_HOLD_NS      5000000 /* extra delay of a frame held back to reorder it */
 #define LE_READ_BATCH   64      /* frames read from one TAP per loop turn */
 #define LE_SPIN_US      200     /* default --spin-us */
@@ -41,6 +42,7 @@ struct le_params {
     uint32_t reorder_every; /* 0: off; else every Nth eligible frame is held back */
     uint32_t dup_every;     /* 0: off; else every Nth eligible frame is sent twice */
     unsigned impair_dirs;   /* bit (1 << LE_A2B) and/or bit (1 << LE_B2A) */
+    int64_t slow_ns;        /* added to every departure, unseen by the stats */
 };
 
 void le_params_default(struct le_params *p);
@@ -50,7 +52,7 @@ void le_params_default(struct le_params *p);
  */
 int le_params_set(struct le_params *p, const char *name, const char *val, char *err,
                   size_t errlen);
-/* Checks what single values cannot: delay + jitter within the wheel's horizon. */
+/* Checks what single values cannot: delay + jitter + slow within the horizon. */
 int le_params_check(const struct le_params *p, char *err, size_t errlen);
 /* "delay_ms=... jitter_ms=... ..." into buf; returns its length. */
 int le_params_format(const struct le_params *p, char *buf, size_t len);

@@ -75,6 +75,7 @@ static const struct option param_options[] = {
     {"reorder-every", required_argument, NULL, 'p'},
     {"dup-every", required_argument, NULL, 'p'},
     {"impair-dir", required_argument, NULL, 'p'},
+    {"slow-us", required_argument, NULL, 'p'},
     {"help", no_argument, NULL, 'h'},
     {"a", required_argument, NULL, 'a'},
     {"b", required_argument, NULL, 'b'},
@@ -86,7 +87,7 @@ static const struct option param_options[] = {
 };
 
 /* The ctl subcommand takes the parameter options and --help only. */
-#define CTL_OPTION_COUNT 7
+#define CTL_OPTION_COUNT 8
 
 static const char params_help[] =
     "  --delay-ms D        one-way delay in each direction, ms (default 0; may be\n"
@@ -100,6 +101,10 @@ static const char params_help[] =
     "                      both apply to a frame, reorder wins\n"
     "  --impair-dir DIR    a2b, b2a or both (default): where loss, reorder and\n"
     "                      dup apply\n"
+    "  --slow-us U         every frame leaves U us later still, unseen by the\n"
+    "                      stats (neither delay nor lateness): stands for a host\n"
+    "                      whose wires are slower, for tests that must find that\n"
+    "                      out by measuring (default 0, at most 100000)\n"
     "Eligible frames: IPv4 or IPv6 UDP, ICMP and ICMPv6 echo request and reply.\n"
     "ARP, neighbour discovery and everything else are only delayed.\n";
 

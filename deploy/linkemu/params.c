@@ -105,6 +105,17 @@ int le_params_set(struct le_params *p, const char *name, const char *val, char *
         }
         return 0;
     }
+    if (strcmp(name, "slow-us") == 0) {
+        double us;
+
+        if (parse_double(val, &us) < 0 || us > LE_MAX_SLOW_US) {
+            snprintf(err, errlen, "--slow-us: want microseconds from 0 to %d, got '%s'",
+                     LE_MAX_SLOW_US, val);
+            return -EINVAL;
+        }
+        p->slow_ns = (int64_t)(us * 1e3 + 0.5);
+        return 0;
+    }
     if (strcmp(name, "impair-dir") == 0) {
         if (parse_dirs(val, &p->impair_dirs) < 0) {
             snprintf(err, errlen, "--impair-dir: want a2b, b2a or both, got '%s'", val);
@@ -120,11 +131,12 @@ int le_params_check(const struct le_params *p, char *err, size_t errlen)
 {
     /* The largest departure is now + delay + jitter + LE_HOLD_NS, and the
      * wheel keeps no frame further ahead than its horizon. */
-    if (p->delay_ns + p->jitter_ns > (int64_t)(LE_MAX_DELAY_MS * 1e6)) {
+    if (p->delay_ns + p->jitter_ns + p->slow_ns > (int64_t)(LE_MAX_DELAY_MS * 1e6)) {
         snprintf(err, errlen,
-                 "delay %.3f ms + jitter %.3f ms is beyond the %.0f ms the timer "
-                 "wheel can hold",
-                 p->delay_ns / 1e6, p->jitter_ns / 1e6, LE_MAX_DELAY_MS);
+                 "delay %.3f ms + jitter %.3f ms + slow %.3f ms is beyond the %.0f ms "
+                 "the timer wheel can hold",
+                 p->delay_ns / 1e6, p->jitter_ns / 1e6, p->slow_ns / 1e6,
+                 LE_MAX_DELAY_MS);
         return -EINVAL;
     }
     return 0;
@@ -136,7 +148,7 @@ int le_params_format(const struct le_params *p, char *buf, size_t len)
 
     return snprintf(buf, len,
                     "delay_ms=%.3f jitter_ms=%.3f loss_pct=%g reorder_every=%u "
-                    "dup_every=%u impair_dir=%s",
+                    "dup_every=%u impair_dir=%s slow_us=%.1f",
                     p->delay_ns / 1e6, p->jitter_ns / 1e6, p->loss_pct, p->reorder_every,
-                    p->dup_every, dirs[p->impair_dirs & BOTH_DIRS]);
+                    p->dup_every, dirs[p->impair_dirs & BOTH_DIRS], p->slow_ns / 1e3);
 }

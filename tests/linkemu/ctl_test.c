@@ -49,7 +49,7 @@ START_TEST(set_applies)
     ck_assert_str_eq(ask("set delay-ms=5 jitter-ms=0.5 loss-pct=1 reorder-every=10 "
                          "dup-every=20 impair-dir=b2a"),
                      "ok delay_ms=5.000 jitter_ms=0.500 loss_pct=1 reorder_every=10 "
-                     "dup_every=20 impair_dir=b2a");
+                     "dup_every=20 impair_dir=b2a slow_us=0.0");
     ck_assert_int_eq(l->params.delay_ns, 5000000);
     ck_assert_int_eq(l->params.jitter_ns, 500000);
     ck_assert_double_eq(l->params.loss_pct, 1.0);
@@ -58,11 +58,12 @@ START_TEST(set_applies)
     ck_assert_uint_eq(l->params.impair_dirs, 1u << LE_B2A);
     /* Nothing to set still answers with the settings; extra blanks are fine;
      * the last of two values wins. */
-    ck_assert_str_eq(ask("set"), "ok delay_ms=5.000 jitter_ms=0.500 loss_pct=1 "
-                                 "reorder_every=10 dup_every=20 impair_dir=b2a");
+    ck_assert_str_eq(ask("set"),
+                     "ok delay_ms=5.000 jitter_ms=0.500 loss_pct=1 "
+                     "reorder_every=10 dup_every=20 impair_dir=b2a slow_us=0.0");
     ck_assert_str_eq(ask("set   delay-ms=7   delay-ms=8  "),
                      "ok delay_ms=8.000 jitter_ms=0.500 loss_pct=1 reorder_every=10 "
-                     "dup_every=20 impair_dir=b2a");
+                     "dup_every=20 impair_dir=b2a slow_us=0.0");
 }
 END_TEST
 
@@ -72,8 +73,8 @@ START_TEST(set_all_or_nothing)
     ck_assert_str_eq(ask("set jitter-ms=1 loss-pct=200"),
                      "err --loss-pct: want a percentage from 0 to 100, got '200'");
     ck_assert_str_eq(ask("set delay-ms=3000 jitter-ms=1500"),
-                     "err delay 3000.000 ms + jitter 1500.000 ms is beyond the 4000 ms "
-                     "the timer wheel can hold");
+                     "err delay 3000.000 ms + jitter 1500.000 ms + slow 0.000 ms is "
+                     "beyond the 4000 ms the timer wheel can hold");
     ck_assert_str_eq(ask("set jitter-ms=1 delay-ms"),
                      "err want NAME=VALUE, got 'delay-ms'");
     ck_assert_str_eq(ask("set jitter-ms=1 bogus=1"), "err unknown parameter 'bogus'");
@@ -120,7 +121,8 @@ START_TEST(stats_and_reset)
     ck_assert_ptr_nonnull(strstr(r, " b2a_late_p50_us=2 "));
     ck_assert_ptr_nonnull(strstr(r, " b2a_late_max_us=2.5 "));
     ck_assert_msg(strstr(r, " delay_ms=1.500 jitter_ms=0.000") != NULL, "%s", r);
-    ck_assert_msg(strcmp(r + strlen(r) - 16, " impair_dir=both") == 0, "%s", r);
+    ck_assert_msg(strcmp(r + strlen(r) - 28, " impair_dir=both slow_us=0.0") == 0, "%s",
+                  r);
     ck_assert_str_eq(ask("reset"), "ok counters reset");
     ck_assert_uint_eq(l->dir[LE_A2B].st.in, 0);
     ck_assert_uint_eq(l->dir[LE_A2B].nth, 0);

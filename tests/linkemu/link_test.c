@@ -149,6 +149,37 @@ START_TEST(frames_wait_for_their_delay)
 END_TEST
 
 /* Jitter as large as the delay itself still keeps every frame in order. */
+/* --slow-us moves every departure, and the lateness histogram does not see
+ * it: frames are written on time for a departure that includes it. */
+START_TEST(slowness_is_part_of_the_departure)
+{
+    struct le_params p;
+    uint32_t tags[MAX_RECV];
+    uint64_t t0, t1, due, elapsed;
+
+    le_params_default(&p);
+    p.slow_ns = 30 * MS;
+    link_open(&p, 1);
+    send_udp(far_b, 1);
+    t0 = le_now_ns();
+    read_all(LE_B2A);
+    t1 = le_now_ns();
+    le_link_flush(l);
+    ck_assert_uint_eq(recv_tags(far_a, tags), 0);
+    ck_assert_int_eq(le_wheel_next(l->wheel, &due), 0);
+    ck_assert_uint_ge(due, t0 + 30 * MS);
+    ck_assert_uint_le(due, t1 + 30 * MS);
+    run_out();
+    elapsed = le_now_ns() - t0;
+    ck_assert_uint_ge(elapsed, 30 * MS);
+    ck_assert_uint_eq(recv_tags(far_a, tags), 1);
+    ck_assert_uint_eq(l->dir[LE_B2A].st.late.n, 1);
+    /* Lateness is counted from the slowed departure: were the slowness
+     * counted as lateness, it would be the whole elapsed time. */
+    ck_assert_uint_le(l->dir[LE_B2A].st.late.max_ns, elapsed - 30 * MS);
+}
+END_TEST
+
 START_TEST(jitter_never_reorders)
 {
     struct le_params p;
@@ -380,6 +411,7 @@ Suite *link_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, frames_wait_for_their_delay);
+    tcase_add_test(tc, slowness_is_part_of_the_departure);
     tcase_add_test(tc, jitter_never_reorders);
     tcase_add_test(tc, reorder_and_dup_numbering);
     tcase_add_test(tc, loss_and_directions);

@@ -48,7 +48,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(p.impair_dirs, (1u << LE_A2B) | (1u << LE_B2A));
     ck_assert_int_gt(le_params_format(&p, buf, sizeof(buf)), 0);
     ck_assert_str_eq(buf, "delay_ms=0.000 jitter_ms=0.000 loss_pct=0 reorder_every=0 "
-                          "dup_every=0 impair_dir=both");
+                          "dup_every=0 impair_dir=both slow_us=0.0");
 }
 END_TEST
 
@@ -110,12 +110,17 @@ START_TEST(good_values)
     ck_assert_uint_eq(p.impair_dirs, 1u << LE_B2A);
     set_ok(&p, "impair-dir", "both");
     ck_assert_uint_eq(p.impair_dirs, (1u << LE_A2B) | (1u << LE_B2A));
+    set_ok(&p, "slow-us", "100000");
+    ck_assert_int_eq(p.slow_ns, 100000000);
+    set_ok(&p, "slow-us", "12.5");
+    ck_assert_int_eq(p.slow_ns, 12500);
     set_ok(&p, "delay-ms", "5");
     set_ok(&p, "jitter-ms", "0.5");
     set_ok(&p, "impair-dir", "a2b");
     le_params_format(&p, buf, sizeof(buf));
-    ck_assert_str_eq(buf, "delay_ms=5.000 jitter_ms=0.500 loss_pct=12.5 "
-                          "reorder_every=1000000000 dup_every=7 impair_dir=a2b");
+    ck_assert_str_eq(buf,
+                     "delay_ms=5.000 jitter_ms=0.500 loss_pct=12.5 "
+                     "reorder_every=1000000000 dup_every=7 impair_dir=a2b slow_us=12.5");
 }
 END_TEST
 
@@ -184,12 +189,16 @@ START_TEST(bad_values)
                                          "99999999999999999999999999",
                                          "ten"};
     static const char *const dirs[] = {"", "A2B", "a2b ", "ab", "none", "both,a2b", "-"};
+    static const char *const slow[] = {"", "-1", "1e3", "0x10", "inf", "100000.1", "5 "};
 
     for (size_t k = 0; k < sizeof(numbers) / sizeof(numbers[0]); k++) {
         assert_refused("delay-ms", numbers[k], "--delay-ms: want milliseconds");
         assert_refused("jitter-ms", numbers[k], "--jitter-ms: want milliseconds");
         assert_refused("loss-pct", numbers[k], "--loss-pct: want a percentage");
     }
+    for (size_t k = 0; k < sizeof(slow) / sizeof(slow[0]); k++)
+        assert_refused("slow-us", slow[k],
+                       "--slow-us: want microseconds from 0 to 100000");
     assert_refused("loss-pct", "100.0001", "--loss-pct");
     assert_refused("loss-pct", "101", "--loss-pct");
     assert_refused("loss-pct", "1000", "--loss-pct");
@@ -234,8 +243,14 @@ START_TEST(delay_and_jitter_within_horizon)
     ck_assert_int_eq(le_params_check(&p, err, sizeof(err)), 0);
     p.jitter_ns = 1000000001;
     ck_assert_int_eq(le_params_check(&p, err, sizeof(err)), -EINVAL);
-    ck_assert_str_eq(err, "delay 3000.000 ms + jitter 1000.000 ms is beyond the 4000 ms "
-                          "the timer wheel can hold");
+    ck_assert_str_eq(err, "delay 3000.000 ms + jitter 1000.000 ms + slow 0.000 ms is "
+                          "beyond the 4000 ms the timer wheel can hold");
+    p.jitter_ns = 999000000;
+    p.slow_ns = 1000000;
+    ck_assert_int_eq(le_params_check(&p, err, sizeof(err)), 0);
+    p.slow_ns = 1000001;
+    ck_assert_int_eq(le_params_check(&p, err, sizeof(err)), -EINVAL);
+    p.slow_ns = 0;
     /* Each alone is within range; together they are not. */
     set_ok(&p, "delay-ms", "4000");
     set_ok(&p, "jitter-ms", "4000");
