@@ -106,8 +106,11 @@ static void reflect_usage(FILE *f)
             "                      packets are then ignored\n"
             "  --stateful          count our own sequence numbers per session\n"
             "  --legacy            also answer TWAMP-Light requests of 41-43 octets\n"
-            "  --rate PPS          answers per second per source address (default 100,\n"
-            "                      burst twice that)\n");
+            "  --rate PPS          answers per second per source address (default %.0f,\n"
+            "                      twice the fastest 'measure'; burst twice the rate).\n"
+            "                      What it refuses is logged per source, at most once a\n"
+            "                      minute\n",
+            PROBE_REFLECT_RATE);
 }
 
 static int reflect_args(int argc, char **argv, struct probe *p)
@@ -169,8 +172,9 @@ int probe_cmd_reflect(int argc, char **argv)
     if (probe_stamp_io_open(&p) < 0)
         return 1;
     probe_cmd_watch_signals(&p);
-    log_info("reflecting (%s, %s)", p.reflector.authenticated ? "authenticated" : "open",
-             p.reflector.stateful ? "stateful" : "stateless");
+    log_info("reflecting (%s, %s, at most %.0f answers a second per source)",
+             p.reflector.authenticated ? "authenticated" : "open",
+             p.reflector.stateful ? "stateful" : "stateless", p.reflector.rate_pps);
     uv_run(p.loop, UV_RUN_DEFAULT);
     log_info("%llu reflected, %llu dropped, %llu over the rate limit",
              (unsigned long long)p.reflector.reflected,

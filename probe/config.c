@@ -16,7 +16,7 @@
  *   stamp_key_file = stamp.key      ; 64 hex digits: authenticated STAMP only
  *   stamp_mode = stateless          ; or stateful: own sequence numbers per session
  *   stamp_legacy = no               ; yes: answer TWAMP-Light requests of 41-43 octets
- *   stamp_rate = 100                ; answers per second per source (burst twice that)
+ *   stamp_rate = 2000               ; answers per second per source (burst twice that)
  *   resolvers = 127.0.0.1, [::1]:5353 ; names: these resolvers (port 53 default),
  *                                   ; not /etc/resolv.conf
  *   log_level = info                ; error, warn, info, debug

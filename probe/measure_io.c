@@ -26,6 +26,7 @@
 #include "probe.h"
 
 #define MEASURE_SAMPLES_MAX (16u * 1024 * 1024) /* RTTs kept, over all targets */
+#define MEASURE_SECONDS_MAX (1u * 1024 * 1024)  /* rx_per_s counters, over all */
 #define MEASURE_TARGETS_MAX 100000
 
 struct measure {
@@ -47,6 +48,11 @@ struct measure {
      * NULL when that would be too many, and the sketch answers instead. */
     int64_t *samples;
     uint32_t *nsamples;
+    /* STAMP: replies to the requests of each second, rx_per_s[i * nsecs
+     * ...] for target i, to tell a reflector's rate limit from loss;
+     * NULL when not STAMP or too many. */
+    uint32_t *rx_per_s;
+    size_t nsecs;
     uv_timer_t done;
 };
 
@@ -83,7 +89,7 @@ static void measure_usage(FILE *f)
         "  --qtype A|AAAA       dns: the record type (default A)\n"
         "  --header NAME        http: a response header to record (default X-Cache)\n"
         "  --ca-file FILE       tls, http: verify against this CA, not the system's\n"
-        "  --connect ADDR       tcp, tls, http: connect here instead of resolving HOST\n"
+        "  --connect ADDR       icmp, tcp, tls, http: use this address, not HOST's\n"
         "  --resolver ADDR[:PORT],...  resolve names here, not as /etc/resolv.conf says\n"
         "  --json               print one JSON summary object per target, nothing "
         "else\n");
@@ -424,6 +430,39 @@ static void print_outcomes(const struct proto_result *r)
         printf(" (last: %s)\n", r->why);
 }
 
+/* Counts a reply under the second its request was sent in. */
+static void count_reply_second(struct measure *m, size_t i, uint32_t k)
+{
+    uint64_t sec = (uint64_t)k * m->interval_ms / 1000;
+
+    if (m->rx_per_s != NULL && sec < m->nsecs)
+        m->rx_per_s[i * m->nsecs + sec]++;
+}
+
+/*
+ * A reflector's rate limit passes for loss on the path: the sender cannot
+ * tell a refusal from a drop.  Says so when the replies look like it.
+ */
+static void warn_rate_limit(const struct measure *m, size_t i, const struct probe_task *t,
+                            json_t *j)
+{
+    uint32_t per_s = m->interval_ms <= 1000 ? 1000 / m->interval_ms : 0;
+    char name[PROTO_HOST_MAX + 32];
+    double rate;
+
+    if (m->rx_per_s == NULL || per_s == 0 || m->poisson ||
+        !probe_reflect_limit_suspected(m->rx_per_s + i * m->nsecs, m->nsecs, per_s,
+                                       &rate))
+        return;
+    target_name(m, t, name, sizeof(name));
+    log_warn("%s: replies came at a steady %.0f a second while %u a second were sent: "
+             "the loss looks like the reflector's rate limit, not the path's (ixmesh "
+             "'reflect --rate', probe.ini stamp_rate)",
+             name, rate, per_s);
+    if (j != NULL)
+        json_object_set_new(j, "reflector_rate_limit_pps", json_real(round(rate)));
+}
+
 static void print_summary(const struct measure *m, size_t i, const struct probe_task *t,
                           const struct proto_result *r)
 {
@@ -433,6 +472,7 @@ static void print_summary(const struct measure *m, size_t i, const struct probe_
     if (m->json) {
         json_t *j = summary_json(m, i, t, r);
 
+        warn_rate_limit(m, i, t, j);
         json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
         putchar('\n');
         json_decref(j);
@@ -455,6 +495,8 @@ static void print_summary(const struct measure *m, size_t i, const struct probe_
         putchar('\n');
     }
     print_outcomes(r);
+    fflush(stdout);
+    warn_rate_limit(m, i, t, NULL);
 }
 
 /* One attempt's line: the method's time, or its failure, and what it learnt. */
@@ -493,16 +535,20 @@ static void on_reply(struct probe *p, struct probe_task *t, const struct probe_r
         m->any_reply = 1;
         if (m->samples != NULL && m->nsamples[i] < m->count)
             m->samples[i * m->count + m->nsamples[i]++] = rep->rtt_ns;
+        count_reply_second(m, i, rep->seq - t->first_seq);
     }
     if (m->json)
         return;
     if (t->spec.method != PROTO_METHOD_STAMP) {
         print_attempt(m, t, rep);
     } else {
+        char ttl[8] = "unknown"; /* a TWAMP-Light reply without the Sender TTL */
+
+        if (rep->has_ttl)
+            snprintf(ttl, sizeof(ttl), "%u", rep->ttl);
         target_name(m, t, name, sizeof(name));
-        printf("%zu octets from %s: seq=%u ttl=%u/%u rtt=%.3f ms\n", rep->len, name,
-               rep->seq - t->first_seq, rep->ttl, rep->return_ttl,
-               ms((double)rep->rtt_ns));
+        printf("%zu octets from %s: seq=%u ttl=%s/%u rtt=%.3f ms\n", rep->len, name,
+               rep->seq - t->first_seq, ttl, rep->return_ttl, ms((double)rep->rtt_ns));
     }
     fflush(stdout);
 }
@@ -739,6 +785,10 @@ static int make_tasks(struct measure *m)
             m->nsamples = NULL;
         }
     }
+    m->nsecs = (uint64_t)m->count * m->interval_ms / 1000;
+    if (m->method == PROTO_METHOD_STAMP && m->nsecs > 0 &&
+        (uint64_t)n * m->nsecs <= MEASURE_SECONDS_MAX)
+        m->rx_per_s = calloc(n * m->nsecs, sizeof(*m->rx_per_s)); /* NULL: no warning */
     for (size_t i = 0; i < n; i++) {
         struct probe_task *t = make_task(m, i);
 
@@ -784,6 +834,7 @@ static void measure_free(struct measure *m)
     free(m->targets);
     free(m->samples);
     free(m->nsamples);
+    free(m->rx_per_s);
 }
 
 int probe_cmd_measure(int argc, char **argv)

@@ -118,6 +118,7 @@ struct probe_reply {
     int outcome;        /* enum proto_outcome */
     int64_t rtt_ns;     /* PROTO_OUT_OK: the method's time (echo, connect, ...) */
     uint8_t ttl;        /* the reflector's Sender TTL: our request's TTL on arrival */
+    uint8_t has_ttl;    /* stamp: 0 when the reply ended before its Sender TTL */
     uint8_t return_ttl; /* the reply's TTL on arrival (both 255: one hop each way) */
     size_t len;
     const char *why;                       /* a failure's reason, or NULL */
@@ -458,15 +459,21 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_n
                         int64_t mono_ns, uint8_t *buf, size_t len);
 /*
  * Matches a reflected packet to its request and adds its RTT; -ENOENT when
- * it answers nothing we are waiting for (late, duplicate, or unknown).  t4_ns
- * is the receive time on the monotonic clock.  rep may be NULL.
+ * it answers nothing we are waiting for (late, duplicate, or unknown),
+ * -EBADMSG when it is no reflected packet (too short, no Receive Timestamp).
+ * Unauthenticated, a TWAMP-Light reply of PROTO_STAMP_LIGHT_MIN_LEN octets
+ * will do.  t4_ns is the receive time on the monotonic clock.  rep may be NULL.
  */
 int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *buf,
                       size_t len, int64_t t4_ns, struct probe_reply *rep);
 /* Moves the send time of request seq to the kernel's transmit stamp. */
 void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns);
-/* Notes the TTL the reply to seq arrived with: the return leg's hops. */
-void probe_stamp_return_ttl(struct probe_task *t, uint32_t seq, uint8_t ttl);
+/*
+ * Notes rep->return_ttl, the TTL the reply rep->seq arrived with: the return
+ * leg's hops.  The path class needs both legs of a reply, so a reply without
+ * the Sender TTL (rep->has_ttl 0: a 38-octet TWAMP-Light reply) adds neither.
+ */
+void probe_stamp_return_ttl(struct probe_task *t, const struct probe_reply *rep);
 extern const struct proto_stamp_errest probe_stamp_errest;
 int64_t probe_ntp_to_ns(uint64_t ntp);
 uint64_t probe_ns_to_ntp(int64_t ns);
@@ -493,10 +500,15 @@ const uint8_t *probe_key_for(const struct probe_keyring *k, const struct sockadd
 
 /* ---- reflect.c ------------------------------------------------------------ */
 
-#define PROBE_REFLECT_RATE     100.0 /* answers per second per source address */
-#define PROBE_REFLECT_BURST    200.0
+/* Twice the fastest test `measure` offers (1,000 packets a second, at
+ * --interval 1), so that no test rate is ever cut; still a limit on what a
+ * spoofed source can draw towards one address. */
+#define PROBE_REFLECT_RATE     2000.0 /* answers per second per source address */
+#define PROBE_REFLECT_BURST    4000.0
 #define PROBE_REFLECT_BUCKETS  4096
 #define PROBE_REFLECT_SESSIONS 1024
+#define PROBE_REFLECT_REFUSED  8  /* sources named in a refusal report */
+#define PROBE_REFLECT_REPORT_S 60 /* at most one refusal report a minute */
 
 struct reflect_bucket {
     double tokens;
@@ -507,6 +519,12 @@ struct reflect_session {
     uint32_t hash; /* of source address, port and SSID */
     uint32_t next_seq;
     int used;
+};
+
+/* Requests one source had refused by the rate limit since the last report. */
+struct reflect_refused {
+    struct sockaddr_storage addr;
+    uint64_t count;
 };
 
 /* A STAMP reflector's configuration, limits and counters.  Fixed in size:
@@ -520,6 +538,12 @@ struct probe_reflector {
     uint64_t reflected, dropped, rate_limited;
     struct reflect_bucket buckets[PROBE_REFLECT_BUCKETS];
     struct reflect_session sessions[PROBE_REFLECT_SESSIONS];
+    /* Refusals since the last report: the first sources by address, the
+     * rest in one count. */
+    struct reflect_refused refused[PROBE_REFLECT_REFUSED];
+    size_t nrefused;
+    uint64_t refused_other, refused_since;
+    int64_t reported_ns; /* when the last report was made; 0: never */
 };
 
 /* One received request: its octets, times and the TTL it arrived with. */
@@ -540,6 +564,23 @@ void probe_reflector_init(struct probe_reflector *r);
  */
 int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
                   const struct reflect_input *x, uint8_t *out, size_t outlen);
+/*
+ * When requests were refused by the rate limit since the last report and
+ * the last one is PROBE_REFLECT_REPORT_S old (or force is set), writes a
+ * report naming them per source into buf, starts counting afresh and
+ * returns 1; else returns 0 and leaves buf alone.
+ */
+int probe_reflect_report(struct probe_reflector *r, int64_t now_ns, int force, char *buf,
+                         size_t len);
+/*
+ * The sender's side: rx[b] replies came to the per_bin requests sent in
+ * second b (nbins full seconds).  1 when the loss looks like a reflector's
+ * rate limit rather than the path's: after the first seconds (the
+ * limiter's burst), replies arrive at a rate far steadier than random loss
+ * of the same size allows.  *rate is then that steady rate, per second.
+ */
+int probe_reflect_limit_suspected(const uint32_t *rx, size_t nbins, uint32_t per_bin,
+                                  double *rate);
 
 /* ---- spool.c: result records on disk, crash-safe (no libuv) --------------- */
 
@@ -673,6 +714,9 @@ struct probe_stamp_io {
 
 int probe_stamp_io_open(struct probe *p);
 void probe_stamp_io_close(struct probe *p);
+/* Logs what the reflector's rate limit refused, per source: at most once a
+ * minute, or now when force is set. */
+void probe_stamp_io_report(struct probe *p, int force);
 int probe_stamp_io_send(struct probe *p, struct probe_task *t);
 
 /* ---- icmp.c: echo request and reply (no I/O) ------------------------------ */

@@ -9,10 +9,13 @@
  *   - requests shorter than the base packet are dropped, unless the
  *     reflector is configured for legacy TWAMP-Light peers;
  *   - each source address has a token bucket, so a reflector cannot be
- *     turned into a traffic source against a third party.
+ *     turned into a traffic source against a third party.  What it
+ *     refuses is counted per source and reported at most once a minute,
+ *     since a sender cannot tell a refusal from a loss.
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "probe.h"
@@ -69,6 +72,110 @@ static int rate_allow(struct probe_reflector *r, const struct sockaddr *from,
     if (b->tokens < 1.0)
         return 0;
     b->tokens -= 1.0;
+    return 1;
+}
+
+static int same_address(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+    if (a->sa_family != b->ss_family)
+        return 0;
+    if (a->sa_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                  &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+}
+
+/* One refused request from source from, by address (any port). */
+static void count_refused(struct probe_reflector *r, const struct sockaddr *from)
+{
+    size_t i;
+
+    r->refused_since++;
+    for (i = 0; i < r->nrefused; i++)
+        if (same_address(from, &r->refused[i].addr)) {
+            r->refused[i].count++;
+            return;
+        }
+    if (r->nrefused == PROBE_REFLECT_REFUSED) {
+        r->refused_other++;
+        return;
+    }
+    memset(&r->refused[i].addr, 0, sizeof(r->refused[i].addr));
+    memcpy(&r->refused[i].addr, from,
+           from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in));
+    r->refused[i].count = 1;
+    r->nrefused++;
+}
+
+int probe_reflect_report(struct probe_reflector *r, int64_t now_ns, int force, char *buf,
+                         size_t len)
+{
+    char a[PROTO_ADDRSTR_MAX];
+    size_t off;
+
+    if (r->refused_since == 0 || len == 0)
+        return 0;
+    if (!force && r->reported_ns != 0 &&
+        now_ns - r->reported_ns < (int64_t)PROBE_REFLECT_REPORT_S * 1000000000)
+        return 0;
+    off = (size_t)snprintf(buf, len,
+                           "refused %llu requests over the rate limit of %.0f/s "
+                           "per source:",
+                           (unsigned long long)r->refused_since, r->rate_pps);
+    for (size_t i = 0; i < r->nrefused && off < len; i++) {
+        proto_addr_ntop((const struct sockaddr *)&r->refused[i].addr, a, sizeof(a));
+        off += (size_t)snprintf(buf + off, len - off, "%s %s %llu", i ? "," : "", a,
+                                (unsigned long long)r->refused[i].count);
+    }
+    if (r->refused_other != 0 && off < len)
+        snprintf(buf + off, len - off, ", and %llu from other sources",
+                 (unsigned long long)r->refused_other);
+    r->nrefused = 0;
+    r->refused_other = r->refused_since = 0;
+    r->reported_ns = now_ns;
+    return 1;
+}
+
+/*
+ * Random loss with rate q leaves the replies of each second binomial, with
+ * variance n q (1 - q); a token bucket lets through the same number every
+ * second once its burst is spent.  That takes burst / (sent - rate)
+ * seconds without loss, so the seconds compared start after the first one
+ * with loss (itself half burst).  A variance a tenth of the binomial's,
+ * over at least 8 seconds, happens by chance about once in a thousand runs
+ * (chi-square, 7 degrees of freedom).
+ */
+#define LIMIT_MIN_S     8    /* seconds compared at least */
+#define LIMIT_MIN_PER_S 10   /* requests a second at least */
+#define LIMIT_MIN_LOSS  0.02 /* a limit that refuses less is not worth a word */
+#define LIMIT_MAX_RATIO 0.1  /* observed over binomial variance */
+
+int probe_reflect_limit_suspected(const uint32_t *rx, size_t nbins, uint32_t per_bin,
+                                  double *rate)
+{
+    double sum = 0, sq = 0, mean, q, var, k;
+    size_t first = 0;
+
+    while (first < nbins && rx[first] >= per_bin)
+        first++;
+    first++; /* the second the burst ran out in */
+    if (per_bin < LIMIT_MIN_PER_S || first + LIMIT_MIN_S > nbins)
+        return 0;
+    k = (double)(nbins - first);
+    for (size_t b = first; b < nbins; b++)
+        sum += rx[b];
+    mean = sum / k;
+    q = 1.0 - mean / per_bin;
+    if (q < LIMIT_MIN_LOSS || mean < 1.0)
+        return 0;
+    for (size_t b = first; b < nbins; b++)
+        sq += (rx[b] - mean) * (rx[b] - mean);
+    var = sq / (k - 1);
+    if (var >= LIMIT_MAX_RATIO * per_bin * q * (1.0 - q))
+        return 0;
+    *rate = mean;
     return 1;
 }
 
@@ -243,6 +350,7 @@ int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
     }
     if (!rate_allow(r, from, x->t2_ns)) {
         r->rate_limited++;
+        count_refused(r, from);
         return -EAGAIN;
     }
     r->reflected++;

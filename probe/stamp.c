@@ -79,7 +79,7 @@ int probe_stamp_request(struct probe_task *t, const uint8_t *key, int64_t wall_n
 }
 
 /* Decodes a reply in whichever layout it can be: authenticated, STAMP, or
- * a TWAMP-Light reflector's 41 octets (RFC 5357 4.2.1). */
+ * a TWAMP-Light reflector's 38 to 43 octets (RFC 5357 4.2.1). */
 static int decode_reply(const uint8_t *key, const uint8_t *buf, size_t len,
                         struct proto_stamp_reflector *m)
 {
@@ -115,8 +115,10 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     int64_t rtt;
 
     /* A zero multiplier makes the reflector's Error Estimate, and so its
-     * timestamps, invalid (RFC 8762 4.2.1, RFC 4656 4.1.2). */
-    if (decode_reply(key, buf, len, &m) < 0 || !proto_stamp_errest_valid(&m.err))
+     * timestamps, invalid (RFC 8762 4.2.1, RFC 4656 4.1.2).  A zero Receive
+     * Timestamp is a request's MBZ octets, not a reflector's time. */
+    if (decode_reply(key, buf, len, &m) < 0 || !proto_stamp_errest_valid(&m.err) ||
+        m.rx_ts == 0)
         return -EBADMSG;
     /* A reflector without SSID support sends zeros there (RFC 8972 3). */
     if (m.ssid != t->ssid && m.ssid != 0)
@@ -141,10 +143,16 @@ int probe_stamp_reply(struct probe_task *t, const uint8_t *key, const uint8_t *b
     if (rtt < 0)
         return -ERANGE;
     probe_window_add_rtt(w, rtt);
-    probe_window_add_ttl(w, m.sender_ttl);
+    /* A reply without the Sender TTL tells nothing of the forward leg: it
+     * leaves the window's TTL, and so its path class, to other replies. */
+    if (m.has_sender_ttl)
+        probe_window_add_ttl(w, m.sender_ttl);
     if (rep != NULL)
-        *rep = (struct probe_reply){
-            .seq = m.sender_seq, .rtt_ns = rtt, .ttl = m.sender_ttl, .len = len};
+        *rep = (struct probe_reply){.seq = m.sender_seq,
+                                    .rtt_ns = rtt,
+                                    .ttl = m.sender_ttl,
+                                    .has_ttl = m.has_sender_ttl,
+                                    .len = len};
     return 0;
 }
 
@@ -164,11 +172,16 @@ void probe_stamp_sent_at(struct probe_task *t, uint32_t seq, int64_t mono_ns)
         slot->t1_ns = mono_ns;
 }
 
-void probe_stamp_return_ttl(struct probe_task *t, uint32_t seq, uint8_t ttl)
+/*
+ * The path class is a claim about both legs (proto_path_class()): a reply
+ * without the Sender TTL shows only the return one, which alone could pass
+ * for "one-hop" with half the path seen.  Its return TTL is not counted.
+ */
+void probe_stamp_return_ttl(struct probe_task *t, const struct probe_reply *rep)
 {
-    struct probe_slot *slot = outstanding(t, seq);
+    struct probe_slot *slot = outstanding(t, rep->seq);
     struct probe_window *w = slot ? probe_task_window(t, slot->window_id) : NULL;
 
-    if (w != NULL)
-        probe_window_add_ttl(w, ttl);
+    if (w != NULL && rep->has_ttl)
+        probe_window_add_ttl(w, rep->return_ttl);
 }

@@ -219,6 +219,7 @@ static void reflect(struct probe *p, const uint8_t *buf, size_t len,
 
     x.t3_ns = probe_now_ns();
     n = probe_reflect(&p->reflector, (const struct sockaddr *)from, &x, out, sizeof(out));
+    probe_stamp_io_report(p, 0);
     if (n < 0)
         return;
     if (send_from(p->stamp.fd, p->stamp.family, out, (size_t)n, from, fromlen, meta) < 0)
@@ -232,9 +233,9 @@ static const uint8_t *peer_key(const struct probe *p, const struct sockaddr *pee
 }
 
 /*
- * A reflected packet has a Receive Timestamp where requests have zeros.
- * TWAMP-Light replies are shorter than any STAMP request: from a peer we
- * measure, a short datagram is taken for one.
+ * A reflected packet has a Receive Timestamp where requests have zeros; a
+ * TWAMP-Light reply may be as short as PROTO_STAMP_LIGHT_MIN_LEN octets.
+ * Anything else is a request for the reflector, which decides about it.
  */
 static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
                         const struct sockaddr_storage *from, socklen_t fromlen,
@@ -247,19 +248,22 @@ static void on_datagram(struct probe *p, const uint8_t *buf, size_t len,
     int reflected = auth ? proto_stamp_is_reflected_auth(buf, len)
                          : proto_stamp_is_reflected(buf, len);
 
-    if (reflected || (!auth && len < PROTO_STAMP_BASE_LEN)) {
+    if (reflected) {
         t = probe_sched_find(p, (const struct sockaddr *)from);
         if (t != NULL && (!auth || key != NULL)) {
             if (probe_stamp_reply(t, key, buf, len, meta->mono_ns, &rep) == 0) {
                 rep.return_ttl = (uint8_t)meta->ttl;
-                probe_stamp_return_ttl(t, rep.seq, rep.return_ttl);
+                probe_stamp_return_ttl(t, &rep);
                 if (p->on_reply != NULL)
                     p->on_reply(p, t, &rep);
             }
             return;
         }
-        if (reflected)
-            return; /* an answer to nothing we asked, or from a peer without a key */
+        /* An answer to nothing we asked, or from a peer without a key; but
+         * a legacy TWAMP-Light request (41-43 octets) may carry padding
+         * where a reply has its Receive Timestamp: the reflector judges. */
+        if (auth || len >= PROTO_STAMP_BASE_LEN)
+            return;
     }
     reflect(p, buf, len, from, fromlen, meta);
 }
@@ -412,8 +416,17 @@ static void on_poll_closed_cb(uv_handle_t *h)
     p->stamp.fd = -1;
 }
 
+void probe_stamp_io_report(struct probe *p, int force)
+{
+    char msg[1024];
+
+    if (probe_reflect_report(&p->reflector, probe_now_ns(), force, msg, sizeof(msg)))
+        log_warn("reflector: %s", msg);
+}
+
 void probe_stamp_io_close(struct probe *p)
 {
+    probe_stamp_io_report(p, 1);
     if (p->stamp.fd >= 0 && !uv_is_closing((uv_handle_t *)&p->stamp.poll))
         uv_close((uv_handle_t *)&p->stamp.poll, on_poll_closed_cb);
 }

@@ -133,6 +133,9 @@ int proto_sketch_from_bytes(struct proto_sketch *s, const uint8_t *p, size_t len
 
 #define PROTO_STAMP_BASE_LEN 44   /* unauthenticated, RFC 8762 4.2.1 and 4.3.1 */
 #define PROTO_STAMP_MAX_LEN  1472 /* what fits an Ethernet MTU over IPv4 */
+/* The shortest reflected packet we take: a TWAMP-Light reply that ends with
+ * the Sender Error Estimate (octet 37), RFC 5357 4.2.1. */
+#define PROTO_STAMP_LIGHT_MIN_LEN 38
 
 /* Error Estimate, RFC 8762 4.2.1 referring to RFC 4656 4.1.2. */
 struct proto_stamp_errest {
@@ -164,6 +167,10 @@ struct proto_stamp_reflector {
     uint64_t sender_ts; /* T1, copied from the request */
     struct proto_stamp_errest sender_err;
     uint8_t sender_ttl;
+    /* Set by the decoders: 1 when the packet reached octet 40, the Sender
+     * TTL; 0 (sender_ttl then 0 and meaningless) for a TWAMP-Light reply
+     * that ends before it.  The encoders write sender_ttl and ignore this. */
+    uint8_t has_sender_ttl;
 };
 
 uint16_t proto_stamp_errest_pack(const struct proto_stamp_errest *e);
@@ -195,9 +202,11 @@ int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
                                  struct proto_stamp_reflector *m);
 /*
  * A TWAMP-Light reflector's reply (RFC 5357 4.2.1, unauthenticated): the
- * same layout up to the Sender TTL in octet 40, so 41 octets suffice.
- * Nothing is judged: a Sender TTL of 0 (a reflector that cannot read the
- * TTL) and T2 == T3 (one clock read for both) decode like any other value.
+ * same layout up to the Sender TTL in octet 40.  PROTO_STAMP_LIGHT_MIN_LEN
+ * (38) octets suffice, as some reflectors stop after the Sender Error
+ * Estimate: then has_sender_ttl is 0.  Nothing is judged: a Sender TTL of 0
+ * (a reflector that cannot read the TTL) and T2 == T3 (one clock read for
+ * both) decode like any other value.
  */
 int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
                                        struct proto_stamp_reflector *m);
@@ -205,7 +214,8 @@ int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
 /*
  * A reflected packet carries a non-zero Receive Timestamp in octets 16-23,
  * where a session-sender packet has must-be-zero octets.  That lets one UDP
- * socket serve as both sender and reflector.
+ * socket serve as both sender and reflector.  Shorter than
+ * PROTO_STAMP_LIGHT_MIN_LEN it is no reflected packet.
  */
 int proto_stamp_is_reflected(const uint8_t *buf, size_t len);
 /* The same test for authenticated packets: octets 32-39. */

@@ -16,8 +16,9 @@
 #define NTP_UNIX_OFFSET 2208988800u
 #define NS_PER_S        1000000000u
 
-/* The TWAMP-Light reply up to and including the Sender TTL, RFC 5357 4.2.1. */
-#define TWAMP_LIGHT_REFLECTOR_LEN 41
+/* The Sender TTL's octet in a reflected packet, RFC 8762 4.3.1 (and RFC
+ * 5357 4.2.1), after the two MBZ octets 38-39. */
+#define REFLECTOR_TTL_OFF 40
 
 /*
  * Error Estimate, RFC 4656 4.1.2 (used as is by RFC 8762 4.2.1):
@@ -146,7 +147,11 @@ int proto_stamp_reflector_encode(const struct proto_stamp_reflector *m, uint8_t 
     return (int)len;
 }
 
-/* Octets 0-40 of a reflected packet; the reader stops after the TTL. */
+/*
+ * Octets 0-37 of a reflected packet, and the Sender TTL (octet 40) when the
+ * packet reaches it; the reader stops there.  The caller has checked len
+ * against PROTO_STAMP_LIGHT_MIN_LEN at least.
+ */
 static int rd_reflector(const uint8_t *buf, size_t len, struct proto_stamp_reflector *m)
 {
     struct proto_stamp_reflector t;
@@ -156,8 +161,13 @@ static int rd_reflector(const uint8_t *buf, size_t len, struct proto_stamp_refle
     proto_rd_init(&r, buf, len);
     if ((rc = rd_triple(&r, &t.seq, &t.ts, &t.err)) < 0 ||
         (rc = proto_rd_u16(&r, &t.ssid)) < 0 || (rc = proto_rd_u64(&r, &t.rx_ts)) < 0 ||
-        (rc = rd_triple(&r, &t.sender_seq, &t.sender_ts, &t.sender_err)) < 0 ||
-        (rc = proto_rd_skip(&r, 2)) < 0 || (rc = proto_rd_u8(&r, &t.sender_ttl)) < 0)
+        (rc = rd_triple(&r, &t.sender_seq, &t.sender_ts, &t.sender_err)) < 0)
+        return rc;
+    t.sender_ttl = 0;
+    t.has_sender_ttl = len > REFLECTOR_TTL_OFF;
+    /* 38-39 MBZ, 40 Sender TTL. */
+    if (t.has_sender_ttl &&
+        ((rc = proto_rd_skip(&r, 2)) < 0 || (rc = proto_rd_u8(&r, &t.sender_ttl)) < 0))
         return rc;
     *m = t;
     return 0;
@@ -175,11 +185,13 @@ int proto_stamp_reflector_decode(const uint8_t *buf, size_t len,
 /*
  * RFC 5357 4.2.1: a TWAMP-Light reflector may answer with 41 octets (no
  * padding after the TTL); octets 14-15 are MBZ there and read as SSID 0.
+ * Some stop after the Sender Error Estimate, at 38 octets: all four
+ * timestamps are there, the Sender TTL is not.
  */
 int proto_stamp_reflector_decode_light(const uint8_t *buf, size_t len,
                                        struct proto_stamp_reflector *m)
 {
-    if (len < TWAMP_LIGHT_REFLECTOR_LEN)
+    if (len < PROTO_STAMP_LIGHT_MIN_LEN)
         return -EBADMSG;
     return rd_reflector(buf, len, m);
 }
@@ -202,9 +214,10 @@ static int nonzero_u64_at(const uint8_t *buf, size_t len, size_t min, size_t off
     return v != 0;
 }
 
+/* From 38 octets on: a TWAMP-Light reply may be that short (RFC 5357 4.2.1). */
 int proto_stamp_is_reflected(const uint8_t *buf, size_t len)
 {
-    return nonzero_u64_at(buf, len, PROTO_STAMP_BASE_LEN, 16);
+    return nonzero_u64_at(buf, len, PROTO_STAMP_LIGHT_MIN_LEN, 16);
 }
 
 /* Authenticated layouts (RFC 8762 4.2.2, 4.3.2): the reflector's Receive

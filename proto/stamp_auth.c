@@ -192,6 +192,7 @@ int proto_stamp_reflector_decode_auth(const uint8_t *buf, size_t len,
         (rc = rd_block(&r, &t.sender_seq, &t.sender_ts, &t.sender_err)) < 0 ||
         (rc = proto_rd_skip(&r, 6)) < 0 || (rc = proto_rd_u8(&r, &t.sender_ttl)) < 0)
         return rc;
+    t.has_sender_ttl = 1; /* the HMAC covers a whole packet: octet 80 is there */
     *m = t;
     return 0;
 }

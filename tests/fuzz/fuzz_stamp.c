@@ -1,6 +1,6 @@
 /*
  * fuzz_stamp.c - the STAMP packet parsers, RFC 8762 4.2.1 and 4.3.1, and
- * the TWAMP-Light reflector's reply, RFC 5357 4.2.1.
+ * the TWAMP-Light reflector's reply, RFC 5357 4.2.1 (38 octets and up).
  *
  * The input is one UDP payload as the probe's STAMP socket receives it.
  * Every decoder and proto_stamp_is_reflected() see every input; what a
@@ -23,7 +23,6 @@
 #define SENDER_FIELDS_LEN 16 /* Sequence Number, Timestamp, Error Estimate, SSID */
 #define REFL_FIELDS_LEN   38 /* the same, Receive Timestamp, the sender's fields */
 #define REFL_TTL_OFF      40
-#define LIGHT_LEN         41 /* a TWAMP-Light reply ends with the Sender TTL */
 
 static size_t encode_len(size_t size)
 {
@@ -82,16 +81,30 @@ static int reflector_equal(const struct proto_stamp_reflector *a,
     return memcmp(pa, pb, sizeof(pa)) == 0;
 }
 
-/* TWAMP-Light: 41 octets suffice, and where both decode they agree. */
+/*
+ * TWAMP-Light: 38 octets suffice, the Sender TTL is read only when the
+ * input reaches octet 40, and where both decoders take the input they agree.
+ */
 static void check_light(const uint8_t *data, size_t size)
 {
     struct proto_stamp_reflector light, full;
+    uint8_t out[PROTO_STAMP_BASE_LEN];
     int rc;
 
     rc = proto_stamp_reflector_decode_light(data, size, &light);
-    FUZZ_CHECK(rc == (size < LIGHT_LEN ? -EBADMSG : 0));
-    if (rc == 0 && proto_stamp_reflector_decode(data, size, &full) == 0)
+    FUZZ_CHECK(rc == (size < PROTO_STAMP_LIGHT_MIN_LEN ? -EBADMSG : 0));
+    if (rc != 0)
+        return;
+    FUZZ_CHECK(light.has_sender_ttl == (size > REFL_TTL_OFF));
+    FUZZ_CHECK(light.sender_ttl == (light.has_sender_ttl ? data[REFL_TTL_OFF] : 0));
+    FUZZ_CHECK(proto_stamp_is_reflected(data, size) == (light.rx_ts != 0));
+    FUZZ_CHECK(proto_stamp_reflector_encode(&light, out, sizeof(out)) ==
+               (int)sizeof(out));
+    FUZZ_CHECK(memcmp(out, data, REFL_FIELDS_LEN) == 0);
+    if (proto_stamp_reflector_decode(data, size, &full) == 0) {
+        FUZZ_CHECK(full.has_sender_ttl && light.has_sender_ttl);
         FUZZ_CHECK(reflector_equal(&light, &full));
+    }
 }
 
 /* The Error Estimate's fields cover all 16 bits (RFC 4656 4.1.2). */
@@ -114,7 +127,7 @@ static void check_errest(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < PROTO_STAMP_BASE_LEN)
+    if (size < PROTO_STAMP_LIGHT_MIN_LEN)
         FUZZ_CHECK(!proto_stamp_is_reflected(data, size));
     check_sender(data, size);
     check_reflector(data, size);

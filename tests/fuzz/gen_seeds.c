@@ -504,6 +504,8 @@ static void gen_stamp(void)
         die("stamp", "cannot encode");
     put("stamp", "reflector", buf, PROTO_STAMP_BASE_LEN);
     put("stamp", "twamp-light", buf, 41);
+    /* Some TWAMP-Light reflectors stop after the Sender Error Estimate. */
+    put("stamp", "twamp-light-38", buf, PROTO_STAMP_LIGHT_MIN_LEN);
     if (proto_stamp_reflector_encode(&sample_reflector, buf, PROTO_STAMP_MAX_LEN) < 0)
         die("stamp", "cannot encode");
     put("stamp", "reflector-max", buf, PROTO_STAMP_MAX_LEN);

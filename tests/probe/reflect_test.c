@@ -130,15 +130,166 @@ START_TEST(rate_limit_per_source)
     int answered = 0;
 
     sender_packet(1, 0, req, sizeof(req));
-    /* 1,000 requests within one millisecond: the burst passes, no more. */
-    for (int i = 0; i < 1000; i++)
-        answered += answer(&src_a, req, sizeof(req), T0 + i * 1000, out) > 0;
+    /* 5,000 requests within 50 us: the burst passes, no more. */
+    for (int i = 0; i < 5000; i++)
+        answered += answer(&src_a, req, sizeof(req), T0 + i * 10, out) > 0;
     ck_assert_int_eq(answered, (int)PROBE_REFLECT_BURST);
-    ck_assert_uint_eq(refl.rate_limited, 1000 - PROBE_REFLECT_BURST);
+    ck_assert_uint_eq(refl.rate_limited, 5000 - PROBE_REFLECT_BURST);
     /* Another source has its own budget; the first recovers with time. */
-    ck_assert_int_gt(answer(&src_b, req, sizeof(req), T0 + 2000000, out), 0);
-    ck_assert_int_lt(answer(&src_a, req, sizeof(req), T0 + 2000000, out), 0);
+    ck_assert_int_gt(answer(&src_b, req, sizeof(req), T0 + 100000, out), 0);
+    ck_assert_int_lt(answer(&src_a, req, sizeof(req), T0 + 100000, out), 0);
     ck_assert_int_gt(answer(&src_a, req, sizeof(req), T0 + 1000000000, out), 0);
+}
+END_TEST
+
+/* The default lets the fastest measure (1,000 a second, 10 s) through
+ * untouched, and still limits a source that sends faster than the rate. */
+START_TEST(default_rate_passes_any_measure)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    int64_t t = T0;
+    uint64_t refused;
+
+    sender_packet(1, 0, req, sizeof(req));
+    for (int i = 0; i < 10000; i++, t += 1000000)
+        ck_assert_int_gt(answer(&src_a, req, sizeof(req), t, out), 0);
+    ck_assert_uint_eq(refl.rate_limited, 0);
+    /* 4,000 a second for 10 s: the burst, then the rate. */
+    for (int i = 0; i < 40000; i++, t += 250000)
+        answer(&src_b, req, sizeof(req), t, out);
+    refused = 40000 - (uint64_t)(PROBE_REFLECT_BURST + 10 * PROBE_REFLECT_RATE);
+    ck_assert_uint_le(refl.rate_limited, refused + 2);
+    ck_assert_uint_ge(refl.rate_limited, refused - 2);
+}
+END_TEST
+
+/* Refusals are reported per source, at most once a minute unless forced,
+ * and each report starts the count afresh. */
+START_TEST(refusals_reported_per_source)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    struct sockaddr_storage many;
+    char msg[512];
+    socklen_t l;
+
+    refl.rate_pps = 1, refl.burst = 1;
+    sender_packet(1, 0, req, sizeof(req));
+    ck_assert_int_eq(probe_reflect_report(&refl, T0, 1, msg, sizeof(msg)), 0);
+    for (int i = 0; i < 4; i++)
+        answer(&src_a, req, sizeof(req), T0 + i, out);
+    answer(&src_b, req, sizeof(req), T0, out);
+    answer(&src_b, req, sizeof(req), T0 + 1, out);
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 2, 0, msg, sizeof(msg)), 1);
+    ck_assert_str_eq(msg, "refused 4 requests over the rate limit of 1/s per source: "
+                          "192.0.2.1 3, 2001:db8::2 1");
+    /* Within the minute: counted, not reported, unless forced. */
+    answer(&src_a, req, sizeof(req), T0 + 3, out);
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 59000000000LL, 0, msg, sizeof(msg)),
+                     0);
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 60000000002LL, 0, msg, sizeof(msg)),
+                     1);
+    ck_assert_str_eq(msg, "refused 1 requests over the rate limit of 1/s per source: "
+                          "192.0.2.1 1");
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 60000000003LL, 1, msg, sizeof(msg)),
+                     0);
+    /* Past the sources it names, the rest are counted together. */
+    for (int k = 0; k < PROBE_REFLECT_REFUSED + 3; k++) {
+        char a[32];
+
+        snprintf(a, sizeof(a), "198.51.100.%d:9", k + 1);
+        ck_assert_int_eq(proto_addr_parse(a, 0, &many, &l), 0);
+        answer(&many, req, sizeof(req), T0 + 70000000000LL, out);
+        answer(&many, req, sizeof(req), T0 + 70000000000LL, out);
+    }
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 70000000001LL, 1, msg, sizeof(msg)),
+                     1);
+    ck_assert_ptr_nonnull(strstr(msg, "refused 11 requests"));
+    ck_assert_ptr_nonnull(strstr(msg, ": 198.51.100.1 1, 198.51.100.2 1,"));
+    ck_assert_ptr_nonnull(strstr(msg, ", 198.51.100.8 1, and 3 from other sources"));
+    ck_assert_ptr_null(strstr(msg, "198.51.100.9 "));
+    ck_assert_uint_eq(refl.rate_limited, 16);
+}
+END_TEST
+
+/* Replies per second to send_pps requests through a real reflector limited
+ * to limit_pps, over secs seconds. */
+static void through_limit(double limit_pps, uint32_t send_pps, size_t secs, uint32_t *rx)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    int64_t gap = 1000000000 / send_pps;
+
+    refl.rate_pps = limit_pps;
+    refl.burst = 2 * limit_pps;
+    sender_packet(1, 0, req, sizeof(req));
+    for (size_t s = 0; s < secs; s++) {
+        rx[s] = 0;
+        for (uint32_t k = 0; k < send_pps; k++)
+            rx[s] += answer(&src_a, req, sizeof(req),
+                            T0 + (int64_t)(s * send_pps + k) * gap, out) > 0;
+    }
+}
+
+/* Binomial replies: each of per_s requests lost with chance q. */
+static void random_loss(uint32_t *seed, double q, uint32_t per_s, size_t secs,
+                        uint32_t *rx)
+{
+    for (size_t s = 0; s < secs; s++) {
+        rx[s] = 0;
+        for (uint32_t k = 0; k < per_s; k++) {
+            *seed = *seed * 1103515245u + 12345u;
+            rx[s] += (double)(*seed >> 8) / (double)(1u << 24) >= q;
+        }
+    }
+}
+
+/* The sender's side: a limiter's steady replies are told from random loss
+ * of the same size, and nothing is said of too little to judge. */
+START_TEST(limit_told_from_random_loss)
+{
+    uint32_t rx[60], seed = 7;
+    double rate = 0;
+    int false_alarms = 0;
+
+    /* measure --count 3000 --interval 5 against reflect --rate 100. */
+    through_limit(100, 200, 15, rx);
+    /* The burst of 200 lasts two seconds: half a token lost a request. */
+    ck_assert_uint_eq(rx[0], 200);
+    ck_assert_uint_ge(rx[1], 199);
+    ck_assert_uint_eq(rx[5], 100);
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 15, 200, &rate), 1);
+    ck_assert_double_eq_tol(rate, 100, 1);
+    /* Just over the limit: the burst lasts 38 s, then 5 % are refused,
+     * steadily. */
+    through_limit(190, 200, 60, rx);
+    ck_assert_uint_eq(rx[36], 200);
+    ck_assert_uint_eq(rx[50], 190);
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 45, 200, &rate), 0);
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 60, 200, &rate), 1);
+    ck_assert_double_eq_tol(rate, 190, 1);
+    /* Under the default, nothing is refused, nothing is said. */
+    through_limit(PROBE_REFLECT_RATE, 1000, 12, rx);
+    ck_assert_uint_eq(rx[11], 1000);
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 12, 1000, &rate), 0);
+    /* 10 % and 50 % random loss, 500 runs each: about one false alarm in a
+     * thousand is the design. */
+    for (int run = 0; run < 500; run++) {
+        random_loss(&seed, 0.10, 200, 15, rx);
+        false_alarms += probe_reflect_limit_suspected(rx, 15, 200, &rate);
+        random_loss(&seed, 0.50, 200, 15, rx);
+        false_alarms += probe_reflect_limit_suspected(rx, 15, 200, &rate);
+    }
+    ck_assert_int_le(false_alarms, 5);
+    /* Too few seconds, too few requests a second, or no loss: no verdict. */
+    through_limit(100, 200, 9, rx);
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 9, 200, &rate), 0);
+    through_limit(5, 9, 30, rx);
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 30, 9, &rate), 0);
+    for (size_t s = 0; s < 30; s++)
+        rx[s] = 200;
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 30, 200, &rate), 0);
+    /* Nothing came back at all: that is no limiter's doing. */
+    memset(rx, 0, sizeof(rx));
+    ck_assert_int_eq(probe_reflect_limit_suspected(rx, 30, 200, &rate), 0);
 }
 END_TEST
 
@@ -312,6 +463,9 @@ Suite *reflect_suite(void)
     tcase_add_test(tc, short_requests_only_for_legacy_peers);
     tcase_add_test(tc, stateful_sequence_per_session);
     tcase_add_test(tc, rate_limit_per_source);
+    tcase_add_test(tc, default_rate_passes_any_measure);
+    tcase_add_test(tc, refusals_reported_per_source);
+    tcase_add_test(tc, limit_told_from_random_loss);
     tcase_add_test(tc, authenticated_mode_checks_hmac_first);
     tcase_add_test(tc, tlvs_answered_at_the_same_length);
     tcase_add_test(tc, zero_padding_is_not_tlvs);

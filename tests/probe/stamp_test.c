@@ -214,7 +214,8 @@ START_TEST(windows_with_one_label_stay_apart)
     ck_assert_uint_eq(t->win[1].received, 1);
     /* The reflector's Sender TTL went into each window. */
     ck_assert_uint_eq(t->win[0].ttl_min, 255);
-    probe_stamp_return_ttl(t, t->first_seq, 254);
+    probe_stamp_return_ttl(
+        t, &(struct probe_reply){.seq = t->first_seq, .has_ttl = 1, .return_ttl = 254});
     ck_assert_uint_eq(t->win[0].ttl_min, 254);
     ck_assert_uint_eq(t->win[1].ttl_min, 255);
     probe_task_free(t);
@@ -232,6 +233,166 @@ START_TEST(transmit_stamp_moves_t1)
     reflect(req, sizeof(req), T0 + 100000, T0 + 100000, 255, rep, sizeof(rep));
     ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 1000000, NULL), 0);
     ck_assert_int_le(llabs((long long)t->win[0].rtt_min_ns - 970000), 4);
+    probe_task_free(t);
+}
+END_TEST
+
+/* Big-endian octets, as the RFCs draw them. */
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/*
+ * A TWAMP-Light reflector's reply to req, written octet by octet in the
+ * layout of RFC 5357 4.2.1: len octets (38 and up), the reflector's T2 and
+ * T3 (wall-clock ns), and from 41 octets on the Sender TTL; zero padding.
+ */
+static void light_reply(uint8_t *out, size_t len, const uint8_t *req, int64_t t2,
+                        int64_t t3, uint8_t ttl)
+{
+    memset(out, 0, len);
+    memcpy(out, req, 4);                     /* 0-3 Sequence Number: stateless */
+    put_be(out + 4, probe_ns_to_ntp(t3), 8); /* 4-11 Timestamp */
+    out[12] = 0x00;                          /* 12-13 Error Estimate: S=0 Z=0 */
+    out[13] = 0x01;                          /* Scale 0, Multiplier 1 */
+    /* 14-15 MBZ */
+    put_be(out + 16, probe_ns_to_ntp(t2), 8); /* 16-23 Receive Timestamp */
+    memcpy(out + 24, req, 14); /* 24-37 Sender Sequence Number, Timestamp, Err Est */
+    if (len > 40)
+        out[40] = ttl; /* 38-39 MBZ, 40 Sender TTL, then padding */
+}
+
+static uint64_t rtt_error(uint64_t rtt, uint64_t want)
+{
+    return rtt > want ? rtt - want : want - rtt;
+}
+
+/*
+ * Issue 12: a 38-octet reply carries all four timestamps and counts, with
+ * its TTL unknown: not 0, not a value.  Its return TTL is not counted
+ * either, so the window's path class stays unknown.
+ */
+START_TEST(light_reply_of_38_octets_counts_without_ttl)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[60], rep[PROTO_STAMP_LIGHT_MIN_LEN];
+    struct probe_reply r;
+    struct proto_result res;
+
+    ck_assert_int_eq(probe_stamp_request(t, NULL, T0, T0, req, sizeof(req)), 60);
+    /* 1 ms out, 5 ms at the reflector, 1 ms back: RTT 2 ms. */
+    light_reply(rep, sizeof(rep), req, T0 + 1000000, T0 + 6000000, 0);
+    ck_assert(proto_stamp_is_reflected(rep, sizeof(rep)));
+    memset(&r, 0x5a, sizeof(r));
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 7000000, &r), 0);
+    ck_assert_uint_eq(r.seq, t->first_seq);
+    ck_assert_uint_eq(r.len, 38);
+    ck_assert_uint_eq(r.has_ttl, 0);
+    ck_assert_uint_eq(r.ttl, 0);
+    ck_assert_uint_le(rtt_error((uint64_t)r.rtt_ns, 2000000), 4);
+    ck_assert_uint_eq(t->win[0].received, 1);
+    ck_assert_uint_le(rtt_error(t->win[0].rtt_min_ns, 2000000), 4);
+    /* The reply came back with 255, but alone that is half a path. */
+    r.return_ttl = 255;
+    probe_stamp_return_ttl(t, &r);
+    ck_assert_uint_eq(t->win[0].ttl_min, 0);
+    probe_window_close(t, &t->win[0], 10, &res);
+    ck_assert_uint_eq(res.sent, 1);
+    ck_assert_uint_eq(res.received, 1);
+    ck_assert_uint_eq(res.lost, 0);
+    ck_assert_uint_eq(res.ttl, 0);
+    ck_assert_ptr_null(proto_path_class(res.ttl));
+    proto_sketch_free(&res.sketch);
+    probe_task_free(t);
+}
+END_TEST
+
+/*
+ * The padded variants: 41 octets (RFC 5357 4.2.1 up to the TTL), 44, and
+ * zeros up to the request's size.  Each carries the Sender TTL at octet 40.
+ */
+START_TEST(light_reply_padding_variants_carry_ttl)
+{
+    static const size_t lens[] = {41, 44, 64, 128, PROTO_STAMP_MAX_LEN};
+
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        struct probe_task *t = make_task();
+        size_t reqlen = lens[i] < PROTO_STAMP_BASE_LEN ? PROTO_STAMP_BASE_LEN : lens[i];
+        uint8_t req[PROTO_STAMP_MAX_LEN], rep[PROTO_STAMP_MAX_LEN];
+        struct probe_reply r;
+
+        ck_assert_int_eq(probe_stamp_request(t, NULL, T0, T0, req, reqlen), (int)reqlen);
+        light_reply(rep, lens[i], req, T0 + 100000, T0 + 100000, 254);
+        memset(&r, 0x5a, sizeof(r));
+        ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, lens[i], T0 + 300000, &r), 0);
+        ck_assert_msg(r.has_ttl == 1 && r.ttl == 254 && r.len == lens[i],
+                      "%zu octets: has_ttl %u ttl %u len %zu", lens[i], r.has_ttl, r.ttl,
+                      r.len);
+        ck_assert_uint_le(rtt_error((uint64_t)r.rtt_ns, 300000), 4);
+        ck_assert_uint_eq(t->win[0].ttl_min, 254);
+        r.return_ttl = 253;
+        probe_stamp_return_ttl(t, &r);
+        ck_assert_uint_eq(t->win[0].ttl_min, 253);
+        probe_task_free(t);
+    }
+}
+END_TEST
+
+/* 37 octets, or 38 without a Receive Timestamp: no reply, and the request
+ * stays outstanding for the real one. */
+START_TEST(short_or_unreflected_light_reply_refused)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[60], rep[PROTO_STAMP_LIGHT_MIN_LEN], bad[PROTO_STAMP_LIGHT_MIN_LEN];
+
+    probe_stamp_request(t, NULL, T0, T0, req, sizeof(req));
+    light_reply(rep, sizeof(rep), req, T0 + 100000, T0 + 200000, 0);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep) - 1, T0 + 500000, NULL),
+                     -EBADMSG);
+    memcpy(bad, rep, sizeof(bad));
+    memset(bad + 16, 0, 8);
+    ck_assert(!proto_stamp_is_reflected(bad, sizeof(bad)));
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, bad, sizeof(bad), T0 + 500000, NULL),
+                     -EBADMSG);
+    ck_assert_uint_eq(t->win[0].received, 0);
+    ck_assert_uint_eq(t->win[0].duplicates, 0);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep, sizeof(rep), T0 + 500000, NULL), 0);
+    ck_assert_uint_eq(t->win[0].received, 1);
+    probe_task_free(t);
+}
+END_TEST
+
+/*
+ * Path class with replies of both kinds in one window: it comes from the
+ * replies that carry a Sender TTL, with their return TTLs; a 38-octet
+ * reply's return TTL (here 200) is left out.
+ */
+START_TEST(path_class_from_replies_with_ttl)
+{
+    struct probe_task *t = make_task();
+    uint8_t req[2][60], rep38[PROTO_STAMP_LIGHT_MIN_LEN], rep44[PROTO_STAMP_BASE_LEN];
+    struct probe_reply r;
+    struct proto_result res;
+
+    probe_stamp_request(t, NULL, T0, T0, req[0], sizeof(req[0]));
+    probe_stamp_request(t, NULL, T0 + 1000, T0 + 1000, req[1], sizeof(req[1]));
+    light_reply(rep38, sizeof(rep38), req[0], T0 + 100000, T0 + 100000, 0);
+    light_reply(rep44, sizeof(rep44), req[1], T0 + 100000, T0 + 100000, 255);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep38, sizeof(rep38), T0 + 200000, &r),
+                     0);
+    r.return_ttl = 200;
+    probe_stamp_return_ttl(t, &r);
+    ck_assert_int_eq(probe_stamp_reply(t, NULL, rep44, sizeof(rep44), T0 + 200000, &r),
+                     0);
+    r.return_ttl = 255;
+    probe_stamp_return_ttl(t, &r);
+    probe_window_close(t, &t->win[0], 10, &res);
+    ck_assert_uint_eq(res.received, 2);
+    ck_assert_uint_eq(res.ttl, 255);
+    ck_assert_str_eq(proto_path_class(res.ttl), "one-hop");
+    proto_sketch_free(&res.sketch);
     probe_task_free(t);
 }
 END_TEST
@@ -362,6 +523,10 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, reordering_counted);
     tcase_add_test(tc, windows_with_one_label_stay_apart);
     tcase_add_test(tc, transmit_stamp_moves_t1);
+    tcase_add_test(tc, light_reply_of_38_octets_counts_without_ttl);
+    tcase_add_test(tc, light_reply_padding_variants_carry_ttl);
+    tcase_add_test(tc, short_or_unreflected_light_reply_refused);
+    tcase_add_test(tc, path_class_from_replies_with_ttl);
     tcase_add_test(tc, poisson_gaps);
     tcase_add_test(tc, schedule_is_part_of_a_task);
     tcase_add_test(tc, window_boundaries);

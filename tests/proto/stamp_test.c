@@ -270,7 +270,7 @@ START_TEST(light_reply_decodes_from_41_octets)
     size_t len;
 
     memset(&r0, 0x5a, sizeof(r0));
-    for (len = 0; len < sizeof(light_pkt); len++) {
+    for (len = 0; len < PROTO_STAMP_LIGHT_MIN_LEN; len++) {
         r = r0;
         ck_assert_int_eq(proto_stamp_reflector_decode_light(light_pkt, len, &r),
                          -EBADMSG);
@@ -280,6 +280,7 @@ START_TEST(light_reply_decodes_from_41_octets)
                      -EBADMSG);
     ck_assert_int_eq(proto_stamp_reflector_decode_light(light_pkt, sizeof(light_pkt), &r),
                      0);
+    ck_assert_uint_eq(r.has_sender_ttl, 1); /* a TTL of 0, but one that was sent */
     ck_assert_uint_eq(r.seq, 7);
     ck_assert_uint_eq(r.ts, 0xe9b1f2c340000000ull);
     ck_assert_uint_eq(r.rx_ts, r.ts);
@@ -299,6 +300,156 @@ START_TEST(light_reply_decodes_from_41_octets)
     ck_assert_int_eq(
         proto_stamp_reflector_decode_light(reflector_pkt, sizeof(reflector_pkt), &r), 0);
     assert_reflector(&r, &reflector_val);
+}
+END_TEST
+
+/*
+ * The shortest TWAMP-Light reply some reflectors send: RFC 5357 4.2.1 up to
+ * and including the Sender Error Estimate, 38 octets, no MBZ and no Sender
+ * TTL after it.  Built by hand: seq 0x0000002A; T3 0xE9B1F2C3.40000000;
+ * Error Estimate S=1 Z=0 Scale=0 Mult=3; MBZ; T2 0xE9B1F2C3.3FF00000;
+ * the sender's seq 0x11223344, T1 0xE9B1F2C2.C0000000 and Error Estimate
+ * S=0 Z=0 Scale=14 Mult=1.
+ */
+static const uint8_t light38_pkt[38] = {
+    0x00, 0x00, 0x00, 0x2a,                         /* 0-3 Sequence Number */
+    0xe9, 0xb1, 0xf2, 0xc3, 0x40, 0x00, 0x00, 0x00, /* 4-11 Timestamp (T3) */
+    0x80, 0x03,                                     /* 12-13 Error Estimate */
+    0x00, 0x00,                                     /* 14-15 MBZ */
+    0xe9, 0xb1, 0xf2, 0xc3, 0x3f, 0xf0, 0x00, 0x00, /* 16-23 Receive Timestamp (T2) */
+    0x11, 0x22, 0x33, 0x44,                         /* 24-27 Sender Sequence Number */
+    0xe9, 0xb1, 0xf2, 0xc2, 0xc0, 0x00, 0x00, 0x00, /* 28-35 Sender Timestamp (T1) */
+    0x0e, 0x01,                                     /* 36-37 Sender Error Estimate */
+};
+
+static void assert_light38(const struct proto_stamp_reflector *r)
+{
+    ck_assert_uint_eq(r->seq, 0x2a);
+    ck_assert_uint_eq(r->ts, 0xe9b1f2c340000000ull);
+    ck_assert_uint_eq(r->err.sync, 1);
+    ck_assert_uint_eq(r->err.ptp, 0);
+    ck_assert_uint_eq(r->err.scale, 0);
+    ck_assert_uint_eq(r->err.mult, 3);
+    ck_assert_uint_eq(r->ssid, 0);
+    ck_assert_uint_eq(r->rx_ts, 0xe9b1f2c33ff00000ull);
+    ck_assert_uint_eq(r->sender_seq, 0x11223344);
+    ck_assert_uint_eq(r->sender_ts, 0xe9b1f2c2c0000000ull);
+    ck_assert_uint_eq(r->sender_err.sync, 0);
+    ck_assert_uint_eq(r->sender_err.scale, 14);
+    ck_assert_uint_eq(r->sender_err.mult, 1);
+}
+
+START_TEST(light_reply_of_38_octets_has_no_ttl)
+{
+    struct proto_stamp_reflector r, r0;
+    uint8_t buf[PROTO_STAMP_LIGHT_MIN_LEN + 2];
+
+    memset(&r, 0x5a, sizeof(r));
+    ck_assert_int_eq(
+        proto_stamp_reflector_decode_light(light38_pkt, sizeof(light38_pkt), &r), 0);
+    assert_light38(&r);
+    ck_assert_uint_eq(r.has_sender_ttl, 0);
+    ck_assert_uint_eq(r.sender_ttl, 0); /* not the 0x5a it held, not a value */
+    ck_assert_int_ne(proto_stamp_is_reflected(light38_pkt, sizeof(light38_pkt)), 0);
+    /* The STAMP decoder still wants its 44 octets. */
+    ck_assert_int_eq(proto_stamp_reflector_decode(light38_pkt, sizeof(light38_pkt), &r),
+                     -EBADMSG);
+
+    /* 37 octets lack half the Sender Error Estimate: refused, r untouched. */
+    memset(&r0, 0x5a, sizeof(r0));
+    r = r0;
+    ck_assert_int_eq(
+        proto_stamp_reflector_decode_light(light38_pkt, sizeof(light38_pkt) - 1, &r),
+        -EBADMSG);
+    ck_assert_int_eq(memcmp(&r, &r0, sizeof(r)), 0);
+    ck_assert_int_eq(proto_stamp_is_reflected(light38_pkt, sizeof(light38_pkt) - 1), 0);
+
+    /* 39 and 40 octets: the MBZ octets, still no TTL, whatever they hold. */
+    memcpy(buf, light38_pkt, sizeof(light38_pkt));
+    buf[38] = buf[39] = 0xee;
+    ck_assert_int_eq(proto_stamp_reflector_decode_light(buf, 39, &r), 0);
+    assert_light38(&r);
+    ck_assert_uint_eq(r.has_sender_ttl, 0);
+    ck_assert_int_eq(proto_stamp_reflector_decode_light(buf, 40, &r), 0);
+    assert_light38(&r);
+    ck_assert_uint_eq(r.has_sender_ttl, 0);
+    ck_assert_uint_eq(r.sender_ttl, 0);
+}
+END_TEST
+
+/*
+ * The same reply padded as TWAMP-Light reflectors do: to 41 octets (MBZ
+ * 38-39, Sender TTL at 40, RFC 5357 4.2.1), to the 44 of RFC 8762, and with
+ * zeros to the request's size.  From 41 octets on the TTL is there.
+ */
+START_TEST(light_reply_padding_variants)
+{
+    static const size_t lens[] = {41, 44, 64, 128, PROTO_STAMP_MAX_LEN};
+    uint8_t buf[PROTO_STAMP_MAX_LEN];
+    struct proto_stamp_reflector r, full;
+    size_t i;
+
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        memset(buf, 0, sizeof(buf));
+        memcpy(buf, light38_pkt, sizeof(light38_pkt));
+        buf[40] = 0x3f; /* Sender TTL 63: one router on the way */
+        memset(&r, 0x5a, sizeof(r));
+        ck_assert_int_eq(proto_stamp_reflector_decode_light(buf, lens[i], &r), 0);
+        assert_light38(&r);
+        ck_assert_msg(r.has_sender_ttl == 1 && r.sender_ttl == 63,
+                      "%zu octets: has_sender_ttl %u, sender_ttl %u", lens[i],
+                      r.has_sender_ttl, r.sender_ttl);
+        ck_assert_int_ne(proto_stamp_is_reflected(buf, lens[i]), 0);
+        if (lens[i] >= PROTO_STAMP_BASE_LEN) {
+            memset(&full, 0xa5, sizeof(full));
+            ck_assert_int_eq(proto_stamp_reflector_decode(buf, lens[i], &full), 0);
+            assert_reflector(&full, &r);
+            ck_assert_uint_eq(full.has_sender_ttl, 1);
+        } else {
+            ck_assert_int_eq(proto_stamp_reflector_decode(buf, lens[i], &full), -EBADMSG);
+        }
+    }
+}
+END_TEST
+
+/* A 38-octet packet whose octets 16-23 are zero is a request's MBZ, not a
+ * reply: it decodes (the codec does not judge), but is not reflected. */
+START_TEST(light_reply_without_receive_timestamp_is_not_reflected)
+{
+    uint8_t buf[sizeof(light38_pkt)];
+    struct proto_stamp_reflector r;
+
+    memcpy(buf, light38_pkt, sizeof(buf));
+    memset(buf + 16, 0, 8);
+    ck_assert_int_eq(proto_stamp_is_reflected(buf, sizeof(buf)), 0);
+    ck_assert_int_eq(proto_stamp_reflector_decode_light(buf, sizeof(buf), &r), 0);
+    ck_assert_uint_eq(r.rx_ts, 0);
+    /* One non-zero octet of the Receive Timestamp is enough. */
+    buf[23] = 1;
+    ck_assert_int_ne(proto_stamp_is_reflected(buf, sizeof(buf)), 0);
+}
+END_TEST
+
+/* Authenticated mode keeps its own lengths: nothing short of 112 octets. */
+START_TEST(auth_reply_lengths_unchanged)
+{
+    static const uint8_t key[PROTO_STAMP_KEY_LEN] = {1, 2, 3};
+    uint8_t buf[PROTO_STAMP_AUTH_LEN];
+    struct proto_stamp_reflector r;
+    size_t len;
+
+    ck_assert_int_eq(
+        proto_stamp_reflector_encode_auth(&reflector_val, key, buf, sizeof(buf)),
+        PROTO_STAMP_AUTH_LEN);
+    memset(&r, 0x5a, sizeof(r));
+    ck_assert_int_eq(proto_stamp_reflector_decode_auth(buf, sizeof(buf), key, &r), 0);
+    assert_reflector(&r, &reflector_val);
+    ck_assert_uint_eq(r.has_sender_ttl, 1);
+    ck_assert_int_ne(proto_stamp_is_reflected_auth(buf, sizeof(buf)), 0);
+    for (len = 0; len < PROTO_STAMP_AUTH_LEN; len++) {
+        ck_assert_int_lt(proto_stamp_reflector_decode_auth(buf, len, key, &r), 0);
+        ck_assert_int_eq(proto_stamp_is_reflected_auth(buf, len), 0);
+    }
 }
 END_TEST
 
@@ -339,8 +490,12 @@ START_TEST(is_reflected_reads_receive_timestamp)
 
     ck_assert_int_eq(proto_stamp_is_reflected(sender_pkt, sizeof(sender_pkt)), 0);
     ck_assert_int_ne(proto_stamp_is_reflected(reflector_pkt, sizeof(reflector_pkt)), 0);
-    ck_assert_int_eq(proto_stamp_is_reflected(reflector_pkt, PROTO_STAMP_BASE_LEN - 1),
+    ck_assert_int_ne(proto_stamp_is_reflected(reflector_pkt, PROTO_STAMP_BASE_LEN - 1),
                      0);
+    ck_assert_int_ne(proto_stamp_is_reflected(reflector_pkt, PROTO_STAMP_LIGHT_MIN_LEN),
+                     0);
+    ck_assert_int_eq(
+        proto_stamp_is_reflected(reflector_pkt, PROTO_STAMP_LIGHT_MIN_LEN - 1), 0);
     ck_assert_int_eq(proto_stamp_is_reflected(NULL, 0), 0);
     /* Any single non-zero octet of 16..23 counts, and only those octets. */
     for (i = 0; i < PROTO_STAMP_BASE_LEN; i++) {
@@ -533,6 +688,10 @@ Suite *stamp_suite(void)
     tcase_add_test(tc, is_reflected_reads_receive_timestamp);
     tcase_add_test(tc, errest_layout);
     tcase_add_test(tc, light_reply_decodes_from_41_octets);
+    tcase_add_test(tc, light_reply_of_38_octets_has_no_ttl);
+    tcase_add_test(tc, light_reply_padding_variants);
+    tcase_add_test(tc, light_reply_without_receive_timestamp_is_not_reflected);
+    tcase_add_test(tc, auth_reply_lengths_unchanged);
     tcase_add_test(tc, errest_validity_and_value);
     suite_add_tcase(s, tc);
 
