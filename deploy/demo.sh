@@ -28,6 +28,7 @@ STAMP_PORT=8620
 CONTENT_HTTP=8081  # the content node: nginx, plain and TLS, and unbound
 CONTENT_HTTPS=8443
 CONTENT_DNS=8053
+WINDOW=10         # seconds per summary record
 LOG_LEVEL=info
 DO_BUILD=1
 
@@ -41,7 +42,8 @@ CLEANED=0
 usage() {
     cat <<EOF
 usage: $PROG [--probes N] [--duration S] [--state DIR] [--http-port P]
-             [--log-level LEVEL] [--no-build]
+             [--channel-port P] [--stamp-port P] [--content-ports H,S,D]
+             [--window S] [--log-level LEVEL] [--no-build]
 
 Builds ixmesh if needed and runs a demo mesh on loopback: one controller
 (SQLite) and N probes on 127.0.1.1 ... 127.0.1.N measuring each other with
@@ -54,12 +56,18 @@ measures with icmp, tcp, tls, http and dns.  Open the printed map URL.
   --state DIR      certificates, configuration, logs and the SQLite
                    database (default: $ROOT/state/demo)
   --http-port P    HTTP port of the map and the JSON API (default $HTTP_PORT)
+  --channel-port P TCP port of the probe channel on 127.0.0.1 (default $CHANNEL_PORT)
+  --stamp-port P   UDP port of the probes' STAMP reflectors (default $STAMP_PORT)
+  --content-ports H,S,D
+                   the content node's HTTP, HTTPS and DNS ports
+                   (default $CONTENT_HTTP,$CONTENT_HTTPS,$CONTENT_DNS)
+  --window S       seconds per summary record, 5 to 3600 (default $WINDOW)
   --log-level L    error, warn, info (default) or debug, for every process
   --no-build       use the binaries as they are; do not run cmake
   -h, --help       this text
 
 Environment: IXMESH_BUILD_DIR, the build directory (default: $ROOT/build).
-The probe channel listens on 127.0.0.1:$CHANNEL_PORT.
+Two demos run side by side when every port differs.
 EOF
 }
 
@@ -70,6 +78,13 @@ die() {
     exit 1
 }
 
+# check_port OPTION VALUE: dies unless VALUE is a port number.
+check_port() {
+    if ! [[ $2 =~ ^[0-9]{1,5}$ ]] || (($2 < 1 || $2 > 65535)); then
+        die "$1 wants port numbers, not '$2'"
+    fi
+}
+
 parse_args() {
     while (($#)); do
         case $1 in
@@ -77,13 +92,21 @@ parse_args() {
             usage
             exit 0
             ;;
-        --probes | --duration | --state | --http-port | --log-level)
+        --probes | --duration | --state | --http-port | --channel-port | --stamp-port | \
+            --content-ports | --window | --log-level)
             (($# >= 2)) || die "$1 needs a value (try --help)"
             case $1 in
             --probes) NPROBES=$2 ;;
             --duration) DURATION=$2 ;;
             --state) STATE=$2 ;;
             --http-port) HTTP_PORT=$2 ;;
+            --channel-port) CHANNEL_PORT=$2 ;;
+            --stamp-port) STAMP_PORT=$2 ;;
+            --content-ports)
+                IFS=, read -r CONTENT_HTTP CONTENT_HTTPS CONTENT_DNS <<<"$2"
+                [[ -n $CONTENT_DNS ]] || die "--content-ports wants three ports: HTTP,HTTPS,DNS"
+                ;;
+            --window) WINDOW=$2 ;;
             --log-level) LOG_LEVEL=$2 ;;
             esac
             shift 2
@@ -99,10 +122,19 @@ parse_args() {
         die "--probes wants a number from 1 to 254, not '$NPROBES'"
     fi
     [[ $DURATION =~ ^[0-9]+$ ]] || die "--duration wants whole seconds, not '$DURATION'"
-    if ! [[ $HTTP_PORT =~ ^[0-9]{1,5}$ ]] || ((HTTP_PORT < 1 || HTTP_PORT > 65535)); then
-        die "--http-port wants a port number, not '$HTTP_PORT'"
+    check_port --http-port "$HTTP_PORT"
+    check_port --channel-port "$CHANNEL_PORT"
+    check_port --stamp-port "$STAMP_PORT"
+    check_port --content-ports "$CONTENT_HTTP"
+    check_port --content-ports "$CONTENT_HTTPS"
+    check_port --content-ports "$CONTENT_DNS"
+    # The TCP listeners on 127.0.0.1 (STAMP and DNS are UDP).
+    [[ $(printf '%s\n' "$HTTP_PORT" "$CHANNEL_PORT" "$CONTENT_HTTP" "$CONTENT_HTTPS" |
+        sort -u | wc -l) == 4 ]] ||
+        die "the HTTP, channel and content node's HTTP and HTTPS ports must differ"
+    if ! [[ $WINDOW =~ ^[0-9]{1,4}$ ]] || ((WINDOW < 5 || WINDOW > 3600)); then
+        die "--window wants seconds from 5 to 3600, not '$WINDOW'"
     fi
-    ((HTTP_PORT != CHANNEL_PORT)) || die "--http-port $HTTP_PORT is the probe channel's port"
     case $LOG_LEVEL in
     error | warn | info | debug) ;;
     *) die "--log-level wants error, warn, info or debug, not '$LOG_LEVEL'" ;;
@@ -195,7 +227,7 @@ database = $STATE/ixmesh.db
 log_level = $LOG_LEVEL
 
 [mesh]
-window = 10
+window = $WINDOW
 interval_ms = 1000
 timeout_ms = 1000
 size = 44
@@ -371,6 +403,22 @@ wait_http() {
     die "the controller did not answer on $url within 30 s (see $STATE/log/controller.log)"
 }
 
+# wait_content: waits (up to 10 s) until the content node listens, so that
+# the probes' first attempts find it: a connection refused or a query
+# unanswered at start would show as loss that nothing in the network caused.
+wait_content() {
+    local i
+    for ((i = 0; i < 40; i++)); do
+        if port_busy tcp "$CONTENT_HTTP" && port_busy tcp "$CONTENT_HTTPS" &&
+            port_busy udp "$CONTENT_DNS"; then
+            return 0
+        fi
+        check_alive || die "a process ended while the content node was starting"
+        nap 0.25
+    done
+    warn "the content node does not listen on $CONTENT_HTTP, $CONTENT_HTTPS and $CONTENT_DNS after 10 s; see $STATE/log/nginx.log and unbound.log"
+}
+
 # connected_count: how many probes /api/v1/probes calls connected.
 connected_count() {
     curl -fsS --max-time 2 "http://127.0.0.1:$HTTP_PORT/api/v1/probes" 2>/dev/null |
@@ -470,6 +518,7 @@ main() {
     OPTIONAL[${#PIDS[@]} - 1]=1
     start_cmd unbound unbound -d -c "$STATE/conf/unbound.conf"
     OPTIONAL[${#PIDS[@]} - 1]=1
+    wait_content
     for ((k = 1; k <= NPROBES; k++)); do
         start "p$k" "$PROBE_BIN"
     done
@@ -483,7 +532,7 @@ ixmesh demo: a controller, $NPROBES probes and a content node on loopback.
               http://127.0.0.1:$HTTP_PORT/api/v1/probes
   logs        $STATE/log/
   database    $STATE/ixmesh.db
-The first measurements arrive after one 10-second window.
+The first measurements arrive after one $WINDOW-second window.
 EOF
     if ((DURATION > 0)); then
         echo "Stopping after $DURATION s (or Ctrl-C)."

@@ -86,8 +86,9 @@ struct probe_icmp_rx {
 };
 
 /*
- * A task's own state (t->mstate): for a task naming a host, the lookup of
- * its name; for one with an address, only a mark that it is in the table.
+ * A task's own state (t->mstate): for a task naming only a host, the
+ * lookup of its name; for one with an address, only a mark that it is in
+ * the table.
  */
 struct probe_icmp_name {
     struct probe_task *t;
@@ -965,9 +966,12 @@ static int send_now(struct probe_icmp_io *io, struct probe_task *t)
     struct probe_icmp_family *f;
     char why[PROTO_WHY_MAX + 1];
     uint8_t a[16];
-    int family;
+    int family, rc;
 
-    addr_key((const struct sockaddr *)&t->dst, &family, a);
+    if ((rc = addr_key((const struct sockaddr *)&t->dst, &family, a)) < 0) {
+        fail_now(io->p, t, PROTO_OUT_LOCAL, "no ICMP for this address family");
+        return rc;
+    }
     f = &io->fam[fam_index(family)];
     if (f->fd < 0) {
         snprintf(why, sizeof(why), "no IPv%c ICMP socket: %s",
@@ -1017,9 +1021,9 @@ static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
 }
 
 /*
- * A name is looked up before the first attempt, which waits for the
- * answer, and again in each new window, while the address known goes on
- * being used.
+ * A name without an address is looked up before the first attempt, which
+ * waits for the answer, and again in each new window, while the address
+ * known goes on being used.
  */
 static int resolve(struct probe *p, struct probe_task *t)
 {
@@ -1061,7 +1065,16 @@ static int icmp_send(struct probe *p, struct probe_task *t)
 
     if (io == NULL)
         return -ENOTCONN;
-    if (t->spec.host[0] != '\0')
+    /*
+     * The address, when the task has one, is the target, and the host only
+     * its name (PROTOCOL.md, the task's addr), as for tcp, tls and http.
+     * Either way the task is in the table before its first request leaves:
+     * a reply that finds no task is a stray, and its attempt a timeout.
+     * (Looking the name up as well, and adding the task only on the answer,
+     * lost each task's first echo to a target answering faster than the
+     * resolver, and every echo while the resolver was silent.)
+     */
+    if (t->spec.addr[0] == '\0')
         rc = resolve(p, t);
     else if (t->mstate == NULL && (rc = table_add(io, t)) == 0)
         t->mstate = &known;

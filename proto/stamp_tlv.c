@@ -250,7 +250,7 @@ static int find_hmac(const uint8_t *tlvs, size_t len, struct hmac_place *h)
     int rc, bad = 0;
     size_t at;
 
-    h->off = -1;
+    *h = (struct hmac_place){.off = -1};
     proto_rd_init(&r, tlvs, len);
     for (at = r.off; (rc = proto_stamp_tlv_next(&r, &t)) == 1; at = r.off) {
         if (t.type == PROTO_STAMP_TLV_HMAC) {
@@ -351,7 +351,9 @@ static int classify(uint8_t type, uint16_t len, int have_key, int *known)
 }
 
 /* Class of Service, 4.4: DSCP1 stays, DSCP2 and ECN as received, RP = 1
- * when local policy (ctx->dscp1_allowed) refuses DSCP1. */
+ * when local policy (ctx->dscp1_allowed) refuses DSCP1.  classify() has
+ * checked the length, so the value decodes; were it not to, it would stay
+ * as received rather than be built from nothing. */
 static void answer_cos(struct proto_wr *w, const struct proto_stamp_tlv *t,
                        const struct proto_stamp_tlv_ctx *ctx,
                        struct proto_stamp_tlv_result *res)
@@ -359,7 +361,8 @@ static void answer_cos(struct proto_wr *w, const struct proto_stamp_tlv *t,
     struct proto_stamp_cos v;
     int allowed;
 
-    proto_stamp_tlv_cos(t, &v);
+    if (proto_stamp_tlv_cos(t, &v) < 0)
+        return;
     allowed = (ctx->dscp1_allowed >> v.dscp1 & 1u) != 0;
     v.dscp2 = ctx->rx_dscp;
     v.ecn = ctx->rx_ecn;
@@ -369,13 +372,15 @@ static void answer_cos(struct proto_wr *w, const struct proto_stamp_tlv *t,
     res->reply_dscp = allowed ? v.dscp1 : (uint8_t)(ctx->rx_dscp & DSCP_MASK);
 }
 
-/* Direct Measurement, 4.5: the sender's S_TxC stays, our counters go in. */
+/* Direct Measurement, 4.5: the sender's S_TxC stays, our counters go in
+ * (an undecodable value stays as received, as in answer_cos). */
 static void answer_direct(struct proto_wr *w, const struct proto_stamp_tlv *t,
                           const struct proto_stamp_tlv_ctx *ctx)
 {
     struct proto_stamp_direct v;
 
-    proto_stamp_tlv_direct(t, &v);
+    if (proto_stamp_tlv_direct(t, &v) < 0)
+        return;
     v.r_rxc = ctx->rx_count;
     v.r_txc = ctx->tx_count;
     wr_direct(w, &v);
