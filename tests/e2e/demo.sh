@@ -15,30 +15,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEMO_PID=
 
-# leftovers: pids of ixmesh daemons whose command line names our state dir.
-leftovers() {
-    pgrep -f -- "$STATE/" || true
-}
-
-# demo_cleanup: runs before e2e_cleanup; stops the demo if the test failed
-# half-way, then anything it may have left.
-demo_cleanup() {
-    local rc=$? pid
-    if [[ -n $DEMO_PID ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-        kill -TERM "$DEMO_PID" 2>/dev/null || true
-        sleep 8
-        kill -KILL "$DEMO_PID" 2>/dev/null || true
-    fi
-    for pid in $(leftovers); do kill -KILL "$pid" 2>/dev/null || true; done
-    # The daemons' logs: printed on failure, searched for sanitizer reports.
-    if [[ -d $STATE/log ]]; then E2E_LOGS+=("$STATE"/log/*.log); fi
-    if ((rc != 0)) && [[ -f $TMP/demo.out ]]; then
-        echo "----- output of deploy/demo.sh" >&2
-        cat "$TMP/demo.out" >&2
-    fi
-    (exit "$rc")
-    e2e_cleanup
-}
 
 # content_working: every probe measures the content node cdn with all five
 # methods, without loss, on the map of the last 30 s.

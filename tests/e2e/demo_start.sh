@@ -18,29 +18,6 @@ IDX=30
 WINDOWS=3 # how many windows of each cell are checked
 DEMO_PID=
 
-leftovers() {
-    pgrep -f -- "$STATE/" || true
-}
-
-# start_cleanup: stops the demo if the test failed half-way, then anything
-# it may have left; the daemons' logs are printed on failure and searched
-# for sanitizer reports.
-start_cleanup() {
-    local rc=$? pid
-    if [[ -n $DEMO_PID ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-        kill -TERM "$DEMO_PID" 2>/dev/null || true
-        sleep 8
-        kill -KILL "$DEMO_PID" 2>/dev/null || true
-    fi
-    for pid in $(leftovers); do kill -KILL "$pid" 2>/dev/null || true; done
-    if [[ -d $STATE/log ]]; then E2E_LOGS+=("$STATE"/log/*.log); fi
-    if ((rc != 0)) && [[ -f $TMP/demo.out ]]; then
-        echo "----- output of deploy/demo.sh" >&2
-        cat "$TMP/demo.out" >&2
-    fi
-    (exit "$rc")
-    e2e_cleanup
-}
 
 # first_windows MODE: reads the first $WINDOWS records of every expected
 # cell from the database.  MODE "ready": exits 0 once every cell has them.
@@ -95,7 +72,7 @@ main() {
 
     e2e_setup demo_start $IDX "$1" "$2"
     STATE=$TMP/state
-    trap start_cleanup EXIT
+    trap demo_cleanup EXIT
 
     t0=$(date +%s)
     IXMESH_BUILD_DIR=$(dirname "$BIN_DIR") \

@@ -436,3 +436,31 @@ sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" ||
         fail "$name: expected $expr, got: ${json:-nothing (see $TMP/measure.err)}"
     note "$name: ok"
 }
+
+# ---- deploy/demo.sh under test (e2e.demo, e2e.demo_start) ----------------
+# They set STATE, TMP and DEMO_PID, and trap demo_cleanup on EXIT.
+
+# leftovers: pids of ixmesh daemons whose command line names our state dir.
+leftovers() {
+    pgrep -f -- "$STATE/" || true
+}
+
+# demo_cleanup: runs before e2e_cleanup; stops the demo if the test failed
+# half-way, then anything it may have left.
+demo_cleanup() {
+    local rc=$? pid
+    if [[ -n $DEMO_PID ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
+        kill -TERM "$DEMO_PID" 2>/dev/null || true
+        sleep 8
+        kill -KILL "$DEMO_PID" 2>/dev/null || true
+    fi
+    for pid in $(leftovers); do kill -KILL "$pid" 2>/dev/null || true; done
+    # The daemons' logs: printed on failure, searched for sanitizer reports.
+    if [[ -d $STATE/log ]]; then E2E_LOGS+=("$STATE"/log/*.log); fi
+    if ((rc != 0)) && [[ -f $TMP/demo.out ]]; then
+        echo "----- output of deploy/demo.sh" >&2
+        cat "$TMP/demo.out" >&2
+    fi
+    (exit "$rc")
+    e2e_cleanup
+}
