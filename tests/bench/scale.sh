@@ -1,7 +1,8 @@
 #!/bin/bash
 # scale.sh - scale does not bend the truth: the p50 RTT to one target while
 # the same probe also measures 999 others at 1 packet per second each must
-# differ by at most 20 us from the p50 to that target alone.
+# move from the p50 to that target alone by at most 20 us more or less than
+# fping's, measured the same way in the same run (the host's own share).
 #
 # Two namespaces joined by a veth pair; the 1,000 target addresses live on
 # the far side's loopback (198.18.136.0/22, routed over the veth, so the near
@@ -108,5 +109,7 @@ echo "replies to the first target: ours $alone_n / $loaded_n, fping $ref_alone_n
     "$ntargets targets, $lost lost in all; our CPU with 1000 targets ${ucpu}s user ${scpu}s system"
 echo "shift_us=$diff_us fping_shift_us=$ref_diff_us targets=$ntargets count=$COUNT"
 ((alone_n >= COUNT * 9 / 10 && loaded_n >= COUNT * 9 / 10)) || fail "too few replies"
-awk -v d="$diff_us" 'BEGIN { exit !(d <= 20 && d >= -20) }' ||
-    fail "the p50 moved by $diff_us us with 999 more targets; at most 20 us allowed"
+# The host moves both tools alike (here, on a host without a cpuidle
+# driver, both got faster under load): our shift is judged against fping's.
+awk -v d="$diff_us" -v r="$ref_diff_us" 'BEGIN { exit !(d - r <= 20 && d - r >= -20) }' ||
+    fail "the p50 moved by $diff_us us with 999 more targets, fping's by $ref_diff_us us; at most 20 us apart allowed"
