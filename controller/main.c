@@ -1,6 +1,7 @@
 /*
  * main.c - ixmesh-controller: arguments, signals and the loop.
  */
+#include <signal.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -136,6 +137,9 @@ int main(int argc, char **argv)
     char err[1024];
     int status = 0;
 
+    /* A peer that closed its end must cost a write's EPIPE, not the
+     * process (delivery.full_disk saw exit 141 while stopping). */
+    signal(SIGPIPE, SIG_IGN);
     if (parse_args(argc, argv, &config, &level) < 0)
         return 2;
     if (ctl_config_load(config, &c.cfg, err, sizeof(err)) < 0) {
