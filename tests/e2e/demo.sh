@@ -101,13 +101,7 @@ main() {
     note "deploy/demo.sh started (pid $DEMO_PID), state in $STATE"
 
     # The demo checks the dependencies first, then starts the mesh.
-    for ((i = 0; i < 120; i++)); do
-        grep -q 'http://127.0.0.1:8080/' "$TMP/demo.out" 2>/dev/null && break
-        kill -0 "$DEMO_PID" 2>/dev/null || fail "deploy/demo.sh exited before printing the map URL"
-        sleep 0.5
-    done
-    grep -q 'http://127.0.0.1:8080/' "$TMP/demo.out" ||
-        fail "deploy/demo.sh did not print the map URL within 60 s"
+    demo_wait_url 'http://127.0.0.1:8080/'
     note "the demo is up after $(($(date +%s) - t0)) s"
 
     # wait_pairs watches the controller; here the demo owns it.

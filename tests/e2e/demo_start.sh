@@ -83,13 +83,7 @@ main() {
         --log-level debug </dev/null >"$TMP/demo.out" 2>&1 &
     DEMO_PID=$!
     note "deploy/demo.sh started (pid $DEMO_PID), state in $STATE"
-    for ((i = 0; i < 120; i++)); do
-        grep -q "http://127.0.0.1:$HTTP_PORT/" "$TMP/demo.out" 2>/dev/null && break
-        kill -0 "$DEMO_PID" 2>/dev/null || fail "deploy/demo.sh exited before printing the map URL"
-        sleep 0.5
-    done
-    grep -q "http://127.0.0.1:$HTTP_PORT/" "$TMP/demo.out" ||
-        fail "deploy/demo.sh did not print the map URL within 60 s"
+    demo_wait_url "http://127.0.0.1:$HTTP_PORT/"
     note "the demo is up after $(($(date +%s) - t0)) s"
 
     # A first window, maybe short, two more of 5 s, then the timeout (1 s)

@@ -464,3 +464,14 @@ demo_cleanup() {
     (exit "$rc")
     e2e_cleanup
 }
+
+# demo_wait_url URL: waits up to 60 s for deploy/demo.sh to print URL.
+demo_wait_url() {
+    local url=$1 i
+    for ((i = 0; i < 120; i++)); do
+        grep -qF "$url" "$TMP/demo.out" 2>/dev/null && return 0
+        kill -0 "$DEMO_PID" 2>/dev/null || fail "deploy/demo.sh exited before printing the map URL"
+        sleep 0.5
+    done
+    fail "deploy/demo.sh did not print the map URL within 60 s"
+}
