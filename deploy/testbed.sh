@@ -53,14 +53,17 @@ STOP_GRACE=5
 # waking a sleeping thread costs tens of microseconds here, but every wire
 # that polls holds a CPU, and several of them can starve the probes.
 SPIN_US=${IXMESH_TESTBED_SPIN_US:-0}
-PM_QOS=1
+PM_QOS=${IXMESH_TESTBED_PM_QOS:-1}
 # Extra time every wire adds unseen (ixmesh-linkemu --slow-us): stands for a
 # slower host, to show that no test depends on how quiet this one is.
 SLOW_US=${IXMESH_TESTBED_SLOW_US:-0}
-# The calibration: a reflector on the content node, measured from m1.
+# The calibration: a reflector on the content node, measured from m1, a
+# packet every 10 ms: sparse like the mesh's own traffic, so the wires wake
+# from idle as they will for it (at every 2 ms they stayed awake, and the
+# base read lower than what the mesh then met on a halting host).
 CAL_PORT=9862
-CAL_COUNT=500
-CAL_INTERVAL_MS=2
+CAL_COUNT=300
+CAL_INTERVAL_MS=10
 
 MEMBERS=4
 DELAY_MS=0
@@ -97,7 +100,8 @@ unbound), and the controller on this host, its map at http://127.0.0.1:P/.
     --http-port P   the controller's map and API (default $HTTP_PORT)
     --window S      seconds per summary record (default $WINDOW)
     --interval-ms MS  STAMP packets per pair (default $INTERVAL_MS)
-    --no-pm-qos     let idle CPUs halt (less exact delays, less power)
+    --no-pm-qos     let idle CPUs halt (less exact delays, less power;
+                    also IXMESH_TESTBED_PM_QOS=0)
     --slow-us U     every wire adds U us more that nothing reports, as on a
                     slower host (default \$IXMESH_TESTBED_SLOW_US or 0); the
                     calibration must find it
@@ -589,7 +593,12 @@ all_connected() {
 # hold_pm_qos: keeps /dev/cpu_dma_latency open at 0 (the kernel's PM QoS
 # request lasts as long as the descriptor) in a process named ixtb-pm-qos.
 hold_pm_qos() {
+    local driver
+    driver=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)
+    IDLE_NOTE="cpuidle driver $driver, PM QoS hold $( ((PM_QOS)) && echo on || echo off)"
     ((PM_QOS)) || return 0
+    [[ $driver != none ]] ||
+        say "no cpuidle driver here: holding PM QoS changes nothing; the calibration measures what that costs"
     if [[ ! -w /dev/cpu_dma_latency ]]; then
         warn "no /dev/cpu_dma_latency: idle CPUs may add wake-up time to the delays"
         return 0
@@ -660,6 +669,7 @@ BASE_P50_US=$BASE_P50_US
 LATE0_US=$LATE0_US
 CAL_P50_US=$CAL_P50_US
 CAL_MODEL_US=$CAL_MODEL_US
+IDLE_NOTE="$IDLE_NOTE"
 EOF
     say "up: $MEMBERS members on $LAN4.0/24 and ${LAN6}:/64, content node $LAN4.$CN_HOST"
     say "one-way delay ${DELAY_MS} ms (+/- ${JITTER_MS} ms) and ${LOSS_PCT} % loss on every access link"
@@ -729,6 +739,7 @@ cmd_status() {
         echo "  wires: at ${DELAY_MS} ms a link, m1 <-> cn p50 $CAL_P50_US us; delays + base +" \
             "lateness predicted $CAL_MODEL_US us"
         echo "  wires: a pair's round trip now: $0 rtt A B"
+        echo "  idle CPUs: ${IDLE_NOTE:-unknown}"
     fi
     curl -fsS --max-time 2 "http://127.0.0.1:${HTTP_PORT}/api/v1/probes" |
         python3 -c 'import json,sys

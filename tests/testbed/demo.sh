@@ -5,7 +5,8 @@
 # 12 member pairs must be on the map within 0.5 ms of that (p50, merged
 # sketches), one hop apart, without loss; then down must leave no namespace,
 # link or process.  With IXMESH_TESTBED_SLOW_US set, every wire is slower by
-# that much, unseen: the test must pass all the same (testbed.slow_host).
+# that much, unseen: the test must pass all the same (testbed.slow_host); and
+# with IXMESH_TESTBED_PM_QOS=0 idle CPUs halt (testbed.halting_host).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tb_setup demo "$1" "$2"
@@ -39,7 +40,7 @@ for ((i = 0; i < 60; i++)); do
 done
 ((i < 60)) || fail "the map never showed all 12 pairs: $(cat "$TMP/map.json")"
 cat "$TMP/pairs.txt"
-tb status | grep 'wires:' || fail "status does not show the wires' calibration"
+tb status | grep -E 'wires:|idle CPUs:' || fail "status does not show the wires' calibration"
 # The truth of each pair, from the lateness its wires showed meanwhile.
 for ((a = 1; a <= 4; a++)); do
     for ((b = 1; b <= 4; b++)); do
