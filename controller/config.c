@@ -9,9 +9,25 @@
  *   key = controller.key            ; required
  *   database = ixmesh.db            ; SQLite file; required
  *   log_level = info
+ *   user = ixmesh                   ; started as root, it becomes this user
  *   heartbeat = 10                 ; seconds between heartbeats, both ways
  *   idle_timeout = 35               ; a connection silent this long is closed
  *   mesh_grace = 120                ; a probe that left is still measured this long
+ *   handshake_timeout = 5           ; s from accept to the end of TLS handshake, <= 10
+ *   max_pending = 256               ; channel connections without a HELLO yet
+ *   max_pending_per_source = 16     ; the same from one address (IPv6: one /64)
+ *   http_max_connections = 256      ; HTTP connections; past it the slowest goes
+ *   http_max_per_client = 16        ; the same from one address
+ *   http_timeout = 10               ; seconds to send a request's head; idle limit
+ *
+ *   [exchange]                      ; what a member may announce and send (guard.c)
+ *   prefixes = 192.0.2.0/24 ...     ; its addresses; unset: loopback only
+ *   probe.ID = PREFIX ...           ; one probe's own list instead
+ *   stamp_ports = 862-65535
+ *   address_change_interval = 60    ; seconds between two changes of addresses
+ *   hello_burst = 10                ; HELLOs at once, then
+ *   hello_interval = 6              ; one more each this many seconds
+ *   backlog_rate = 200              ; records/s beyond what its tasks produce
  *
  *   [mesh]
  *   window = 10                     ; seconds per summary record
@@ -137,6 +153,13 @@ static int set_controller(struct parse_ctx *pc, const char *name, const char *v)
         return copy_str(cfg->key, sizeof(cfg->key), v, pc);
     if (strcmp(name, "database") == 0)
         return copy_str(cfg->database, sizeof(cfg->database), v, pc);
+    if (strcmp(name, "user") == 0) {
+        if (privs_user_refused(v) != NULL)
+            return snprintf(pc->reason, sizeof(pc->reason), "user '%.32s' %s", v,
+                            privs_user_refused(v)),
+                   -1;
+        return copy_str(cfg->user, sizeof(cfg->user), v, pc);
+    }
     if (strcmp(name, "log_level") == 0) {
         enum log_level l;
 
@@ -150,6 +173,18 @@ static int set_controller(struct parse_ctx *pc, const char *name, const char *v)
         return parse_u32(v, 2, 86400, &cfg->idle_s, pc);
     if (strcmp(name, "mesh_grace") == 0)
         return parse_u32(v, 0, 86400, &cfg->grace_s, pc);
+    if (strcmp(name, "handshake_timeout") == 0)
+        return parse_u32(v, 1, CTL_HELLO_TIMEOUT_S, &cfg->limits.handshake_s, pc);
+    if (strcmp(name, "max_pending") == 0)
+        return parse_u32(v, 1, 100000, &cfg->limits.pending_max, pc);
+    if (strcmp(name, "max_pending_per_source") == 0)
+        return parse_u32(v, 1, 100000, &cfg->limits.pending_per_source, pc);
+    if (strcmp(name, "http_max_connections") == 0)
+        return parse_u32(v, 1, 65536, &cfg->limits.http_max, pc);
+    if (strcmp(name, "http_max_per_client") == 0)
+        return parse_u32(v, 1, 65536, &cfg->limits.http_per_client, pc);
+    if (strcmp(name, "http_timeout") == 0)
+        return parse_u32(v, 1, 3600, &cfg->limits.http_timeout_s, pc);
     return fail(pc, "unknown key '%s' in [controller]", name);
 }
 
@@ -459,6 +494,89 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* A list of prefixes, separated by spaces or commas, into v (at most
+ * CTL_PREFIX_MAX); 0 or -1 with the reason. */
+static int parse_prefixes(const char *v, struct ctl_prefix *out, size_t *n,
+                          struct parse_ctx *pc)
+{
+    char buf[4096], *save = NULL, *tok;
+
+    if (strlen(v) >= sizeof(buf))
+        return fail(pc, "list too long%s", "");
+    strcpy(buf, v);
+    *n = 0;
+    for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+        if (*n == CTL_PREFIX_MAX)
+            return fail(pc, "more than %s prefixes", "32");
+        if (ctl_prefix_parse(tok, &out[(*n)++]) < 0)
+            return fail(pc, "'%s' is not a prefix ADDRESS/LENGTH without host bits", tok);
+    }
+    return *n == 0 ? fail(pc, "an empty list of prefixes%s", "") : 0;
+}
+
+/* probe.ID = PREFIX ...: that probe's own list. */
+static int set_probe_prefixes(struct parse_ctx *pc, const char *id, const char *v)
+{
+    struct ctl_exchange *x = &pc->cfg->exchange;
+    struct ctl_probe_prefixes *p;
+
+    if (!proto_id_valid(id))
+        return fail(pc, "'%s' is not a probe id", id);
+    for (size_t i = 0; i < x->nprobes; i++)
+        if (strcmp(x->probes[i].id, id) == 0)
+            return fail(pc, "probe.%s is set twice", id);
+    p = realloc(x->probes, (x->nprobes + 1) * sizeof(*p));
+    if (p == NULL)
+        return fail(pc, "out of memory%s", "");
+    x->probes = p;
+    p = &x->probes[x->nprobes];
+    memset(p, 0, sizeof(*p));
+    strcpy(p->id, id);
+    if (parse_prefixes(v, p->v, &p->n, pc) < 0)
+        return -1;
+    x->nprobes++;
+    return 0;
+}
+
+/* stamp_ports = LO-HI */
+static int parse_port_range(const char *v, struct ctl_exchange *x, struct parse_ctx *pc)
+{
+    char lo[8], hi[8];
+    const char *dash = strchr(v, '-');
+    unsigned long a, b;
+
+    if (dash == NULL || dash - v >= (long)sizeof(lo) || strlen(dash + 1) >= sizeof(hi))
+        return fail(pc, "'%s' is not a port range LOW-HIGH", v);
+    snprintf(lo, sizeof(lo), "%.*s", (int)(dash - v), v);
+    snprintf(hi, sizeof(hi), "%s", dash + 1);
+    if (parse_uint(lo, 1, 65535, &a, pc) < 0 || parse_uint(hi, a, 65535, &b, pc) < 0)
+        return -1;
+    x->port_lo = (uint16_t)a;
+    x->port_hi = (uint16_t)b;
+    return 0;
+}
+
+static int set_exchange(struct parse_ctx *pc, const char *name, const char *v)
+{
+    struct ctl_exchange *x = &pc->cfg->exchange;
+
+    if (strcmp(name, "prefixes") == 0)
+        return parse_prefixes(v, x->prefixes, &x->nprefixes, pc);
+    if (strncmp(name, "probe.", 6) == 0)
+        return set_probe_prefixes(pc, name + 6, v);
+    if (strcmp(name, "stamp_ports") == 0)
+        return parse_port_range(v, x, pc);
+    if (strcmp(name, "address_change_interval") == 0)
+        return parse_u32(v, 0, 86400, &x->addr_change_s, pc);
+    if (strcmp(name, "hello_burst") == 0)
+        return parse_u32(v, 1, 1000, &x->hello_burst, pc);
+    if (strcmp(name, "hello_interval") == 0)
+        return parse_u32(v, 1, 3600, &x->hello_every_s, pc);
+    if (strcmp(name, "backlog_rate") == 0)
+        return parse_u32(v, 1, 1000000, &x->backlog_rate, pc);
+    return fail(pc, "unknown key '%s' in [exchange]", name);
+}
+
 /* One key of a section: 0, or -1 with the reason in pc->reason. */
 static int entry(struct parse_ctx *pc, const char *section, const char *name,
                  const char *value)
@@ -470,6 +588,8 @@ static int entry(struct parse_ctx *pc, const char *section, const char *name,
         return set_controller(pc, name, value);
     if (strcmp(section, "mesh") == 0)
         return set_mesh(pc, name, value);
+    if (strcmp(section, "exchange") == 0)
+        return set_exchange(pc, name, value);
     if (strncmp(section, CONTENT_PREFIX, strlen(CONTENT_PREFIX)) == 0) {
         /* read_line opened it at its header (an id it refused stopped the
          * parse): by index, since inih cuts section names at 49 octets. */
@@ -501,14 +621,27 @@ static void set_defaults(struct ctl_config *cfg)
     proto_addr_parse("*", CTL_CHANNEL_PORT, &cfg->listen_addr, &cfg->listen_len);
     proto_addr_parse("127.0.0.1", CTL_HTTP_PORT, &cfg->http_addr, &cfg->http_len);
     strcpy(cfg->log_level, "info");
+    strcpy(cfg->user, PRIVS_USER_DEFAULT);
     cfg->heartbeat_s = 10;
     cfg->idle_s = 35;
     cfg->grace_s = 120;
+    cfg->limits = (struct ctl_limits){.handshake_s = 5,
+                                      .pending_max = 256,
+                                      .pending_per_source = 16,
+                                      .http_max = 256,
+                                      .http_per_client = 16,
+                                      .http_timeout_s = 10};
     cfg->mesh = (struct ctl_mesh){.window_s = 10,
                                   .interval_ms = 1000,
                                   .timeout_ms = 1000,
                                   .size = PROTO_STAMP_BASE_LEN,
                                   .dscp = 0};
+    cfg->exchange = (struct ctl_exchange){.port_lo = 862,
+                                          .port_hi = 65535,
+                                          .addr_change_s = 60,
+                                          .hello_burst = 10,
+                                          .hello_every_s = 6,
+                                          .backlog_rate = 200};
 }
 
 static const char *check(const struct ctl_config *cfg)
@@ -523,6 +656,10 @@ static const char *check(const struct ctl_config *cfg)
         return "[controller] database is required";
     if (cfg->heartbeat_s >= cfg->idle_s)
         return "[controller] heartbeat must be shorter than idle_timeout";
+    if (cfg->limits.pending_per_source > cfg->limits.pending_max)
+        return "[controller] max_pending_per_source must not exceed max_pending";
+    if (cfg->limits.http_per_client > cfg->limits.http_max)
+        return "[controller] http_max_per_client must not exceed http_max_connections";
     /* A window must close after its last reply could arrive. */
     if ((uint64_t)cfg->mesh.timeout_ms >= (uint64_t)cfg->mesh.window_s * 1000)
         return "[mesh] timeout_ms must be shorter than the window";
@@ -573,6 +710,9 @@ static int finish_content(const struct ctl_config *cfg, struct ctl_content *n, c
 
 void ctl_config_free(struct ctl_config *cfg)
 {
+    free(cfg->exchange.probes);
+    cfg->exchange.probes = NULL;
+    cfg->exchange.nprobes = 0;
     free(cfg->content);
     cfg->content = NULL;
     cfg->ncontent = 0;

@@ -5,6 +5,7 @@
  * Files, and who touches libuv:
  *   main.c        arguments, signals, the loop
  *   config.c      the INI configuration
+ *   guard.c       what a member may say: addresses, records, budgets (no I/O)
  *   planner.c     task lists: the full mesh of connected probes and the
  *                 content nodes of the configuration (no I/O)
  *   store.c       SQLite: probes and summary records (outcomes, why and
@@ -13,6 +14,7 @@
  *   map.c         the JSON documents of the HTTP API (no I/O)
  *   channel_io.c  the TLS server for probes: HELLO, TASKS, RESULTS, ACK
  *   http_io.c     libmicrohttpd driven from the loop: the API and the page
+ *   quota.c       how many lines a minute the log gives to noise
  */
 #ifndef IXMESH_CONTROLLER_H
 #define IXMESH_CONTROLLER_H
@@ -24,6 +26,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "privs.h"
 #include "proto.h"
 
 #define CTL_CHANNEL_PORT 7862
@@ -64,7 +67,52 @@ struct ctl_content {
     int line; /* of its section header, for messages */
 };
 
+/* An address prefix of the configuration (CIDR), IPv4 or IPv6. */
+struct ctl_prefix {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t len; /* prefix length in bits */
+};
+
+#define CTL_PREFIX_MAX 32 /* prefixes in one list */
+
+/* [exchange] probe.ID = PREFIX ...: where one probe may be, instead of the
+ * exchange's prefixes. */
+struct ctl_probe_prefixes {
+    char id[PROTO_ID_MAX + 1];
+    struct ctl_prefix v[CTL_PREFIX_MAX];
+    size_t n;
+};
+
+/* [exchange]: what a member may announce and send (guard.c). */
+struct ctl_exchange {
+    struct ctl_prefix prefixes[CTL_PREFIX_MAX];
+    size_t nprefixes; /* 0: prefixes not set, loopback only */
+    /* nprobes lists; owned */
+    struct ctl_probe_prefixes *probes;
+    size_t nprobes;
+    uint16_t port_lo, port_hi; /* stamp_ports */
+    uint32_t addr_change_s;    /* between two changes of a probe's addresses */
+    uint32_t hello_burst;      /* HELLOs a probe may send at once */
+    uint32_t hello_every_s;    /* and one more each this many seconds */
+    uint32_t backlog_rate;     /* records/s a probe may send beyond its tasks' */
+};
+
+/* A HELLO is due this long after accept, TLS handshake included (PROTOCOL.md 6.2). */
+#define CTL_HELLO_TIMEOUT_S 10
+
+/* [controller] bounds on what connections may hold (channel_io.c, http_io.c). */
+struct ctl_limits {
+    uint32_t handshake_s;        /* a TLS handshake ends this long after accept */
+    uint32_t pending_max;        /* channel connections before their HELLO, in all */
+    uint32_t pending_per_source; /* and from one address (IPv6: one /64) */
+    uint32_t http_max;           /* HTTP connections, in all (past it: see http_io.c) */
+    uint32_t http_per_client;    /* and from one address */
+    uint32_t http_timeout_s;     /* to send a request's head; idle between requests */
+};
+
 struct ctl_config {
+    struct ctl_exchange exchange;
     struct sockaddr_storage listen_addr;
     socklen_t listen_len;
     struct sockaddr_storage http_addr;
@@ -72,9 +120,12 @@ struct ctl_config {
     char ca[1024], cert[1024], key[1024];
     char database[1024];
     char log_level[16];
+    /* Who it becomes when started as root. */
+    char user[PRIVS_USER_MAX + 1];
     uint32_t heartbeat_s; /* told to probes in WELCOME; we send as often */
     uint32_t idle_s;      /* a probe silent for this long is dropped */
     uint32_t grace_s;     /* a probe that left stays in the mesh this long */
+    struct ctl_limits limits;
     struct ctl_mesh mesh;
     struct ctl_content *content; /* ncontent nodes, in file order; owned */
     size_t ncontent;
@@ -90,6 +141,71 @@ void ctl_config_free(struct ctl_config *cfg);
 /* The content node of that id, or NULL. */
 const struct ctl_content *ctl_config_content(const struct ctl_config *cfg,
                                              const char *id);
+
+/* ---- guard.c: what a member may say (no I/O) ------------------------------- */
+
+/* "ADDR/LEN" or a bare address (all its bits); 0 or -EINVAL. */
+int ctl_prefix_parse(const char *s, struct ctl_prefix *p);
+/* 1 when the numeric address text a lies inside p, else 0. */
+int ctl_prefix_contains(const struct ctl_prefix *p, const char *a);
+
+/* Why a HELLO is refused (0: it is not). */
+enum ctl_hello_rule {
+    CTL_HELLO_OK = 0,
+    CTL_HELLO_ADDRESS, /* an address outside the prefixes allowed to the probe */
+    CTL_HELLO_PORT,    /* the STAMP port outside [exchange] stamp_ports */
+};
+
+/* Checks a HELLO's addresses and STAMP port against x; the reason, naming
+ * the rule, goes to why. */
+enum ctl_hello_rule ctl_hello_check(const struct ctl_exchange *x,
+                                    const struct proto_hello *h, char *why, size_t len);
+
+/* A token bucket: rate tokens a second up to burst. */
+struct ctl_bucket {
+    double tokens;
+    uint64_t at_ms; /* when tokens was last brought up to date; 0: never */
+};
+
+/* Takes n tokens, even into debt; returns what is left (negative: the debt,
+ * which rate repays in -left / rate seconds). */
+double ctl_bucket_spend(struct ctl_bucket *b, double rate, double burst, double n,
+                        uint64_t now_ms);
+
+/* Why a record is refused (0: it is not); also the index of its counter. */
+enum ctl_record_rule {
+    CTL_REC_OK = 0,
+    CTL_REC_TASK,   /* a task id not given to the probe, or not its target or method */
+    CTL_REC_WINDOW, /* a window in the future, or older than any map shows */
+    CTL_REC_VALUES, /* values that cannot be */
+    CTL_REC_RULES
+};
+const char *ctl_record_rule_name(enum ctl_record_rule r);
+
+/* What the controller gave: the task a record claims to be from. */
+struct ctl_task_ref {
+    uint8_t method;
+    char target_id[PROTO_ID_MAX + 1];
+    /* The longest RTT the probe may report for it: a reply after the task's
+     * timeout still counts while its window is open, and a window closes a
+     * timeout (the longest of the probe's tasks) after its end; so the
+     * window plus the longest timeout of the configuration. */
+    uint32_t rtt_max_ms;
+};
+
+/* A window may end this far ahead of the controller's clock (probe clocks
+ * drift; NTP keeps them well within this), and start this far behind it. */
+#define CTL_CLOCK_SKEW_MS 300000
+#define CTL_RECORD_AGE_MS ((int64_t)CTL_WINDOW_MAX_S * 1000)
+/* An RTT may pass rtt_max_ms by this much: the probe's timer fires on a
+ * busy loop. */
+#define CTL_TIMEOUT_SLACK_MS 100
+
+/* Checks record r against the task t it names (NULL: no such task was
+ * given) and the controller's clock; the reason goes to why. */
+enum ctl_record_rule ctl_record_check(const struct ctl_task_ref *t,
+                                      const struct proto_result *r, int64_t now_ms,
+                                      char *why, size_t len);
 
 /* ---- planner.c ----------------------------------------------------------- */
 
@@ -163,6 +279,7 @@ struct ctl_ingest {
     uint64_t acked;      /* the batch's highest sequence number: durable */
     uint32_t duplicates; /* records already stored: a resend */
     uint64_t missing;    /* records found missing before these: dropped */
+    uint32_t refused;    /* records not stored: they broke a rule (guard.c) */
 };
 
 /*
@@ -174,6 +291,16 @@ struct ctl_ingest {
 int ctl_store_results(struct ctl_store *st, const char *probe_id,
                       const struct proto_results *rs, int64_t now_ms,
                       struct ctl_ingest *in);
+/*
+ * The same, but the records i with refused[i] set (refused may be NULL) are
+ * not stored: they are counted, and their numbers count as used, so that
+ * acknowledging them leaves no hole.
+ */
+int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
+                              const struct proto_results *rs, const uint8_t *refused,
+                              int64_t now_ms, struct ctl_ingest *in);
+/* The store key's probe id into id (PROTO_ID_MAX + 1); -ENOENT when none. */
+int ctl_store_probe_id(struct ctl_store *st, int64_t key, char *id);
 /*
  * A record's outcomes, why and content fields as the compact JSON of the
  * results.extra column; *out is NULL when there are none, else malloc'd
@@ -193,6 +320,8 @@ int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max);
  * size to *missing. */
 int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t seq,
                      uint64_t seq0, int64_t now_ms, uint64_t *missing);
+/* Adds n refused records, the highest numbered seq, to the probe's count. */
+int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t seq);
 /* Records a batch's duplicates, drop reports and health. */
 int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
                       uint32_t duplicates, int64_t now_ms);
@@ -217,16 +346,77 @@ int ctl_parse_window(const char *v, uint32_t *window_s);
 /* Minimum RTT over fibre between two points, in ms (2 x d / (c / 1.47)). */
 double ctl_fibre_rtt_ms(double lat1, double lon1, double lat2, double lon2);
 
+/* ---- quota.c: log lines about noise, bounded ------------------------------- */
+
+/*
+ * At most CTL_QUOTA_LINES lines a minute about one kind of event that
+ * anyone may cause (a connection that never authenticates, a broken HTTP
+ * request); the others are counted and told in one line when the minute ends.
+ */
+#define CTL_QUOTA_LINES 10
+#define CTL_QUOTA_MS    60000
+
+struct ctl_quota {
+    uint64_t start_ms; /* loop time the current minute began; 0: none yet */
+    uint32_t lines;    /* logged in it */
+    uint64_t held;     /* not logged in it */
+};
+
+/* 1 when one more line may be logged now, else 0 (the event is counted). */
+int ctl_quota_take(struct ctl_quota *q, uint64_t now_ms);
+/* 1 once the minute is over, with how many lines it held back in *held
+ * (the caller then says so); a new minute begins with the next event.
+ * 0 while it lasts, or when none began. */
+int ctl_quota_roll(struct ctl_quota *q, uint64_t now_ms, uint64_t *held);
+
 /* ---- channel_io.c -------------------------------------------------------- */
+
+/* How a connection ended, or was refused, before it authenticated. */
+enum ctl_gate_reason {
+    CTL_GATE_FULL,    /* refused at accept: limits.pending_max */
+    CTL_GATE_SOURCE,  /* refused at accept: limits.pending_per_source */
+    CTL_GATE_TIMEOUT, /* no TLS handshake within limits.handshake_s */
+    CTL_GATE_TLS,     /* the handshake failed */
+    CTL_GATE_CLOSED,  /* the peer closed or reset it */
+    CTL_GATE_REASONS
+};
+
+/* Connections before authentication: what became of them, and the log. */
+struct ctl_gate {
+    uint64_t total[CTL_GATE_REASONS];  /* since the start */
+    uint64_t minute[CTL_GATE_REASONS]; /* in the quota's minute */
+    struct ctl_quota quota;
+    size_t freed;        /* unauthenticated connections freed since the last trim */
+    uint64_t trimmed_ms; /* loop time of the last malloc_trim() */
+    uint64_t turn_ms;    /* loop time of the turn that accepted the last connections */
+    uint32_t accepted;   /* how many, in that turn */
+    uv_timer_t later;    /* takes the connection held over to the next turn */
+};
 
 struct ctl;
 struct ctl_conn;
+struct ctl_watch;
 
 int ctl_channel_start(struct ctl *c);
 void ctl_channel_stop(struct ctl *c);
 int ctl_channel_connected(void *ctl, const char *probe_id);
+/* Adds to each probe of a /api/v1/probes document what it had refused. */
+void ctl_channel_annotate(struct ctl *c, json_t *doc);
 
 /* ---- http_io.c ------------------------------------------------------------ */
+
+struct ctl_http_conn;
+
+/* The HTTP connections open, and what became of those that misbehaved. */
+struct ctl_http_guard {
+    struct ctl_http_conn *conns; /* every open one, newest first */
+    uint32_t nconns;
+    uint64_t cut;        /* closed for not sending a request head in time */
+    uint64_t cut_minute; /* the same, in the quota's minute */
+    uint64_t evicted;    /* closed to make room: the longest waiting for a head */
+    uint64_t evicted_minute;
+    struct ctl_quota quota; /* libmicrohttpd's messages and our own */
+};
 
 int ctl_http_start(struct ctl *c);
 void ctl_http_stop(struct ctl *c);
@@ -252,10 +442,16 @@ struct ctl {
     uv_timer_t tick;          /* heartbeats and idle timeouts, once a second */
     struct ctl_roster roster; /* the mesh the planner plans */
     uv_timer_t expire;        /* ends the grace of a probe that left */
+    /* What each probe was given and did (channel_io.c). */
+    struct ctl_watch *watches;
+    size_t nwatches;
     struct MHD_Daemon *http;
     uv_poll_t http_poll;
     uv_timer_t http_timer;
     uv_signal_t sigint, sigterm;
+    /* Connections not yet authenticated (channel_io.c), and HTTP's (http_io.c). */
+    struct ctl_gate gate;
+    struct ctl_http_guard http_guard;
     int stopping;
 };
 

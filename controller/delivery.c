@@ -65,8 +65,12 @@ int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max)
     int rc;
 
     *max = 0;
-    if (sqlite3_prepare_v2(db, "SELECT max(seq) FROM results WHERE probe_id=?", -1, &s,
-                           NULL) != SQLITE_OK)
+    /* Refused records used their numbers too (ctl_delivery_refused). */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT max(coalesce((SELECT max(seq) FROM results"
+                           " WHERE probe_id=?1), 0), coalesce((SELECT refused_seq"
+                           " FROM delivery WHERE probe_id=?1), 0))",
+                           -1, &s, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
@@ -121,6 +125,14 @@ static int note_drops(sqlite3 *db, const char *probe_id, const struct proto_heal
             " DO UPDATE SET records=max(records, ?3)",
             probe_id, h->drops[i].window_start_ms, h->drops[i].records, now_ms);
     return rc;
+}
+
+int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t seq)
+{
+    return exec_bound(db,
+                      "UPDATE delivery SET refused=refused+?2,"
+                      " refused_seq=max(refused_seq, ?3) WHERE probe_id=?1",
+                      probe_id, n, (int64_t)seq, 0);
 }
 
 int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
@@ -227,9 +239,12 @@ json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id)
     json_t *health = health_of(db, probe_id, &dups);
 
     return json_pack(
-        "{s:o, s:o, s:I, s:o, s:o, s:o, s:o}", "health", health, "stored",
+        "{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "health", health, "stored",
         int_query(db, "SELECT count(*) FROM results WHERE probe_id=?", probe_id),
-        "duplicates", dups, "missing",
+        "duplicates", dups, "refused",
+        int_query(db, "SELECT coalesce(max(refused), 0) FROM delivery WHERE probe_id=?",
+                  probe_id),
+        "missing",
         int_query(db,
                   "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM gaps"
                   " WHERE probe_id=?",

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "controller.h"
 #include "log.h"
@@ -92,9 +94,55 @@ static void on_signal_cb(uv_signal_t *h, int signum)
     begin_stop(h->data);
 }
 
-static int setup(struct ctl *c)
+/*
+ * Started as root, the database's directory and files become the user's
+ * (0700, 0600) and SQLite opens them as the user: the -wal and -shm files
+ * it makes, then or after the drop, are the user's too.  A directory that
+ * does not exist is not made: a mistyped path is told, not created.
+ */
+static int open_store_as(struct ctl *c, const struct privs_user *u, char *err,
+                         size_t errlen)
 {
-    char err[512];
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char dir[sizeof(c->cfg.database)], path[sizeof(c->cfg.database) + 16];
+    char *slash;
+    int rc;
+
+    if (u == NULL)
+        return ctl_store_open(c->cfg.database, &c->store, err, errlen);
+    snprintf(dir, sizeof(dir), "%s", c->cfg.database);
+    slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        slash[slash == dir] = '\0'; /* "/x.db": the root, refused below */
+    if (access(dir, F_OK) < 0)
+        return snprintf(err, errlen, "%s: unable to open: its directory: %s",
+                        c->cfg.database, strerror(errno)),
+               -ENOENT;
+    rc = privs_take_dir(dir, u, 0, 0, err, errlen);
+    for (size_t i = 0; rc == 0 && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", c->cfg.database, suffixes[i]);
+        rc = privs_take_file(path, u, i == 0, err, errlen);
+    }
+    if (rc < 0)
+        return rc;
+    if (privs_enter(u) < 0)
+        return snprintf(err, errlen, "cannot act as user %s: %s", u->name,
+                        strerror(errno)),
+               -EPERM;
+    rc = ctl_store_open(c->cfg.database, &c->store, err, errlen);
+    if (rc < 0 && privs_check_reach(c->cfg.database, R_OK | W_OK, path, sizeof(path)) < 0)
+        snprintf(err, errlen, "as user %s: %s", u->name, path);
+    if (privs_leave() < 0)
+        return snprintf(err, errlen, "cannot go back to root: %s", strerror(errno)),
+               -EPERM;
+    return rc;
+}
+
+static int setup(struct ctl *c, const struct privs_user *u)
+{
+    char err[1400];
 
     /* Signals first: begin_stop() closes them whatever else failed. */
     c->loop = uv_default_loop();
@@ -103,7 +151,7 @@ static int setup(struct ctl *c)
     c->sigint.data = c->sigterm.data = c;
     uv_signal_start(&c->sigint, on_signal_cb, SIGINT);
     uv_signal_start(&c->sigterm, on_signal_cb, SIGTERM);
-    if (ctl_store_open(c->cfg.database, &c->store, err, sizeof(err)) < 0) {
+    if (open_store_as(c, u, err, sizeof(err)) < 0) {
         log_error("database: %s", err);
         return -1;
     }
@@ -129,13 +177,46 @@ static void raise_fd_limit(void)
         log_debug("open file limit raised to %llu", (unsigned long long)r.rlim_cur);
 }
 
+/* The user to become, looked up before anything is opened. */
+static int find_user(const struct ctl_config *cfg, const char *config,
+                     struct privs_user *u)
+{
+    int rc = privs_user_lookup(cfg->user, u);
+
+    if (rc == -ENOENT)
+        log_error("user '%s' does not exist: create it (useradd --system "
+                  "--no-create-home %s) or set user = in %s",
+                  cfg->user, cfg->user, config);
+    else if (rc == -EPERM)
+        log_error("user '%s' is uid 0: name an unprivileged user in %s", cfg->user,
+                  config);
+    else if (rc < 0)
+        log_error("user '%s': cannot look it up: %s", cfg->user, strerror(-rc));
+    return rc;
+}
+
+/* Keys read, ports bound, database open: the rest needs no privilege. */
+static int leave_root(const struct privs_user *u)
+{
+    char err[512];
+
+    if (privs_drop(u, 0, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_info("running as user %s (uid %u, gid %u), keeping no capability", u->name,
+             (unsigned)u->uid, (unsigned)u->gid);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct ctl c;
     const char *config = NULL, *level = NULL;
     enum log_level lvl = LOG_LEVEL_INFO;
+    struct privs_user user;
     char err[1024];
-    int status = 0;
+    int status = 0, as_root = geteuid() == 0;
 
     /* A peer that closed its end must cost a write's EPIPE, not the
      * process (delivery.full_disk saw exit 141 while stopping). */
@@ -154,7 +235,16 @@ int main(int argc, char **argv)
     }
     log_init("ixmesh-controller", lvl);
     raise_fd_limit();
-    if (setup(&c) < 0) {
+    umask(077); /* the database, and SQLite's files beside it: 0600 */
+    if (as_root && find_user(&c.cfg, config, &user) < 0) {
+        ctl_config_free(&c.cfg);
+        return 1;
+    }
+    if (!as_root)
+        log_info("not started as root: running as uid %u with the privileges it has "
+                 "(user = %s applies to a start as root)",
+                 (unsigned)geteuid(), c.cfg.user);
+    if (setup(&c, as_root ? &user : NULL) < 0 || (as_root && leave_root(&user) < 0)) {
         status = 1;
         begin_stop(&c);
     } else {

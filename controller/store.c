@@ -72,6 +72,10 @@ static const struct {
     {"SELECT ttl FROM results LIMIT 0",
      "ALTER TABLE results ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0"},
     {"SELECT extra FROM results LIMIT 0", "ALTER TABLE results ADD COLUMN extra TEXT"},
+    {"SELECT refused FROM delivery LIMIT 0",
+     "ALTER TABLE delivery ADD COLUMN refused INTEGER NOT NULL DEFAULT 0"},
+    {"SELECT refused_seq FROM delivery LIMIT 0",
+     "ALTER TABLE delivery ADD COLUMN refused_seq INTEGER NOT NULL DEFAULT 0"},
 };
 
 static int add_columns(sqlite3 *db)
@@ -349,11 +353,13 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
     return rc;
 }
 
-/* Stores the records of rs, counting what was there and what is missing. */
+/* Stores the records of rs but those refused, counting what was there and
+ * what is missing. */
 static int insert_all(struct ctl_store *st, const char *probe_id,
-                      const struct proto_results *rs, int64_t now_ms,
-                      struct ctl_ingest *in)
+                      const struct proto_results *rs, const uint8_t *refused,
+                      int64_t now_ms, struct ctl_ingest *in)
 {
+    uint64_t refused_seq = 0;
     /* A probe that does not send its health (older than the spool) may
      * number from its clock at each start: no hole can be told there. */
     uint64_t prev, seq0 = rs->has_health ? rs->health.seq0 : 0;
@@ -368,7 +374,14 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
             snprintf(st->err, sizeof(st->err), "sequence number beyond 2^63");
             return -ERANGE;
         }
-        rc = insert_one(st, probe_id, &rs->results[i], now_ms);
+        /* A refused record is not stored, but its number is used: no hole. */
+        if (refused != NULL && refused[i]) {
+            in->refused++;
+            refused_seq = seq;
+            rc = 2;
+        } else {
+            rc = insert_one(st, probe_id, &rs->results[i], now_ms);
+        }
         if (rc == 1)
             in->duplicates++;
         else if (rc == 0 && seq > prev && rs->has_health &&
@@ -382,6 +395,9 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
     }
     if (rc >= 0 && ctl_delivery_note(st->db, probe_id, rs, in->duplicates, now_ms) < 0)
         rc = fail(st, "store delivery");
+    if (rc >= 0 && in->refused > 0 &&
+        ctl_delivery_refused(st->db, probe_id, in->refused, refused_seq) < 0)
+        rc = fail(st, "store refusals");
     /* In the same commit: one fsync a batch, not two. */
     if (rc >= 0 && ctl_store_probe_touch(st, probe_id, now_ms) < 0)
         rc = -EIO;
@@ -392,12 +408,19 @@ int ctl_store_results(struct ctl_store *st, const char *probe_id,
                       const struct proto_results *rs, int64_t now_ms,
                       struct ctl_ingest *in)
 {
+    return ctl_store_results_checked(st, probe_id, rs, NULL, now_ms, in);
+}
+
+int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
+                              const struct proto_results *rs, const uint8_t *refused,
+                              int64_t now_ms, struct ctl_ingest *in)
+{
     int rc;
 
     memset(in, 0, sizeof(*in));
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return fail(st, "begin");
-    rc = insert_all(st, probe_id, rs, now_ms, in);
+    rc = insert_all(st, probe_id, rs, refused, now_ms, in);
     if (rc < 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -408,6 +431,23 @@ int ctl_store_results(struct ctl_store *st, const char *probe_id,
         return rc;
     }
     return 0;
+}
+
+int ctl_store_probe_id(struct ctl_store *st, int64_t key, char *id)
+{
+    sqlite3_stmt *s;
+    int rc = -ENOENT;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT id FROM probes WHERE key=?", -1, &s, NULL) !=
+        SQLITE_OK)
+        return fail(st, "probe by key");
+    sqlite3_bind_int64(s, 1, key);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        snprintf(id, PROTO_ID_MAX + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(s);
+    return rc;
 }
 
 /* A stored HELLO back into its structure; addresses that do not fit are

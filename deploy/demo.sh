@@ -145,6 +145,11 @@ parse_args() {
 
 build() {
     bash "$ROOT/deploy/deps.sh" build || die "missing build dependencies (see above)"
+    # Started as root, the daemons switch to the user ixmesh (their user =
+    # key): make it when missing.  Started otherwise, they run as they are.
+    if ((EUID == 0)); then
+        bash "$ROOT/deploy/deps.sh" user || die "cannot make the daemons' user ixmesh"
+    fi
     if ((DO_BUILD)); then
         if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
             say "configuring $BUILD_DIR"
@@ -157,6 +162,14 @@ build() {
     PROBE_BIN=$BUILD_DIR/bin/ixmesh-probe
     [[ -x $CONTROLLER_BIN && -x $PROBE_BIN ]] ||
         die "no ixmesh-controller and ixmesh-probe in $BUILD_DIR/bin"
+}
+
+# check_reach: run as root, the daemons become the user ixmesh, which must
+# reach the state directory: every directory above it must let others in.
+check_reach() {
+    ((EUID == 0)) || return 0
+    runuser -u ixmesh -- test -x "$(dirname "$STATE")" ||
+        die "the daemons run as the user ixmesh, which cannot reach $STATE (a directory above it is closed to others, as /root is): choose another --state (e.g. /var/tmp/ixmesh-demo) or let others through the directories above it (chmod o+x)"
 }
 
 # stale_cleanup: stops what a previous run on this state directory left
@@ -226,6 +239,10 @@ key = $STATE/pki/controller.key
 database = $STATE/ixmesh.db
 log_level = $LOG_LEVEL
 
+; The probes' loopback addresses: the only ones a member may announce.
+[exchange]
+prefixes = 127.0.1.0/24
+
 [mesh]
 window = $WINDOW
 interval_ms = 1000
@@ -268,6 +285,9 @@ log_level = $LOG_LEVEL
 content_ca = $STATE/pki/ca.pem
 resolvers = 127.0.0.1:$CONTENT_DNS
 spool_dir = $STATE/spool/$id
+; the policy: the demo's probes and its content node are all on loopback
+allow_targets = 127.0.0.0/8, ::1
+allow_local = 127.0.0.0/8, ::1
 EOF
     done
     write_content_configs
@@ -498,6 +518,7 @@ main() {
 
     parse_args "$@"
     build
+    check_reach
     stale_cleanup
     check_ports
     ids=()

@@ -17,6 +17,8 @@ BUILD_PKGS=(
     cmake make gcc libc6-dev clang pkg-config
     libuv1-dev libc-ares-dev libssl-dev libmsgpack-dev check
     libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libhttp-parser-dev zlib1g-dev
+    libsodium-dev
+    libcap-dev
     openssl curl python3 iproute2 nginx unbound
 )
 # procps: pgrep in the e2e tests; libclang-rt-14-dev: build-san uses clang;
@@ -28,17 +30,32 @@ TEST_PKGS=(tshark python3-scapy fping procps libclang-rt-14-dev chromium
 
 usage() {
     cat <<EOF
-usage: $PROG build|test
+usage: $PROG build|test|user [NAME]
 
 Installs the missing Debian packages with apt-get (needs root).
   build   ${BUILD_PKGS[*]}
-  test    the build list plus ${TEST_PKGS[*]}
+  test    the build list plus ${TEST_PKGS[*]},
+          and (as root) the user the daemons become, $DAEMON_USER
+  user    only makes the system user NAME (default $DAEMON_USER) when missing:
+          the daemons, started as root, switch to it (their user = key)
 EOF
 }
 
 die() {
     echo "$PROG: $*" >&2
     exit 1
+}
+
+# The user the daemons become when started as root (user = in their ini).
+DAEMON_USER=ixmesh
+
+# ensure_user NAME: makes the system user NAME when missing (needs root).
+ensure_user() {
+    getent passwd "$1" >/dev/null && return 0
+    ((EUID == 0)) || die "user '$1' does not exist; as root: useradd --system --no-create-home --shell /usr/sbin/nologin $1"
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$1" ||
+        die "cannot create the user $1"
+    echo "$PROG: created the system user $1"
 }
 
 # missing PKG...: prints the packages that are not installed.
@@ -80,6 +97,10 @@ main() {
     case ${1:-} in
     build) want=("${BUILD_PKGS[@]}") ;;
     test) want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+    user)
+        ensure_user "${2:-$DAEMON_USER}"
+        return 0
+        ;;
     -h | --help)
         usage
         exit 0
@@ -90,6 +111,8 @@ main() {
         ;;
     esac
     command -v dpkg-query >/dev/null || die "dpkg-query not found: this script is for Debian 12"
+    # The tests start the daemons as root: they switch to this user.
+    if [[ $1 == test ]] && ((EUID == 0)); then ensure_user "$DAEMON_USER"; fi
 
     mapfile -t todo < <(missing "${want[@]}")
     if ((${#todo[@]} == 0)); then

@@ -451,6 +451,10 @@ key = $STATE/pki/controller.key
 database = $STATE/ixmesh.db
 log_level = $LOG_LEVEL
 
+; The peering LAN: the only addresses a member may announce.
+[exchange]
+prefixes = $LAN4.0/24 ${LAN6}:/64
+
 [mesh]
 window = $WINDOW
 interval_ms = $INTERVAL_MS
@@ -505,6 +509,11 @@ log_level = $LOG_LEVEL
 content_ca = $STATE/pki/ca.pem
 resolvers = $LAN4.$CN_HOST
 spool_dir = $STATE/spool/m$k
+; the policy: the peering LAN only, at the pace this testbed asks for
+allow_targets = $LAN4.0/24, ${LAN6}:/64
+min_interval = 10
+max_rate = $((2 * MEMBERS * 1000 / INTERVAL_MS + 1000))
+max_bitrate = $(((2 * MEMBERS * 1000 / INTERVAL_MS + 1000) * 2000))
 EOF
 }
 
@@ -612,6 +621,11 @@ cmd_up() {
     parse_up "$@"
     need_root
     need_tools
+    # The daemons, started as root, switch to this user (their user = key).
+    bash "$ROOT/deploy/deps.sh" user || die "cannot make the daemons' user ixmesh"
+    mkdir -p "$STATE" || die "cannot create $STATE"
+    runuser -u ixmesh -- test -x "$(dirname "$STATE")" ||
+        die "the daemons run as the user ixmesh, which cannot reach $STATE (a directory above it is closed to others): set IXMESH_TESTBED_STATE elsewhere or chmod o+x the directories above it"
     cmd_down quiet
     if [[ -n $(ss -Hltn "sport = :$HTTP_PORT" 2>/dev/null) ]]; then
         die "TCP port $HTTP_PORT is in use (another testbed or demo?); choose --http-port"

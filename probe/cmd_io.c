@@ -3,6 +3,7 @@
  * controller:
  *
  *   ixmesh-probe reflect --listen ADDR:PORT [--key-file FILE] [--stateful] [--legacy]
+ *                        [--rate PPS] [--rate-total PPS]
  *                [--rate PPS]
  *   ixmesh-probe measure ...      (measure_io.c)
  *
@@ -97,7 +98,7 @@ static void reflect_usage(FILE *f)
     fprintf(f,
             "usage: ixmesh-probe reflect [--listen ADDR:PORT] [--key-file FILE]\n"
             "                            [--stateful] [--legacy] [--rate PPS]\n"
-            "                            [--log-level LEVEL]\n"
+            "                            [--rate-total PPS] [--log-level LEVEL]\n"
             "\n"
             "Runs only a STAMP session-reflector (RFC 8762) until interrupted.\n"
             "\n"
@@ -109,8 +110,10 @@ static void reflect_usage(FILE *f)
             "  --rate PPS          answers per second per source address (default %.0f,\n"
             "                      twice the fastest 'measure'; burst twice the rate).\n"
             "                      What it refuses is logged per source, at most once a\n"
-            "                      minute\n",
-            PROBE_REFLECT_RATE);
+            "                      minute\n"
+            "  --rate-total PPS    answers per second over all sources (default %.0f;\n"
+            "                      burst twice the rate), logged likewise\n",
+            PROBE_REFLECT_RATE, PROBE_REFLECT_RATE_TOTAL);
 }
 
 static int reflect_args(int argc, char **argv, struct probe *p)
@@ -120,6 +123,7 @@ static int reflect_args(int argc, char **argv, struct probe *p)
                                          {"stateful", no_argument, NULL, 's'},
                                          {"legacy", no_argument, NULL, 'g'},
                                          {"rate", required_argument, NULL, 'r'},
+                                         {"rate-total", required_argument, NULL, 'R'},
                                          {"log-level", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -145,6 +149,11 @@ static int reflect_args(int argc, char **argv, struct probe *p)
                 return -1;
             p->reflector.rate_pps = rate;
             p->reflector.burst = 2.0 * rate;
+        } else if (c == 'R') {
+            if (probe_cmd_parse_num("--rate-total", optarg, 1, 1000000, &rate) < 0)
+                return -1;
+            p->reflector.rate_total_pps = rate;
+            p->reflector.burst_total = 2.0 * rate;
         } else if (c == 'l' && log_level_parse(optarg, &lvl) < 0) {
             fprintf(stderr, "ixmesh-probe: unknown log level '%s'\n", optarg);
             return -1;
@@ -172,14 +181,17 @@ int probe_cmd_reflect(int argc, char **argv)
     if (probe_stamp_io_open(&p) < 0)
         return 1;
     probe_cmd_watch_signals(&p);
-    log_info("reflecting (%s, %s, at most %.0f answers a second per source)",
+    log_info("reflecting (%s, %s, at most %.0f answers a second per source and %.0f "
+             "over all)",
              p.reflector.authenticated ? "authenticated" : "open",
-             p.reflector.stateful ? "stateful" : "stateless", p.reflector.rate_pps);
+             p.reflector.stateful ? "stateful" : "stateless", p.reflector.rate_pps,
+             p.reflector.rate_total_pps);
     uv_run(p.loop, UV_RUN_DEFAULT);
-    log_info("%llu reflected, %llu dropped, %llu over the rate limit",
+    log_info("%llu reflected, %llu dropped, %llu over the rate limit, %llu over the cap",
              (unsigned long long)p.reflector.reflected,
              (unsigned long long)p.reflector.dropped,
-             (unsigned long long)p.reflector.rate_limited);
+             (unsigned long long)p.reflector.rate_limited,
+             (unsigned long long)p.reflector.total_limited);
     probe_cmd_close_all(&p);
     return 0;
 }

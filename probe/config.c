@@ -17,6 +17,7 @@
  *   stamp_mode = stateless          ; or stateful: own sequence numbers per session
  *   stamp_legacy = no               ; yes: answer TWAMP-Light requests of 41-43 octets
  *   stamp_rate = 2000               ; answers per second per source (burst twice that)
+ *   stamp_rate_total = 10000        ; answers per second over all sources (burst twice)
  *   resolvers = 127.0.0.1, [::1]:5353 ; names: these resolvers (port 53 default),
  *                                   ; not /etc/resolv.conf
  *   log_level = info                ; error, warn, info, debug
@@ -24,6 +25,14 @@
  *                                   ; not the system store
  *   spool_dir = /var/spool/ixmesh-probe ; records until the controller has them
  *   spool_max = 256M                ; its bound, octets with K, M or G (128K..1024G)
+ *   user = ixmesh                   ; started as root, it becomes this user
+ *   allow_targets = 0.0.0.0/0, ::/0 ; policy.c: where tasks may send ("none": nowhere)
+ *   allow_local = none              ; tcp/tls/http/dns to this host only within these
+ *   max_rate = 1000                 ; packets/s over all tasks
+ *   max_bitrate = 8M                ; bits/s over all tasks, with K, M or G (x1000)
+ *   min_interval = 100              ; ms, the shortest task interval
+ *   max_size = 512                  ; octets, the largest stamp or icmp payload
+ *   max_tasks = 2048                ; tasks in one list
  */
 #include <errno.h>
 #include <ini.h>
@@ -93,6 +102,62 @@ static int parse_size(const char *v, uint64_t lo, uint64_t hi, uint64_t *out,
     }
     *out = x;
     return 0;
+}
+
+/* A whole number from lo to hi, or with K, M or G (powers of 1000) when
+ * metric is set. */
+static int parse_count(const char *v, uint64_t lo, uint64_t hi, int metric, uint64_t *out,
+                       struct parse_ctx *pc)
+{
+    static const char units[] = "KMG";
+    static const uint64_t mult[] = {1000ull, 1000000ull, 1000000000ull};
+    char *end;
+    const char *u;
+    unsigned long long x;
+
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (metric && end != v && *end != '\0' && end[1] == '\0' &&
+        (u = strchr(units, *end)) != NULL && x <= hi) {
+        x *= mult[u - units];
+        end++;
+    }
+    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || x < lo || x > hi) {
+        snprintf(pc->reason, sizeof(pc->reason),
+                 "'%s' is not a number from %llu to %llu%s", v, (unsigned long long)lo,
+                 (unsigned long long)hi, metric ? " (K, M or G allowed)" : "");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* The policy's keys (policy.c); 1 when name is not one of them. */
+static int set_policy_key(struct parse_ctx *pc, const char *name, const char *v)
+{
+    struct probe_policy *pol = &pc->cfg->policy;
+    uint64_t x = 0; /* stored even when refused: the whole file is refused then */
+    int rc;
+
+    if (strcmp(name, "allow_targets") == 0)
+        rc = probe_prefix_list_parse(v, pol->targets, PROBE_PREFIX_MAX, &pol->ntargets,
+                                     pc->reason, sizeof(pc->reason));
+    else if (strcmp(name, "allow_local") == 0)
+        rc = probe_prefix_list_parse(v, pol->local, PROBE_PREFIX_MAX, &pol->nlocal,
+                                     pc->reason, sizeof(pc->reason));
+    else if (strcmp(name, "max_rate") == 0)
+        rc = parse_count(v, 1, 1000000, 0, &x, pc), pol->max_rate = (uint32_t)x;
+    else if (strcmp(name, "max_bitrate") == 0)
+        rc = parse_count(v, 1000, 100000000000ull, 1, &x, pc), pol->max_bitrate = x;
+    else if (strcmp(name, "min_interval") == 0)
+        rc = parse_count(v, 10, 3600000, 0, &x, pc), pol->min_interval_ms = (uint32_t)x;
+    else if (strcmp(name, "max_size") == 0)
+        rc = parse_count(v, 0, 1472, 0, &x, pc), pol->max_size = (uint32_t)x;
+    else if (strcmp(name, "max_tasks") == 0)
+        rc = parse_count(v, 0, PROTO_TASKS_MAX, 0, &x, pc), pol->max_tasks = (uint32_t)x;
+    else
+        return 1;
+    return rc < 0 ? -1 : 0;
 }
 
 static int parse_coord(const char *v, double lim, double *out, struct parse_ctx *pc)
@@ -211,6 +276,8 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
         return parse_choice(v, "no", "yes", &cfg->stamp_legacy, pc);
     if (strcmp(name, "stamp_rate") == 0)
         return parse_rate(v, &cfg->stamp_rate, pc);
+    if (strcmp(name, "stamp_rate_total") == 0)
+        return parse_rate(v, &cfg->stamp_rate_total, pc);
     if (strcmp(name, "content_ca") == 0) {
         /* Checked here, so that the line is named, not the first TLS attempt. */
         if (access(v, R_OK) < 0)
@@ -234,6 +301,13 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
     }
     if (strcmp(name, "spool_dir") == 0)
         return copy_str(cfg->spool_dir, sizeof(cfg->spool_dir), v, pc);
+    if (strcmp(name, "user") == 0) {
+        if (privs_user_refused(v) != NULL)
+            return snprintf(pc->reason, sizeof(pc->reason), "user '%.32s' %s", v,
+                            privs_user_refused(v)),
+                   -1;
+        return copy_str(cfg->user, sizeof(cfg->user), v, pc);
+    }
     if (strcmp(name, "spool_max") == 0)
         return parse_size(v, PROBE_SPOOL_MIN, PROBE_SPOOL_MAX, &cfg->spool_max, pc);
     if (strcmp(name, "log_level") == 0) {
@@ -245,6 +319,8 @@ static int set_key(struct parse_ctx *pc, const char *name, const char *v)
                    -1;
         return copy_str(cfg->log_level, sizeof(cfg->log_level), v, pc);
     }
+    if (set_policy_key(pc, name, v) <= 0)
+        return pc->reason[0] != '\0' ? -1 : 0;
     snprintf(pc->reason, sizeof(pc->reason), "unknown key '%s'", name);
     return -1;
 }
@@ -274,8 +350,11 @@ static void set_defaults(struct probe_config *cfg)
     cfg->stamp_len = sl;
     strcpy(cfg->log_level, "info");
     cfg->stamp_rate = (uint32_t)PROBE_REFLECT_RATE;
+    cfg->stamp_rate_total = (uint32_t)PROBE_REFLECT_RATE_TOTAL;
     strcpy(cfg->spool_dir, PROBE_SPOOL_DIR);
     cfg->spool_max = PROBE_SPOOL_DEFAULT;
+    strcpy(cfg->user, PRIVS_USER_DEFAULT);
+    probe_policy_defaults(&cfg->policy);
 }
 
 /* Fills in what follows from other keys, and checks what is required. */

@@ -484,6 +484,23 @@ static void attempt_connect(struct conn_attempt *a, const struct sockaddr *sa)
         attempt_fail_errno(a, "connect", rc);
 }
 
+/* A resolved address the policy refuses ends the attempt as a local failure. */
+static int policy_refuses(struct conn_attempt *a, const struct sockaddr *sa)
+{
+    char why[PROTO_REASON_MAX];
+
+    if (a->p->cmd != NULL)
+        return 0; /* the one-shot command: the operator asked, not a controller */
+    probe_sched_read_own(a->p);
+    if (probe_policy_check_addr(&a->p->cfg.policy, &a->p->own, a->t->spec.method, sa, why,
+                                sizeof(why)) == 0)
+        return 0;
+    log_warn("task %u to %s: %s resolved: %s", a->t->spec.id, a->t->spec.target_id,
+             a->t->spec.host, why);
+    attempt_end(a, PROTO_OUT_LOCAL, 0, why);
+    return 1;
+}
+
 /* The name resolved (or not): its time is the attempt's DNS phase. */
 static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
                            socklen_t salen, int64_t elapsed_ns, const char *why)
@@ -500,6 +517,10 @@ static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
                     why != NULL ? why : "name did not resolve");
         return;
     }
+    /* The name is the controller's, the answer anyone's: the policy holds
+     * for where it points, before a SYN goes (probe.ini allow_local). */
+    if (policy_refuses(a, sa))
+        return;
     attempt_connect(a, sa);
 }
 

@@ -989,6 +989,7 @@ static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
     struct probe_icmp_name *n = arg;
     struct probe_task *t = n->t;
     struct probe *p = t->probe;
+    char pwhy[PROTO_REASON_MAX];
 
     (void)elapsed_ns;
     n->req = NULL;
@@ -1001,6 +1002,14 @@ static void on_resolved_cb(void *arg, int outcome, const struct sockaddr *sa,
         if (n->pending)
             fail_now(p, t, outcome != PROTO_OUT_OK ? outcome : PROTO_OUT_RESOLVE,
                      why != NULL ? why : "no usable address");
+        n->pending = 0;
+        return;
+    }
+    if (p->cmd == NULL && probe_policy_check_addr(&p->cfg.policy, NULL, t->spec.method,
+                                                  sa, pwhy, sizeof(pwhy)) < 0) {
+        /* The name points outside allow_targets: nothing goes there. */
+        if (n->pending)
+            fail_now(p, t, PROTO_OUT_LOCAL, pwhy);
         n->pending = 0;
         return;
     }

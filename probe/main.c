@@ -1,10 +1,13 @@
 /*
  * main.c - ixmesh-probe: arguments, signals and the loop.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,7 +143,37 @@ static int open_spool(struct probe *p)
     return 0;
 }
 
-static int setup(struct probe *p)
+/*
+ * Started as root, the spool becomes the user's (the directory and the
+ * files in it) and is opened as the user: the segments it makes later,
+ * after the drop, go into a directory the user owns.
+ */
+static int open_spool_as(struct probe *p, const struct privs_user *u)
+{
+    char err[1400];
+    int rc;
+
+    if (u == NULL)
+        return open_spool(p);
+    if (privs_take_dir(p->cfg.spool_dir, u, 1, 1, err, sizeof(err)) < 0) {
+        log_error("spool_dir: %s", err);
+        return -1;
+    }
+    if (privs_enter(u) < 0) {
+        log_error("cannot act as user %s: %s", u->name, strerror(errno));
+        return -1;
+    }
+    rc = open_spool(p);
+    if (rc < 0 && privs_check_reach(p->cfg.spool_dir, W_OK | X_OK, err, sizeof(err)) < 0)
+        log_error("spool_dir as user %s: %s", u->name, err);
+    if (privs_leave() < 0) {
+        log_error("cannot go back to root: %s", strerror(errno));
+        return -1;
+    }
+    return rc;
+}
+
+static int setup(struct probe *p, const struct privs_user *u)
 {
     p->loop = uv_default_loop();
     p->window_s = DEFAULT_WINDOW_S;
@@ -150,6 +183,8 @@ static int setup(struct probe *p)
     p->reflector.legacy = p->cfg.stamp_legacy;
     p->reflector.rate_pps = p->cfg.stamp_rate;
     p->reflector.burst = 2.0 * p->cfg.stamp_rate;
+    p->reflector.rate_total_pps = p->cfg.stamp_rate_total;
+    p->reflector.burst_total = 2.0 * p->cfg.stamp_rate_total;
     if (p->cfg.stamp_key_file[0] != '\0') {
         char err[1200];
 
@@ -160,7 +195,7 @@ static int setup(struct probe *p)
         }
         p->reflector.authenticated = 1;
     }
-    if (open_spool(p) < 0)
+    if (open_spool_as(p, u) < 0)
         return -1;
     if (probe_stamp_io_open(p) < 0)
         return -1;
@@ -182,12 +217,59 @@ static int setup(struct probe *p)
     return 0;
 }
 
+/* The user to become, looked up before anything is opened. */
+static int find_user(const struct probe_config *cfg, const char *config,
+                     struct privs_user *u)
+{
+    int rc = privs_user_lookup(cfg->user, u);
+
+    if (rc == -ENOENT)
+        log_error("user '%s' does not exist: create it (useradd --system "
+                  "--no-create-home %s) or set user = in %s",
+                  cfg->user, cfg->user, config);
+    else if (rc == -EPERM)
+        log_error("user '%s' is uid 0: name an unprivileged user in %s", cfg->user,
+                  config);
+    else if (rc < 0)
+        log_error("user '%s': cannot look it up: %s", cfg->user, strerror(-rc));
+    return rc;
+}
+
+/*
+ * Keys, certificates, the reflector's socket and the spool are open: the
+ * rest runs as the user, with raw sockets for ICMP (opened when a task
+ * needs them) and, for a reflector below port 1024, binding there.
+ */
+static int leave_root(struct probe *p, const struct privs_user *u)
+{
+    uint16_t port = proto_addr_port((const struct sockaddr *)&p->cfg.stamp_addr);
+    unsigned caps = privs_probe_caps(port);
+    char err[1400], text[64];
+
+    if (privs_drop(u, caps, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    privs_caps_text(caps, text, sizeof(text));
+    log_info("running as user %s (uid %u, gid %u), keeping %s", u->name, (unsigned)u->uid,
+             (unsigned)u->gid, text);
+    /* The tls and http methods read it when they start, long after this. */
+    if (p->cfg.content_ca[0] != '\0' &&
+        privs_check_reach(p->cfg.content_ca, R_OK, err, sizeof(err)) < 0) {
+        log_error("content_ca as user %s: %s", u->name, err);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct probe p;
     const char *config = NULL, *level = NULL;
     enum log_level lvl = LOG_LEVEL_INFO;
+    struct privs_user user;
     char err[1024];
+    int status = 0, as_root = geteuid() == 0;
 
     if (argc > 1 && strcmp(argv[1], "reflect") == 0)
         return probe_cmd_reflect(argc - 1, argv + 1);
@@ -207,16 +289,28 @@ int main(int argc, char **argv)
     }
     log_init("ixmesh-probe", lvl);
     srandom((unsigned)(probe_now_ns() ^ getpid()));
-    if (setup(&p) < 0) {
+    umask(077);
+    if (as_root && find_user(&p.cfg, config, &user) < 0)
+        return 1;
+    if (!as_root)
+        log_info("not started as root: running as uid %u with the privileges it has "
+                 "(user = %s applies to a start as root)",
+                 (unsigned)geteuid(), p.cfg.user);
+    if (setup(&p, as_root ? &user : NULL) < 0) {
         uv_run(p.loop, UV_RUN_DEFAULT);
         return 1;
     }
-    log_info("probe %s (%s) started, controller %s", p.cfg.id, p.cfg.name,
-             p.cfg.controller);
+    if (as_root && leave_root(&p, &user) < 0) {
+        status = 1;
+        begin_stop(&p);
+    } else {
+        log_info("probe %s (%s) started, controller %s", p.cfg.id, p.cfg.name,
+                 p.cfg.controller);
+    }
     uv_run(p.loop, UV_RUN_DEFAULT);
     probe_uplink_free(&p);
     probe_delivery_close(&p.delivery);
     uv_loop_close(p.loop);
     log_info("stopped");
-    return 0;
+    return status;
 }

@@ -21,6 +21,7 @@
  *   http.c                   the HTTP/1.1 request and response (no I/O)
  *   tls.c                    what a TLS handshake tells (no I/O)
  *   dns.c, dns_io.c          DNS answers (no I/O); c-ares on the loop
+ *   policy.c     what the member lets the controller ask for (no I/O)
  */
 #ifndef IXMESH_PROBE_H
 #define IXMESH_PROBE_H
@@ -31,6 +32,7 @@
 #include <http_parser.h>
 #include <uv.h>
 
+#include "privs.h"
 #include "proto.h"
 
 #define PROBE_CONTROLLER_PORT 7862
@@ -42,6 +44,75 @@
 #define PROBE_SPOOL_MAX       (1024ull << 30)
 #define PROBE_BATCH_MAX       256          /* records per RESULTS message */
 #define PROBE_WRITE_QUEUE_MAX (256 * 1024) /* octets waiting for the socket */
+
+/* ---- policy.c: what the member allows (no I/O) ---------------------------- */
+
+#define PROBE_PREFIX_MAX              64
+#define PROBE_POLICY_TARGETS_DEFAULT  "0.0.0.0/0, ::/0"
+#define PROBE_POLICY_RATE_DEFAULT     1000    /* packets/s over all tasks */
+#define PROBE_POLICY_BITRATE_DEFAULT  8000000 /* bits/s over all tasks */
+#define PROBE_POLICY_INTERVAL_DEFAULT 100     /* ms */
+#define PROBE_POLICY_SIZE_DEFAULT     512     /* octets of a stamp or icmp payload */
+#define PROBE_POLICY_TASKS_DEFAULT    2048
+
+/* An IPv4 or IPv6 prefix; host bits are zero. */
+struct probe_prefix {
+    uint8_t family; /* AF_INET or AF_INET6 */
+    uint8_t len;
+    uint8_t addr[16];
+};
+
+struct probe_policy {
+    uint32_t ntargets, nlocal;
+    struct probe_prefix targets[PROBE_PREFIX_MAX]; /* allow_targets */
+    struct probe_prefix local[PROBE_PREFIX_MAX];   /* allow_local */
+    uint32_t max_rate;                             /* packets/s */
+    uint64_t max_bitrate;                          /* bits/s */
+    uint32_t min_interval_ms;
+    uint32_t max_size;
+    uint32_t max_tasks;
+};
+
+/* The probe host's own addresses, read from its interfaces by the caller. */
+struct probe_policy_own {
+    uint32_t n;
+    struct probe_prefix addrs[PROBE_PREFIX_MAX];
+};
+
+/* The runtime backstop: token buckets of packets and bits (rate 0: none). */
+struct probe_budget {
+    double rate, bitrate, pkts, bits, pkt_cap, bit_cap;
+    uint64_t last_ms;
+    uint64_t deferred; /* attempts that had to wait */
+};
+
+void probe_policy_defaults(struct probe_policy *pol);
+/* "10.0.0.0/8", "2001:db8::/32", or an address alone; 0 or -EINVAL. */
+int probe_prefix_parse(const char *s, struct probe_prefix *pf);
+/* Comma- or space-separated prefixes, or "none"; err (may be NULL) says why not. */
+int probe_prefix_list_parse(const char *v, struct probe_prefix *out, size_t max,
+                            uint32_t *n, char *err, size_t errlen);
+/* 1 when one of the n prefixes covers sa's address (v4-mapped counts as IPv4). */
+int probe_prefix_match(const struct probe_prefix *pf, size_t n,
+                       const struct sockaddr *sa);
+/* Loopback, link-local, unspecified, or one of own's addresses (own may be NULL). */
+int probe_policy_is_local(const struct probe_policy_own *own, const struct sockaddr *sa);
+/* May method send to sa?  0, or -EACCES with why ("policy RULE: ..."). */
+int probe_policy_check_addr(const struct probe_policy *pol,
+                            const struct probe_policy_own *own, uint8_t method,
+                            const struct sockaddr *sa, char *why, size_t len);
+/* May the list run?  0, or -EPERM with why, naming the rule and the task. */
+int probe_policy_check_tasks(const struct probe_policy *pol,
+                             const struct probe_policy_own *own,
+                             const struct proto_tasks *tl, char *why, size_t len);
+/* What one attempt of t sends: packets and octets (estimates for tcp, tls, http). */
+uint32_t probe_policy_packets(const struct proto_task *t);
+uint32_t probe_policy_octets(const struct proto_task *t);
+void probe_budget_init(struct probe_budget *b, const struct probe_policy *pol,
+                       uint64_t now_ms);
+/* Takes an attempt's cost: 0 when it may go now, else the ms to wait. */
+uint64_t probe_budget_take(struct probe_budget *b, uint32_t packets, uint32_t octets,
+                           uint64_t now_ms);
 
 /* ---- config.c ---------------------------------------------------------- */
 
@@ -62,7 +133,8 @@ struct probe_config {
     char stamp_key_file[1024]; /* empty: unauthenticated STAMP */
     int stamp_stateful;
     int stamp_legacy;
-    uint32_t stamp_rate; /* reflector answers per second per source */
+    uint32_t stamp_rate;       /* reflector answers per second per source */
+    uint32_t stamp_rate_total; /* reflector answers per second over all sources */
     char log_level[16];
     /* Content methods. */
     char content_ca[1024]; /* CA file to verify content nodes with; "": the system's */
@@ -70,6 +142,8 @@ struct probe_config {
     /* Delivery. */
     char spool_dir[900]; /* with a segment's name, well within the spool's paths */
     uint64_t spool_max;
+    struct probe_policy policy;    /* allow_targets, allow_local, max_rate, ... */
+    char user[PRIVS_USER_MAX + 1]; /* who it becomes when started as root */
 };
 
 /*
@@ -510,6 +584,13 @@ const uint8_t *probe_key_for(const struct probe_keyring *k, const struct sockadd
 #define PROBE_REFLECT_REFUSED  8  /* sources named in a refusal report */
 #define PROBE_REFLECT_REPORT_S 60 /* at most one refusal report a minute */
 
+/* Over all sources: a mesh of 1,000 probes at 1 a second and four 'measure'
+ * at the per-source rate pass untouched; many sources together cannot draw
+ * more from the reflector than this. */
+#define PROBE_REFLECT_RATE_TOTAL  10000.0
+#define PROBE_REFLECT_BURST_TOTAL 20000.0
+#define PROBE_REFLECT_HASH_KEY    16 /* octets: SipHash-2-4 (crypto_shorthash) */
+
 struct reflect_bucket {
     double tokens;
     int64_t last_ns;
@@ -521,10 +602,11 @@ struct reflect_session {
     int used;
 };
 
-/* Requests one source had refused by the rate limit since the last report. */
+/* Requests one source had refused since the last report: by its own rate
+ * limit, and by the cap over all sources. */
 struct reflect_refused {
     struct sockaddr_storage addr;
-    uint64_t count;
+    uint64_t count, count_total;
 };
 
 /* A STAMP reflector's configuration, limits and counters.  Fixed in size:
@@ -534,15 +616,21 @@ struct probe_reflector {
     struct probe_keyring keys;
     int stateful; /* own sequence numbers per session (RFC 8762 4.3) */
     int legacy;   /* answer TWAMP-Light requests shorter than 44 octets */
+    /* Answers a second, and bursts: per source, and over all sources. */
     double rate_pps, burst;
-    uint64_t reflected, dropped, rate_limited;
+    double rate_total_pps, burst_total;
+    uint64_t reflected, dropped, rate_limited, total_limited;
+    /* Random per process: which bucket or session slot a source falls in
+     * cannot be known, so not aimed at, from outside. */
+    uint8_t hash_key[PROBE_REFLECT_HASH_KEY];
     struct reflect_bucket buckets[PROBE_REFLECT_BUCKETS];
+    struct reflect_bucket total;
     struct reflect_session sessions[PROBE_REFLECT_SESSIONS];
     /* Refusals since the last report: the first sources by address, the
      * rest in one count. */
     struct reflect_refused refused[PROBE_REFLECT_REFUSED];
     size_t nrefused;
-    uint64_t refused_other, refused_since;
+    uint64_t refused_other, refused_other_total, refused_since;
     int64_t reported_ns; /* when the last report was made; 0: never */
 };
 
@@ -556,19 +644,24 @@ struct reflect_input {
     uint8_t tos; /* DSCP and ECN as received */
 };
 
+/* Default limits, and a fresh random hash key. */
 void probe_reflector_init(struct probe_reflector *r);
+/* The rate bucket of a source address (any port): keyed with r->hash_key. */
+uint32_t probe_reflect_bucket(const struct probe_reflector *r,
+                              const struct sockaddr *from);
 /*
  * Decides and builds the answer to one request into out: returns its
  * length (always x->len) or a negative reason to stay silent: -EACCES (bad
- * HMAC), -EMSGSIZE (too short), -EBADMSG, -EAGAIN (rate limit).
+ * HMAC), -EMSGSIZE (too short), -EBADMSG, -EAGAIN (rate limit per source),
+ * -EBUSY (cap over all sources).
  */
 int probe_reflect(struct probe_reflector *r, const struct sockaddr *from,
                   const struct reflect_input *x, uint8_t *out, size_t outlen);
 /*
- * When requests were refused by the rate limit since the last report and
- * the last one is PROBE_REFLECT_REPORT_S old (or force is set), writes a
- * report naming them per source into buf, starts counting afresh and
- * returns 1; else returns 0 and leaves buf alone.
+ * When requests were refused by the rate limit or the cap since the last
+ * report and the last one is PROBE_REFLECT_REPORT_S old (or force is set),
+ * writes a report naming them per source and per limit into buf, starts
+ * counting afresh and returns 1; else returns 0 and leaves buf alone.
  */
 int probe_reflect_report(struct probe_reflector *r, int64_t now_ns, int force, char *buf,
                          size_t len);
@@ -837,8 +930,15 @@ int probe_sched_wheel_init(struct probe *p);
 int probe_sched_start_task(struct probe *p, struct probe_task *t, uint64_t first_ms);
 /* Cancels t's attempts and frees it. */
 void probe_sched_drop_task(struct probe *p, struct probe_task *t);
-/* Replaces the task list; tasks equal to a current one keep their state. */
-int probe_sched_apply(struct probe *p, const struct proto_tasks *tl);
+/*
+ * Replaces the task list; tasks equal to a current one keep their state.
+ * A list the policy refuses leaves the running one alone: -EPERM, and why
+ * (naming the rule and the task) in why.
+ */
+int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
+                      size_t len);
+/* Rereads this host's addresses into p->own (the policy's allow_local). */
+void probe_sched_read_own(struct probe *p);
 void probe_sched_stop(struct probe *p);
 /* An exponential gap of mean m ms, truncated at 10 m (RFC 2330 11.1.1). */
 uint64_t probe_poisson_gap_ms(uint32_t m);
@@ -895,6 +995,8 @@ struct probe {
     struct probe_task **tasks;
     size_t ntasks;
     uint64_t generation;
+    struct probe_budget budget;  /* the policy's runtime backstop (sched_io.c) */
+    struct probe_policy_own own; /* this host's addresses, as last read */
     uint32_t window_s;
     /* A one-shot command's state and its per-reply hook (NULL in the daemon). */
     void *cmd;

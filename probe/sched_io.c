@@ -169,8 +169,16 @@ static void on_wheel_cb(uv_timer_t *h)
     while ((e = probe_wheel_expire(&p->wheel, now)) != NULL) {
         struct probe_task *t = task_of(e);
         const struct probe_method_ops *ops = probe_method_ops(t->spec.method);
-        int done = rearm(p, t, now), rc = probe_method_ready(p, t->spec.method);
+        uint64_t wait = probe_budget_take(&p->budget, probe_policy_packets(&t->spec),
+                                          probe_policy_octets(&t->spec), now);
+        int done, rc;
 
+        if (wait > 0) { /* over budget: the attempt waits, it is not lost */
+            probe_wheel_add(&p->wheel, &t->tick, now + wait);
+            continue;
+        }
+        done = rearm(p, t, now);
+        rc = probe_method_ready(p, t->spec.method);
         rc = rc == 0 ? ops->send(p, t) : fail_attempt(p, t, rc);
         if (rc < 0)
             log_debug("task %u to %s: %s: send failed: %s", t->spec.id, t->spec.target_id,
@@ -257,11 +265,35 @@ static struct probe_task *make_task(struct probe *p, const struct proto_task *sp
     return t;
 }
 
-int probe_sched_apply(struct probe *p, const struct proto_tasks *tl)
+void probe_sched_read_own(struct probe *p)
 {
-    struct probe_task **next = calloc(tl->ntasks ? tl->ntasks : 1, sizeof(*next));
+    uv_interface_address_t *ifs;
+    int count;
+
+    p->own.n = 0;
+    if (uv_interface_addresses(&ifs, &count) < 0)
+        return;
+    for (int i = 0; i < count && p->own.n < PROBE_PREFIX_MAX; i++) {
+        char a[PROTO_ADDRSTR_MAX];
+
+        if (proto_addr_ntop((struct sockaddr *)&ifs[i].address, a, sizeof(a)) == 0 &&
+            probe_prefix_parse(a, &p->own.addrs[p->own.n]) == 0)
+            p->own.n++;
+    }
+    uv_free_interface_addresses(ifs, count);
+}
+
+int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
+                      size_t len)
+{
+    struct probe_task **next;
     size_t n = 0, kept = 0;
 
+    /* Checked as a whole first: a refused list changes nothing. */
+    probe_sched_read_own(p);
+    if (probe_policy_check_tasks(&p->cfg.policy, &p->own, tl, why, len) < 0)
+        return -EPERM;
+    next = calloc(tl->ntasks ? tl->ntasks : 1, sizeof(*next));
     if (next == NULL)
         return -ENOMEM;
     if (tl->window_s != p->window_s) {
@@ -438,6 +470,7 @@ int probe_sched_init(struct probe *p)
     p->window_timer.data = p;
     p->close_timer.data = p;
     p->window_serial = 1;
+    probe_budget_init(&p->budget, &p->cfg.policy, uv_now(p->loop));
     schedule_boundary(p, 1);
     return 0;
 }

@@ -257,6 +257,7 @@ static void handle_welcome(struct probe *p, const struct proto_welcome *w)
 static void handle_msg(struct probe *p, struct proto_msg *m)
 {
     struct probe_uplink *u = &p->uplink;
+    char why[PROTO_REASON_MAX + 1];
 
     if (u->welcome.version == 0 && m->type != PROTO_MSG_WELCOME &&
         m->type != PROTO_MSG_ERROR) {
@@ -277,7 +278,12 @@ static void handle_msg(struct probe *p, struct proto_msg *m)
     case PROTO_MSG_TASKS:
         if (!u->got_tasks)
             log_info("connected to controller %s", p->cfg.controller);
-        probe_sched_apply(p, &m->u.tasks);
+        if (probe_sched_apply(p, &m->u.tasks, why, sizeof(why)) == -EPERM) {
+            /* The old list goes on; the session too (PROTOCOL.md 7, POLICY). */
+            log_warn("task list %llu refused, the previous one goes on: %s",
+                     (unsigned long long)m->u.tasks.generation, why);
+            send_error(p, PROTO_ERR_POLICY, why);
+        }
         u->got_tasks = 1;
         u->attempt = 0;
         probe_uplink_flush(p);

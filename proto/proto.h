@@ -531,6 +531,9 @@ enum proto_error_code {
     PROTO_ERR_IDLE = 6,     /* nothing heard within the idle timeout */
     PROTO_ERR_REPLACED = 7, /* a newer connection of the same probe took over */
     PROTO_ERR_SHUTDOWN = 8, /* the peer is stopping */
+    PROTO_ERR_POLICY = 9,   /* probe: a TASKS list its policy refuses; not closing */
+    PROTO_ERR_MEMBER = 10,  /* controller: a HELLO breaks the exchange's rules */
+    PROTO_ERR_RATE = 11,    /* controller: too many HELLOs or address changes */
 };
 
 struct proto_hello {

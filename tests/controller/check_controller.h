@@ -10,6 +10,8 @@ Suite *planner_suite(void);
 Suite *store_suite(void);
 Suite *map_suite(void);
 Suite *roster_suite(void);
+Suite *guard_suite(void);
+Suite *quota_suite(void);
 
 /* A HELLO for tests: id, one address. */
 void test_hello(struct proto_hello *h, const char *id, const char *addr);

@@ -31,7 +31,7 @@ main() {
     ((EUID == 0)) || dl_skip delivery.full_disk "needs root (mounts a tmpfs)"
     e2e_setup delivery.full_disk 24 "$1" "$2"
     mkdir "$TMP/tiny"
-    mount -t tmpfs -o size=64k,mode=0700 ixmesh-tiny "$TMP/tiny" ||
+    mount -t tmpfs -o size=64k,mode=0755 ixmesh-tiny "$TMP/tiny" ||
         fail "cannot mount a tmpfs on $TMP/tiny (root should be able to)"
     E2E_ON_EXIT="umount '$TMP/tiny' 2>/dev/null || true"
     # shellcheck disable=SC2034 # read by spool_dir (lib.sh)

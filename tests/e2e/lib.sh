@@ -56,6 +56,9 @@ e2e_setup() {
     [[ -x $PY ]] || fail "$PY is needed to read the JSON"
 
     TMP=$(mktemp -d "/tmp/ixmesh-e2e-$E2E_NAME.XXXXXX")
+    # Daemons started as root become their user (ixmesh) and must still
+    # reach their spool and database in here; the keys in pki/ stay 0600.
+    chmod 0755 "$TMP"
     trap e2e_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -89,6 +92,9 @@ cert = $TMP/pki/controller.pem
 key = $TMP/pki/controller.key
 database = $TMP/ixmesh.db
 log_level = debug
+
+[exchange]
+prefixes = $NET.0/24
 
 [mesh]
 window = 2
@@ -124,6 +130,8 @@ latitude = 24.8$k
 longitude = 67.0$k
 log_level = debug
 spool_dir = $(spool_dir "$id")
+; content nodes in these tests are services on this host (probe.ini allow_local)
+allow_local = 127.0.0.0/8, ::1
 EOF
 }
 

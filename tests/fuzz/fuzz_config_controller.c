@@ -17,6 +17,26 @@ static int cstr_ok(const char *s, size_t cap)
     return n > 0 && n < cap;
 }
 
+static void check_prefixes(const struct ctl_prefix *v, size_t n)
+{
+    FUZZ_CHECK(n <= CTL_PREFIX_MAX);
+    for (size_t i = 0; i < n; i++)
+        FUZZ_CHECK((v[i].family == AF_INET && v[i].len <= 32) ||
+                   (v[i].family == AF_INET6 && v[i].len <= 128));
+}
+
+/* [exchange]: prefixes that guard.c can match, a port range, the rates. */
+static void check_exchange(const struct ctl_exchange *x)
+{
+    check_prefixes(x->prefixes, x->nprefixes);
+    for (size_t i = 0; i < x->nprobes; i++) {
+        FUZZ_CHECK(proto_id_valid(x->probes[i].id) && x->probes[i].n > 0);
+        check_prefixes(x->probes[i].v, x->probes[i].n);
+    }
+    FUZZ_CHECK(x->port_lo >= 1 && x->port_lo <= x->port_hi);
+    FUZZ_CHECK(x->hello_burst >= 1 && x->hello_every_s >= 1 && x->backlog_rate >= 1);
+}
+
 static void check_config(const struct ctl_config *cfg)
 {
     const struct ctl_mesh *m = &cfg->mesh;
@@ -33,6 +53,7 @@ static void check_config(const struct ctl_config *cfg)
                (uint64_t)m->timeout_ms < (uint64_t)m->window_s * 1000);
     FUZZ_CHECK(m->size >= PROTO_STAMP_BASE_LEN && m->size <= PROTO_STAMP_MAX_LEN);
     FUZZ_CHECK(m->dscp <= 63);
+    check_exchange(&cfg->exchange);
     for (size_t i = 0; i < cfg->ncontent; i++) {
         const struct ctl_content *c = &cfg->content[i];
 

@@ -188,6 +188,9 @@ static void put_msg(const char *name, const struct proto_msg *m)
         die(name, proto_strerror(rc));
     put("frame", name, frame, len);
     put("msg", name, frame + PROTO_FRAME_HDR, len - PROTO_FRAME_HDR);
+    /* What the controller checks of a member (fuzz_member). */
+    if (m->type == PROTO_MSG_HELLO || m->type == PROTO_MSG_RESULTS)
+        put("member", name, frame + PROTO_FRAME_HDR, len - PROTO_FRAME_HDR);
 
     /* The encoder writes the map header, then "t" and the type: drop the pair. */
     proto_rd_init(&r, frame + PROTO_FRAME_HDR, len - PROTO_FRAME_HDR);
@@ -823,6 +826,12 @@ static void gen_configs(void)
             "interval_ms = 5000\ntimeout_ms = 2000\n"
             "[content dns-only]\naddress = 2001:db8::53\nmethods = dns\n"
             "query = x.example\n");
+    put_str("config_controller", "exchange",
+            "[controller]\nca=a\ncert=b\nkey=c\ndatabase=d\n"
+            "[exchange]\nprefixes = 198.18.0.0/24, fd49:584d::/64 10.0.0.0/8\n"
+            "probe.pk-1 = 203.0.113.7 2001:db8::7/128\nstamp_ports = 862-9000\n"
+            "address_change_interval = 30\nhello_burst = 4\nhello_interval = 2\n"
+            "backlog_rate = 50\n");
     put_str("config_controller", "errors",
             "[controller]\nlisten = 1.2.3.4:x\n[mesh]\nwindow = -1\nsize = 43\n"
             "timeout_ms = 18446744073709551616\n[nope]\n");

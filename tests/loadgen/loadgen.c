@@ -27,6 +27,9 @@ struct lg_opts {
     unsigned probes;
     double report_every_s, results_every_s, duration_s, ramp_s;
     unsigned seed;
+    const char *announce, *hostile; /* a hostile member: see usage() */
+    unsigned stamp_port, batch;
+    int flap;
 };
 
 struct lg_main {
@@ -67,6 +70,13 @@ static void usage(FILE *f)
         "  --acked-file FILE         at the end, write 'ID ACKED' per probe: every\n"
         "                            record 1..ACKED was acknowledged\n"
         "  --seed N                  seed for the backoff and phases (default: pid)\n"
+        "  --batch N                 records per RESULTS (default 1, at most 1024)\n"
+        "A hostile member, to test what the controller refuses:\n"
+        "  --announce ADDR[,ADDR]    addresses in the HELLO (default none), with\n"
+        "  --stamp-port N            this STAMP port (default 862)\n"
+        "  --hostile KIND            records that break a rule: unknown-task,\n"
+        "                            targets (invented), future, rtt, values, mixed\n"
+        "  --flap                    reconnect at once after TASKS or ERROR\n"
         "  -h, --help                this text\n"
         "\n"
         "Status lines: t=SECONDS probes= connected= sessions= connects= failed=\n"
@@ -140,6 +150,19 @@ static int parse_option(struct lg_opts *o, int c, const char *arg, const char *n
         return parse_seconds(name, arg, &o->duration_s);
     case 'e':
         return parse_uint(name, arg, UINT32_MAX, &o->seed);
+    case 'A':
+        o->announce = arg;
+        return 0;
+    case 'P':
+        return parse_uint(name, arg, 65535, &o->stamp_port);
+    case 'H':
+        o->hostile = arg;
+        return 0;
+    case 'B':
+        return parse_uint(name, arg, PROTO_RESULTS_MAX, &o->batch);
+    case 'F':
+        o->flap = 1;
+        return 0;
     default:
         return -1;
     }
@@ -161,6 +184,11 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
         {"ramp", required_argument, NULL, 'm'},
         {"duration", required_argument, NULL, 'd'},
         {"seed", required_argument, NULL, 'e'},
+        {"announce", required_argument, NULL, 'A'},
+        {"stamp-port", required_argument, NULL, 'P'},
+        {"hostile", required_argument, NULL, 'H'},
+        {"batch", required_argument, NULL, 'B'},
+        {"flap", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -194,6 +222,34 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
     if (o->probes == 0) {
         fprintf(stderr, "ixmesh-loadgen: --probes must be at least 1\n");
         return -1;
+    }
+    return 0;
+}
+
+/* --announce, --stamp-port, --hostile, --batch, --flap into the mesh. */
+static int set_hostile(const struct lg_opts *o, struct lg_mesh *m)
+{
+    static const char *const kinds[] = {"honest", "unknown-task", "targets", "future",
+                                        "rtt",    "values",       "mixed"};
+    char list[PROTO_ADDR_MAX * PROTO_ADDRSTR_MAX], *save = NULL, *a;
+
+    m->stamp_port = (uint16_t)o->stamp_port;
+    m->batch = o->batch ? o->batch : 1;
+    m->flap = o->flap;
+    for (size_t i = 0; o->hostile != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(o->hostile, kinds[i]) == 0)
+            m->hostile = (int)i + 1;
+    if (o->hostile != NULL && m->hostile-- == 0) {
+        fprintf(stderr, "ixmesh-loadgen: --hostile: no such kind '%s'\n", o->hostile);
+        return -1;
+    }
+    snprintf(list, sizeof(list), "%s", o->announce ? o->announce : "");
+    for (a = strtok_r(list, ",", &save); a != NULL; a = strtok_r(NULL, ",", &save)) {
+        if (m->nannounce == PROTO_ADDR_MAX || strlen(a) >= PROTO_ADDRSTR_MAX) {
+            fprintf(stderr, "ixmesh-loadgen: --announce: too many or too long\n");
+            return -1;
+        }
+        strcpy(m->announce[m->nannounce++], a);
     }
     return 0;
 }
@@ -399,6 +455,8 @@ static int prepare(struct lg_main *lg)
     lg->mesh.loop = uv_default_loop();
     lg->mesh.results_every_ms = (uint64_t)(o->results_every_s * 1000);
     lg->mesh.epoch_ms = wall_ms();
+    if (set_hostile(o, &lg->mesh) < 0)
+        return -1;
     /* Like the probe's controller_name: the address itself by default. */
     if (o->server_name != NULL) {
         lg->mesh.server_name = o->server_name;

@@ -67,7 +67,15 @@ struct lg_mesh {
     struct sockaddr_storage controller;
     const char *server_name;   /* the controller's certificate must carry it */
     uint64_t results_every_ms; /* 0: no RESULTS */
-    int64_t epoch_ms;          /* labels windows: record seq n starts at epoch + n wl */
+    int64_t epoch_ms;          /* record seq n's window ends near epoch + n x every */
+    /* A hostile member (tests/e2e/hostile.sh): what the HELLO announces, and
+     * records that break the controller's rules (enum lg_hostile). */
+    char announce[PROTO_ADDR_MAX][PROTO_ADDRSTR_MAX];
+    uint32_t nannounce;
+    uint16_t stamp_port;
+    int hostile;
+    unsigned batch; /* records per RESULTS */
+    int flap;       /* reconnect at once after each TASKS or ERROR: a HELLO flood */
     int stopping;
     unsigned notes; /* stderr lines written, so that a storm does not flood it */
     struct lg_stats stats;
@@ -79,6 +87,18 @@ enum lg_state {
     LG_CONNECTING, /* TCP connect under way */
     LG_SESSION,    /* TLS, HELLO, then the session */
     LG_CLOSING,    /* uv_close() called; the close callback schedules the retry */
+};
+
+/* What the records of a hostile member get wrong; LG_MIXED cycles through
+ * them by sequence number. */
+enum lg_hostile {
+    LG_HONEST = 0,
+    LG_UNKNOWN_TASK, /* a task id never given, to an invented target */
+    LG_TARGETS,      /* the task's id, an invented target per record */
+    LG_FUTURE,       /* a window in 2100 */
+    LG_RTT,          /* a maximum RTT of 2^64-1 ns */
+    LG_VALUES,       /* replies plus losses above sent, or jitter above the RTT range */
+    LG_MIXED,
 };
 
 /* One simulated probe. */
@@ -94,6 +114,8 @@ struct lg_sim {
     unsigned attempt;             /* for the backoff; 0 again when TASKS arrives */
     struct proto_welcome welcome; /* version 0 until WELCOME */
     int got_tasks;
+    struct proto_task task; /* the first of its list: its records name it */
+    int has_task;
     uint64_t connected_ms, last_rx_ms; /* loop time */
     uint64_t next_seq;                 /* the record to send next, or the one in flight */
     uint64_t acked;                    /* highest seq acknowledged */

@@ -56,8 +56,9 @@ static void on_closed_cb(uv_handle_t *h)
     s->chan = NULL;
     s->state = LG_IDLE;
     if (!s->mesh->stopping)
-        uv_timer_start(&s->retry, on_retry_cb,
-                       proto_backoff_ms(s->attempt++, (uint64_t)random()), 0);
+        uv_timer_start(
+            &s->retry, on_retry_cb,
+            s->mesh->flap ? 1 : proto_backoff_ms(s->attempt++, (uint64_t)random()), 0);
 }
 
 static void sim_close(struct lg_sim *s)
@@ -154,13 +155,51 @@ static void send_hello(struct lg_sim *s)
 
     h->version_min = PROTO_VERSION_MIN;
     h->version_max = PROTO_VERSION_MAX;
-    h->caps = 0;
+    /* ICMP: a [content] node with icmp gives it one task, which its records
+     * name (the controller refuses records of tasks it did not give). */
+    h->caps = PROTO_CAP_ICMP;
     snprintf(h->probe_id, sizeof(h->probe_id), "%s", s->id);
     snprintf(h->name, sizeof(h->name), "loadgen %u", s->index);
     snprintf(h->sw_version, sizeof(h->sw_version), "loadgen-%s", IXMESH_VERSION);
-    h->stamp_port = 862;
-    h->naddrs = 0;
+    h->stamp_port = s->mesh->stamp_port ? s->mesh->stamp_port : 862;
+    h->naddrs = s->mesh->nannounce;
+    memcpy(h->addrs, s->mesh->announce, sizeof(h->addrs));
+    if (h->naddrs > 0)
+        h->caps |= PROTO_CAP_STAMP; /* so that the planner plans it into the mesh */
     send_msg(s, &m);
+}
+
+/* What a hostile member gets wrong in record r (enum lg_hostile). */
+static void spoil_record(int hostile, struct proto_result *r)
+{
+    if (hostile == LG_MIXED)
+        hostile = LG_UNKNOWN_TASK + (int)(r->seq % (LG_MIXED - LG_UNKNOWN_TASK));
+    switch (hostile) {
+    case LG_UNKNOWN_TASK:
+        r->task_id = 0x7ffffff0u;
+        snprintf(r->target_id, sizeof(r->target_id), "invented-%llu",
+                 (unsigned long long)r->seq);
+        break;
+    case LG_TARGETS:
+        snprintf(r->target_id, sizeof(r->target_id), "invented-%llu",
+                 (unsigned long long)r->seq);
+        break;
+    case LG_FUTURE:
+        r->window_start_ms = 4102444800000LL; /* 2100-01-01 */
+        break;
+    case LG_RTT:
+        r->rtt_max_ns = UINT64_MAX;
+        break;
+    case LG_VALUES:
+        /* What the decoder lets through: it refuses received > sent itself. */
+        if (r->seq % 2)
+            r->lost = r->sent; /* received + lost = 2 x sent */
+        else
+            r->ipdv_sum_ns = r->ipdv_count * (r->rtt_max_ns - r->rtt_min_ns + 1000000);
+        break;
+    default:
+        break;
+    }
 }
 
 /*
@@ -172,12 +211,18 @@ static int make_record(const struct lg_sim *s, uint64_t seq, struct proto_result
 {
     uint64_t prev = 0;
 
+    uint64_t every = s->mesh->results_every_ms ? s->mesh->results_every_ms : 1000;
+
     memset(r, 0, sizeof(*r));
     r->schema = PROTO_SCHEMA;
     r->seq = seq;
-    r->method = PROTO_METHOD_ICMP;
-    snprintf(r->target_id, sizeof(r->target_id), "loadgen-target");
-    r->window_start_ms = s->mesh->epoch_ms + (int64_t)(seq * RECORD_WINDOW_S * 1000);
+    r->method = s->has_task ? s->task.method : PROTO_METHOD_ICMP;
+    r->task_id = s->has_task ? s->task.id : 0;
+    snprintf(r->target_id, sizeof(r->target_id), "%s",
+             s->has_task ? s->task.target_id : "loadgen-target");
+    /* Made about every `every` ms: its window ends about when it is made. */
+    r->window_start_ms =
+        s->mesh->epoch_ms + (int64_t)(seq * every) - RECORD_WINDOW_S * 1000;
     r->window_s = RECORD_WINDOW_S;
     r->sent = r->received = RECORD_SAMPLES;
     proto_sketch_init(&r->sketch);
@@ -196,28 +241,36 @@ static int make_record(const struct lg_sim *s, uint64_t seq, struct proto_result
         }
         prev = rtt;
     }
+    spoil_record(s->mesh->hostile, r);
     return 0;
 }
 
-/* Sends the record that is due, once the session has its TASKS (6.1). */
+/* Sends the records that are due (a batch of mesh->batch), once the session
+ * has its TASKS (6.1). */
 static void flush_results(struct lg_sim *s)
 {
     struct proto_msg m = {.type = PROTO_MSG_RESULTS};
-    struct proto_result r;
-    int rc;
+    unsigned n = s->mesh->batch ? s->mesh->batch : 1, made = 0;
+    struct proto_result *r;
+    int rc = 0;
 
     if (s->state != LG_SESSION || !s->got_tasks || !s->due || s->in_flight)
         return;
-    rc = make_record(s, s->next_seq, &r);
-    m.u.results.nresults = 1;
-    m.u.results.results = &r;
+    if ((r = calloc(n, sizeof(*r))) == NULL)
+        return;
+    for (; made < n && rc == 0; made++)
+        rc = make_record(s, s->next_seq + made, &r[made]);
+    m.u.results.nresults = n;
+    m.u.results.results = r;
     if (rc == 0)
         rc = send_msg(s, &m);
-    proto_sketch_free(&r.sketch);
+    for (unsigned i = 0; i < made; i++)
+        proto_sketch_free(&r[i].sketch);
+    free(r);
     if (rc < 0)
         return;
     s->in_flight = 1;
-    s->mesh->stats.records_sent++;
+    s->mesh->stats.records_sent += n;
     pump_out(s);
 }
 
@@ -235,18 +288,20 @@ static void handle_ack(struct lg_sim *s, const struct proto_ack *a)
     struct lg_stats *st = &s->mesh->stats;
     char why[96];
 
-    if (!s->in_flight || a->seq != s->next_seq) {
+    unsigned n = s->mesh->batch ? s->mesh->batch : 1;
+
+    if (!s->in_flight || a->seq != s->next_seq + n - 1) {
         st->bad_acks++;
         snprintf(why, sizeof(why), "ACK %llu, expected %llu", (unsigned long long)a->seq,
-                 s->in_flight ? (unsigned long long)s->next_seq : 0ULL);
+                 s->in_flight ? (unsigned long long)(s->next_seq + n - 1) : 0ULL);
         note(s, "bad ACK", why);
         return;
     }
     s->acked = a->seq;
-    s->next_seq++;
+    s->next_seq += n;
     s->in_flight = 0;
     s->due = 0;
-    st->records_acked++;
+    st->records_acked += n;
 }
 
 static void on_beat_cb(uv_timer_t *h)
@@ -297,9 +352,18 @@ static void handle_welcome(struct lg_sim *s, const struct proto_welcome *w)
                    (uint64_t)w->heartbeat_s * 1000);
 }
 
-static void handle_tasks(struct lg_sim *s)
+static void handle_tasks(struct lg_sim *s, const struct proto_tasks *tl)
 {
     struct lg_stats *st = &s->mesh->stats;
+
+    if (tl->ntasks > 0) {
+        s->task = tl->tasks[0];
+        s->has_task = 1;
+    }
+    if (s->mesh->flap) {
+        sim_close(s); /* and back at once: a HELLO flood */
+        return;
+    }
 
     if (!s->got_tasks) {
         s->got_tasks = 1;
@@ -326,7 +390,7 @@ static void handle_msg(struct lg_sim *s, const struct proto_msg *m)
         st->protocol_faults++;
         fail_with(s, PROTO_ERR_STATE, "WELCOME expected");
     } else if (m->type == PROTO_MSG_TASKS) {
-        handle_tasks(s);
+        handle_tasks(s, &m->u.tasks);
     } else if (m->type == PROTO_MSG_ACK) {
         handle_ack(s, &m->u.ack);
     } else if (m->type == PROTO_MSG_HEARTBEAT) {

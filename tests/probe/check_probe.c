@@ -38,6 +38,7 @@ int main(int argc, char **argv)
     srunner_add_suite(sr, icmp_suite());
     srunner_add_suite(sr, http_suite());
     srunner_add_suite(sr, dns_suite());
+    srunner_add_suite(sr, policy_suite());
     srunner_run(sr, argc > 1 ? argv[1] : NULL, NULL, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -13,6 +13,7 @@ Suite *spool_suite(void);
 Suite *icmp_suite(void);
 Suite *http_suite(void);
 Suite *dns_suite(void);
+Suite *policy_suite(void);
 
 /* A fresh directory under /tmp named after what uses it, and its removal
  * with all it holds (fixtures of the suites on real files). */

@@ -2,6 +2,7 @@
  * config_test.c - golden files: each config/NAME.in is loaded and what the
  * probe makes of it, or the error it reports, must equal config/NAME.ok.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,42 @@ static void describe(const struct probe_config *c, char *out, size_t len)
              proto_addr_port((const struct sockaddr *)&c->controller_addr), stamp,
              proto_addr_port((const struct sockaddr *)&c->stamp_addr), addrs, loc,
              c->stamp_rate, c->spool_dir, (unsigned long long)c->spool_max);
+    /* Only when not the default, so that the other goldens need not say it. */
+    if (c->stamp_rate_total != (uint32_t)PROBE_REFLECT_RATE_TOTAL && strlen(out) < len)
+        snprintf(out + strlen(out), len - strlen(out), " rate_total=%u",
+                 c->stamp_rate_total);
+}
+
+/* The policy (policy.c), appended only when it is not the default, so
+ * that the goldens of other keys do not spell it out. */
+static void describe_policy(const struct probe_policy *pol, char *out, size_t len)
+{
+    struct probe_policy def;
+    size_t at = strlen(out);
+
+    probe_policy_defaults(&def);
+    if (memcmp(pol, &def, sizeof(def)) == 0)
+        return;
+    at += (size_t)snprintf(out + at, len - at, " policy targets=");
+    for (uint32_t i = 0; i < pol->ntargets && at < len; i++) {
+        char a[PROTO_ADDRSTR_MAX];
+
+        inet_ntop(pol->targets[i].family, pol->targets[i].addr, a, sizeof(a));
+        at += (size_t)snprintf(out + at, len - at, "%s%s/%u", i ? "," : "", a,
+                               pol->targets[i].len);
+    }
+    at += (size_t)snprintf(out + at, len - at, " local=");
+    for (uint32_t i = 0; i < pol->nlocal && at < len; i++) {
+        char a[PROTO_ADDRSTR_MAX];
+
+        inet_ntop(pol->local[i].family, pol->local[i].addr, a, sizeof(a));
+        at += (size_t)snprintf(out + at, len - at, "%s%s/%u", i ? "," : "", a,
+                               pol->local[i].len);
+    }
+    if (at < len)
+        snprintf(out + at, len - at, " rate=%u bitrate=%llu interval=%u size=%u tasks=%u",
+                 pol->max_rate, (unsigned long long)pol->max_bitrate,
+                 pol->min_interval_ms, pol->max_size, pol->max_tasks);
 }
 
 static void read_ok(const char *in, char *out, size_t len)
@@ -65,8 +102,10 @@ START_TEST(golden_files)
 
         if (l < 4 || strcmp(e->d_name + l - 3, ".in") != 0)
             continue;
-        if (probe_config_load(e->d_name, &cfg, got, sizeof(got)) == 0)
+        if (probe_config_load(e->d_name, &cfg, got, sizeof(got)) == 0) {
             describe(&cfg, got, sizeof(got));
+            describe_policy(&cfg.policy, got, sizeof(got));
+        }
         read_ok(e->d_name, want, sizeof(want));
         ck_assert_msg(strcmp(got, want) == 0, "%s:\n got  %s\n want %s", e->d_name, got,
                       want);

@@ -1,7 +1,8 @@
 /*
  * reflect_test.c - the reflector's promises: never more octets out than in,
  * short requests only for legacy peers, a tail copied back untouched, own
- * sequence numbers per session in stateful mode, and a per-source limit.
+ * sequence numbers per session in stateful mode, a per-source limit whose
+ * buckets nobody outside can aim at, and a cap over all sources.
  */
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@ static void setup(void)
     probe_reflector_init(&refl);
     ck_assert_int_eq(proto_addr_parse("192.0.2.1:4000", 0, &src_a, &l), 0);
     ck_assert_int_eq(proto_addr_parse("[2001:db8::2]:4000", 0, &src_b, &l), 0);
+    /* A fixed key, so that which test sources share a bucket is known (none
+     * do); the tests of the key itself make their own. */
+    for (size_t i = 0; i < sizeof(refl.hash_key); i++)
+        refl.hash_key[i] = (uint8_t)(i * 17 + 1);
+    ck_assert_uint_ne(probe_reflect_bucket(&refl, (struct sockaddr *)&src_a),
+                      probe_reflect_bucket(&refl, (struct sockaddr *)&src_b));
 }
 
 static int answer(const struct sockaddr_storage *from, const uint8_t *req, size_t len,
@@ -180,16 +187,16 @@ START_TEST(refusals_reported_per_source)
     answer(&src_b, req, sizeof(req), T0, out);
     answer(&src_b, req, sizeof(req), T0 + 1, out);
     ck_assert_int_eq(probe_reflect_report(&refl, T0 + 2, 0, msg, sizeof(msg)), 1);
-    ck_assert_str_eq(msg, "refused 4 requests over the rate limit of 1/s per source: "
-                          "192.0.2.1 3, 2001:db8::2 1");
+    ck_assert_str_eq(msg, "refused 4 requests: 4 over the rate limit of 1/s per source "
+                          "(192.0.2.1 3, 2001:db8::2 1)");
     /* Within the minute: counted, not reported, unless forced. */
     answer(&src_a, req, sizeof(req), T0 + 3, out);
     ck_assert_int_eq(probe_reflect_report(&refl, T0 + 59000000000LL, 0, msg, sizeof(msg)),
                      0);
     ck_assert_int_eq(probe_reflect_report(&refl, T0 + 60000000002LL, 0, msg, sizeof(msg)),
                      1);
-    ck_assert_str_eq(msg, "refused 1 requests over the rate limit of 1/s per source: "
-                          "192.0.2.1 1");
+    ck_assert_str_eq(msg, "refused 1 requests: 1 over the rate limit of 1/s per source "
+                          "(192.0.2.1 1)");
     ck_assert_int_eq(probe_reflect_report(&refl, T0 + 60000000003LL, 1, msg, sizeof(msg)),
                      0);
     /* Past the sources it names, the rest are counted together. */
@@ -203,9 +210,9 @@ START_TEST(refusals_reported_per_source)
     }
     ck_assert_int_eq(probe_reflect_report(&refl, T0 + 70000000001LL, 1, msg, sizeof(msg)),
                      1);
-    ck_assert_ptr_nonnull(strstr(msg, "refused 11 requests"));
-    ck_assert_ptr_nonnull(strstr(msg, ": 198.51.100.1 1, 198.51.100.2 1,"));
-    ck_assert_ptr_nonnull(strstr(msg, ", 198.51.100.8 1, and 3 from other sources"));
+    ck_assert_ptr_nonnull(strstr(msg, "refused 11 requests: 11 over"));
+    ck_assert_ptr_nonnull(strstr(msg, "(198.51.100.1 1, 198.51.100.2 1,"));
+    ck_assert_ptr_nonnull(strstr(msg, ", 198.51.100.8 1, and 3 from other sources)"));
     ck_assert_ptr_null(strstr(msg, "198.51.100.9 "));
     ck_assert_uint_eq(refl.rate_limited, 16);
 }
@@ -452,6 +459,205 @@ START_TEST(peer_without_key_is_not_answered)
 }
 END_TEST
 
+/* ---- the keyed buckets (issue 13) ---------------------------------------- */
+
+/* The bucket the reflector used before issue 13: FNV-1a, unkeyed, over the
+ * IPv4 address and a zero port and SSID, modulo the table.  Anybody could
+ * compute it, and so pick an address sharing a victim's bucket. */
+static uint32_t old_fnv_bucket(uint32_t ip_host_order)
+{
+    uint8_t o[8] = {(uint8_t)(ip_host_order >> 24), (uint8_t)(ip_host_order >> 16),
+                    (uint8_t)(ip_host_order >> 8), (uint8_t)ip_host_order};
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < sizeof(o); i++)
+        h = (h ^ o[i]) * 16777619u;
+    return h % PROBE_REFLECT_BUCKETS;
+}
+
+static void v4(uint32_t ip_host_order, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(862);
+    sin->sin_addr.s_addr = htonl(ip_host_order);
+}
+
+static uint32_t bucket_of(const struct probe_reflector *r, uint32_t ip)
+{
+    struct sockaddr_storage ss;
+
+    v4(ip, &ss);
+    return probe_reflect_bucket(r, (struct sockaddr *)&ss);
+}
+
+/* Two random keys (each process draws its own) put the same addresses in
+ * unrelated buckets: of 2,000 addresses, about 2000 / 4096 = 0.5 land in the
+ * same bucket under both by chance; 8 or more happens with chance below
+ * 1e-6 (Poisson).  The port does not count: the limit is per address. */
+START_TEST(keyed_hash_differs_between_keys)
+{
+    static struct probe_reflector other;
+    struct sockaddr_storage a, b;
+    int same = 0;
+
+    probe_reflector_init(&refl);
+    probe_reflector_init(&other);
+    ck_assert_mem_ne(refl.hash_key, other.hash_key, sizeof(refl.hash_key));
+    for (uint32_t i = 0; i < 2000; i++) {
+        uint32_t ip = 0xc6336400u + i; /* 198.51.100.0 on */
+
+        ck_assert_uint_lt(bucket_of(&refl, ip), PROBE_REFLECT_BUCKETS);
+        same += bucket_of(&refl, ip) == bucket_of(&other, ip);
+    }
+    ck_assert_int_lt(same, 8);
+    v4(0x7f000001u, &a);
+    v4(0x7f000001u, &b);
+    ((struct sockaddr_in *)&b)->sin_port = htons(9999);
+    ck_assert_uint_eq(probe_reflect_bucket(&refl, (struct sockaddr *)&a),
+                      probe_reflect_bucket(&refl, (struct sockaddr *)&b));
+}
+END_TEST
+
+/*
+ * Pairs of addresses that shared a bucket under the old FNV-1a (found here
+ * the way an attacker would: for 127.0.0.1, the address `measure` sends
+ * from on loopback, and for 192.0.2.1, among 64Ki addresses each) share one
+ * under a random key only by chance, 1 in 4,096 per pair: of the pairs
+ * found (about 32), 3 or more still sharing happens with chance below 1e-5.
+ * 127.0.93.74, the source e2e.reflector_aim floods from, is one of them.
+ */
+START_TEST(old_collisions_no_longer_share_a_bucket)
+{
+    static const uint32_t victims[] = {0x7f000001u, 0xc0000201u};
+    int pairs = 0, shared = 0, has_e2e_source = 0;
+
+    probe_reflector_init(&refl);
+    for (size_t v = 0; v < sizeof(victims) / sizeof(victims[0]); v++) {
+        uint32_t want = old_fnv_bucket(victims[v]);
+
+        for (uint32_t lo = 0; lo < 65536; lo++) {
+            uint32_t ip = (victims[v] & 0xffff0000u) | lo;
+
+            if (ip == victims[v] || old_fnv_bucket(ip) != want)
+                continue;
+            pairs++;
+            has_e2e_source |= ip == 0x7f005d4au; /* 127.0.93.74 */
+            shared += bucket_of(&refl, ip) == bucket_of(&refl, victims[v]);
+        }
+    }
+    ck_assert_int_ge(pairs, 16); /* the attack had a choice */
+    ck_assert_int_eq(has_e2e_source, 1);
+    ck_assert_int_lt(shared, 3);
+}
+END_TEST
+
+/* 500 sources at 10 a second each, 5,000 in all, for 10 s, against a cap of
+ * 1,000 a second over all: the cap's burst and its rate pass, no more, and
+ * the refusals are the cap's, not any source's. */
+START_TEST(cap_holds_over_many_sources)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    struct sockaddr_storage from;
+    uint64_t answered = 0, sent = 0, allowed;
+
+    refl.rate_total_pps = 1000;
+    refl.burst_total = 2000;
+    sender_packet(1, 0, req, sizeof(req));
+    for (int tick = 0; tick < 100; tick++)   /* every 100 ms */
+        for (uint32_t s = 0; s < 500; s++) { /* spread over the tick */
+            v4(0x0a000000u + s, &from);
+            answered += answer(&from, req, sizeof(req),
+                               T0 + tick * 100000000LL + s * 200000LL, out) > 0;
+            sent++;
+        }
+    allowed = (uint64_t)(refl.burst_total + 10 * refl.rate_total_pps);
+    ck_assert_uint_le(answered, allowed);
+    ck_assert_uint_ge(answered, allowed - 2);
+    ck_assert_uint_eq(refl.rate_limited, 0);
+    ck_assert_uint_eq(refl.total_limited, sent - answered);
+}
+END_TEST
+
+/* What a source is refused by its own limit costs the others nothing of the
+ * cap: one source flooding takes at most its own rate out of it. */
+START_TEST(cap_not_spent_by_refused_requests)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    int answered = 0;
+
+    refl.rate_pps = 100, refl.burst = 100;
+    refl.rate_total_pps = 1000, refl.burst_total = 1000;
+    sender_packet(1, 0, req, sizeof(req));
+    for (int i = 0; i < 100000; i++) /* 100,000 within 10 ms */
+        answered += answer(&src_a, req, sizeof(req), T0 + i * 100, out) > 0;
+    ck_assert_int_le(answered, 102);
+    ck_assert_uint_eq(refl.total_limited, 0);
+    answered = 0;
+    for (int i = 0; i < 100; i++)
+        answered += answer(&src_b, req, sizeof(req), T0 + 10000000 + i, out) > 0;
+    ck_assert_int_eq(answered, 100);
+}
+END_TEST
+
+/* The report tells the two limits apart, per source. */
+START_TEST(refusals_by_cap_told_apart)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+    struct sockaddr_storage third;
+    char msg[512];
+
+    refl.rate_pps = 2, refl.burst = 2;
+    refl.rate_total_pps = 3, refl.burst_total = 3;
+    sender_packet(1, 0, req, sizeof(req));
+    /* a: 2 answered, 1 refused by its limit; b: 1 answered, 2 by the cap. */
+    for (int i = 0; i < 3; i++)
+        answer(&src_a, req, sizeof(req), T0 + i, out);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(answer(&src_b, req, sizeof(req), T0 + 10 + i, out),
+                         i == 0 ? (int)sizeof(req) : -EBUSY);
+    ck_assert_uint_eq(refl.rate_limited, 1);
+    ck_assert_uint_eq(refl.total_limited, 2);
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 20, 1, msg, sizeof(msg)), 1);
+    ck_assert_str_eq(msg, "refused 3 requests: 1 over the rate limit of 2/s per source "
+                          "(192.0.2.1 1), 2 over the cap of 3/s over all sources "
+                          "(2001:db8::2 2)");
+    /* The cap alone: a third source, its own bucket full. */
+    v4(0xc0000203u, &third);
+    ck_assert_int_eq(answer(&third, req, sizeof(req), T0 + 30, out), -EBUSY);
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 40, 1, msg, sizeof(msg)), 1);
+    ck_assert_str_eq(msg, "refused 1 requests: 1 over the cap of 3/s over all sources "
+                          "(192.0.2.3 1)");
+    /* A report cut short by its buffer is still a string. */
+    for (int i = 0; i < 3; i++)
+        answer(&src_b, req, sizeof(req), T0 + 50 + i, out);
+    ck_assert_int_eq(probe_reflect_report(&refl, T0 + 60, 1, msg, 20), 1);
+    ck_assert_uint_eq(strlen(msg), 19);
+}
+END_TEST
+
+/* Receive stamps a little out of order (two CPUs) earn no tokens: before,
+ * one older than the last refilled the whole burst (an attacker drew 7,596
+ * answers in one second at a limit of 2,000).  A step back of more than a
+ * second is the clock's, and starts afresh. */
+START_TEST(older_stamp_earns_nothing)
+{
+    uint8_t req[PROTO_STAMP_BASE_LEN], out[PROTO_STAMP_MAX_LEN];
+
+    refl.rate_pps = 10, refl.burst = 10;
+    refl.rate_total_pps = 10, refl.burst_total = 10;
+    sender_packet(1, 0, req, sizeof(req));
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_gt(answer(&src_a, req, sizeof(req), T0 + 1000000 + i, out), 0);
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0 + 1000000 + 10, out), -EAGAIN);
+    ck_assert_int_eq(answer(&src_a, req, sizeof(req), T0 + 1000000 - 5000, out), -EAGAIN);
+    ck_assert_int_eq(answer(&src_b, req, sizeof(req), T0 + 1000000 - 5000, out), -EBUSY);
+    ck_assert_int_gt(answer(&src_a, req, sizeof(req), T0 - 2000000000LL, out), 0);
+}
+END_TEST
+
 Suite *reflect_suite(void)
 {
     Suite *s = suite_create("reflect");
@@ -472,6 +678,12 @@ Suite *reflect_suite(void)
     tcase_add_test(tc, key_per_peer);
     tcase_add_test(tc, key_file_errors);
     tcase_add_test(tc, peer_without_key_is_not_answered);
+    tcase_add_test(tc, keyed_hash_differs_between_keys);
+    tcase_add_test(tc, old_collisions_no_longer_share_a_bucket);
+    tcase_add_test(tc, cap_holds_over_many_sources);
+    tcase_add_test(tc, cap_not_spent_by_refused_requests);
+    tcase_add_test(tc, refusals_by_cap_told_apart);
+    tcase_add_test(tc, older_stamp_earns_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

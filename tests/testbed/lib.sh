@@ -37,6 +37,9 @@ tb_setup() {
     export IXMESH_BUILD_DIR
     IXMESH_BUILD_DIR=$(cd "$BIN_DIR/.." && pwd)
     TMP=$(mktemp -d "/tmp/ixmesh-tb-$TB_NAME.XXXXXX")
+    # The testbed's daemons become their user (ixmesh): the state inside
+    # must stay within their reach.
+    chmod 0755 "$TMP"
     export IXMESH_TESTBED_STATE=$TMP/testbed
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
