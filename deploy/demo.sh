@@ -22,6 +22,10 @@ BUILD_DIR=${IXMESH_BUILD_DIR:-$ROOT/build}
 NPROBES=3
 DURATION=0
 STATE=$ROOT/state/demo
+STATE_GIVEN=0
+# Where the state goes when the daemons' user cannot reach the default one
+# (a checkout under /root, which is closed to others).
+STATE_FALLBACK=/var/lib/ixmesh-demo
 HTTP_PORT=8080
 CHANNEL_PORT=7862
 STAMP_PORT=8620
@@ -98,7 +102,7 @@ parse_args() {
             case $1 in
             --probes) NPROBES=$2 ;;
             --duration) DURATION=$2 ;;
-            --state) STATE=$2 ;;
+            --state) STATE=$2 STATE_GIVEN=1 ;;
             --http-port) HTTP_PORT=$2 ;;
             --channel-port) CHANNEL_PORT=$2 ;;
             --stamp-port) STAMP_PORT=$2 ;;
@@ -168,8 +172,14 @@ build() {
 # reach the state directory: every directory above it must let others in.
 check_reach() {
     ((EUID == 0)) || return 0
-    runuser -u ixmesh -- test -x "$(dirname "$STATE")" ||
-        die "the daemons run as the user ixmesh, which cannot reach $STATE (a directory above it is closed to others, as /root is): choose another --state (e.g. /var/tmp/ixmesh-demo) or let others through the directories above it (chmod o+x)"
+    runuser -u ixmesh -- test -x "$(dirname "$STATE")" && return 0
+    if ((!STATE_GIVEN)); then
+        say "the user ixmesh cannot reach $STATE (a directory above it is closed to others, as /root is): using $STATE_FALLBACK"
+        STATE=$STATE_FALLBACK
+        mkdir -p "$STATE" || die "cannot create the state directory $STATE"
+        return 0
+    fi
+    die "the daemons run as the user ixmesh, which cannot reach $STATE (a directory above it is closed to others, as /root is): choose another --state (e.g. /var/tmp/ixmesh-demo) or let others through the directories above it (chmod o+x)"
 }
 
 # stale_cleanup: stops what a previous run on this state directory left
@@ -227,7 +237,9 @@ probe_location() {
 
 write_configs() {
     local k id loc
-    mkdir -p "$STATE/conf" "$STATE/log"
+    # The database in a directory of its own: the controller takes that one
+    # over for its user, and conf/ and pki/ stay root's.
+    mkdir -p "$STATE/conf" "$STATE/log" "$STATE/db"
     cat >"$STATE/conf/controller.ini" <<EOF
 ; Written by deploy/demo.sh; rewritten at every start.
 [controller]
@@ -236,7 +248,7 @@ http = 127.0.0.1:$HTTP_PORT
 ca = $STATE/pki/ca.pem
 cert = $STATE/pki/controller.pem
 key = $STATE/pki/controller.key
-database = $STATE/ixmesh.db
+database = $STATE/db/ixmesh.db
 log_level = $LOG_LEVEL
 
 ; The probes' loopback addresses: the only ones a member may announce.
@@ -552,7 +564,7 @@ ixmesh demo: a controller, $NPROBES probes and a content node on loopback.
   JSON        http://127.0.0.1:$HTTP_PORT/api/v1/map?window=60
               http://127.0.0.1:$HTTP_PORT/api/v1/probes
   logs        $STATE/log/
-  database    $STATE/ixmesh.db
+  database    $STATE/db/ixmesh.db
 The first measurements arrive after one $WINDOW-second window.
 EOF
     if ((DURATION > 0)); then

@@ -385,7 +385,7 @@ print("%.1f" % (o["rtt_p50_ms"] * 1000))' "$json" "$CAL_COUNT") ||
 calibrate() {
     local rpid node k out
     ip netns exec "$P-cn" "$BIN/ixmesh-probe" reflect --listen "$LAN4.$CN_HOST:$CAL_PORT" \
-        --rate 100000 >"$STATE/log/calibrate.log" 2>&1 &
+        --rate 100000 --rate-total 100000 >"$STATE/log/calibrate.log" 2>&1 &
     rpid=$!
     wait_for "the calibration reflector" 10 reflector_listening
     out=$(cal_run) || exit 1
@@ -448,7 +448,7 @@ http = 127.0.0.1:$HTTP_PORT
 ca = $STATE/pki/ca.pem
 cert = $STATE/pki/controller.pem
 key = $STATE/pki/controller.key
-database = $STATE/ixmesh.db
+database = $STATE/db/ixmesh.db
 log_level = $LOG_LEVEL
 
 ; The peering LAN: the only addresses a member may announce.
@@ -630,7 +630,9 @@ cmd_up() {
     if [[ -n $(ss -Hltn "sport = :$HTTP_PORT" 2>/dev/null) ]]; then
         die "TCP port $HTTP_PORT is in use (another testbed or demo?); choose --http-port"
     fi
-    mkdir -p "$STATE"/{conf,log,run,pki}
+    # The database in a directory of its own: the controller takes that one
+    # over for its user, and conf/ and pki/ stay root's.
+    mkdir -p "$STATE"/{conf,log,run,pki,db}
     : >"$STATE/pids"
     # Whatever fails from here on (a command, or die) leaves nothing behind.
     UP_DONE=0

@@ -129,7 +129,11 @@ static int make_dirs(const char *dir)
         if (*c != '/')
             continue;
         *c = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        /* 0755 whatever the umask (the daemons run with 077): a parent
+         * made here must let the daemon's user through once it is not root. */
+        if (mkdir(p, 0755) == 0)
+            (void)chmod(p, 0755);
+        else if (errno != EEXIST)
             return -errno;
         *c = '/';
     }

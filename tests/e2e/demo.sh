@@ -37,7 +37,7 @@ PY
 # all_loss_since T0: every probe has a tcp, tls and http record of cdn for a
 # window that started at or after T0 with nothing received.
 all_loss_since() {
-    "$PY" - "$STATE/ixmesh.db" "$1" <<'PY'
+    "$PY" - "$STATE/db/ixmesh.db" "$1" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
 for k in ("p1", "p2", "p3"):

@@ -24,7 +24,7 @@ DEMO_PID=
 # MODE "check": prints them, and exits 1 when a cell is missing or one of
 # its windows sent nothing or lost something.
 first_windows() {
-    "$PY" - "$STATE/ixmesh.db" "$1" "$WINDOWS" <<'PY'
+    "$PY" - "$STATE/db/ixmesh.db" "$1" "$WINDOWS" <<'PY'
 import json, sqlite3, sys
 path, mode, nwin = sys.argv[1], sys.argv[2], int(sys.argv[3])
 probes = ["p1", "p2", "p3"]

@@ -53,7 +53,7 @@ note "stopped nginx (pid $pid) at $t0"
 # lossy_since T0: every member has a tcp, tls and http record of a window
 # starting at or after T0 with everything lost; prints the latest arrival.
 lossy_since() {
-    "$PY" - "$IXMESH_TESTBED_STATE/ixmesh.db" "$1" <<'PY'
+    "$PY" - "$IXMESH_TESTBED_STATE/db/ixmesh.db" "$1" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
 t0 = int(sys.argv[2])

@@ -76,7 +76,7 @@ grep -q "the loss looks like the reflector's rate limit" "$TMP/warn.txt" ||
     fail "no rate-limit warning against a reflector limited to 100/s"
 [[ $(field "$json" reflector_rate_limit_pps) == 100.0 ]] ||
     fail "reflector_rate_limit_pps is not 100: $json"
-grep -E "refused [0-9]+ requests over the rate limit of 100/s per source: $(lan4 1) [0-9]+" \
+grep -E "refused [0-9]+ requests: [0-9]+ over the rate limit of 100/s per source \($(lan4 1) [0-9]+\)" \
     "$IXMESH_TESTBED_STATE/log/reflect-limited.log" ||
     fail "the reflector did not log its refusals per source: $(cat "$IXMESH_TESTBED_STATE/log/reflect-limited.log")"
 note "PASS"
