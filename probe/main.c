@@ -221,17 +221,11 @@ static int setup(struct probe *p, const struct privs_user *u)
 static int find_user(const struct probe_config *cfg, const char *config,
                      struct privs_user *u)
 {
-    int rc = privs_user_lookup(cfg->user, u);
+    char err[256];
+    int rc = privs_user_find(cfg->user, config, u, err, sizeof(err));
 
-    if (rc == -ENOENT)
-        log_error("user '%s' does not exist: create it (useradd --system "
-                  "--no-create-home %s) or set user = in %s",
-                  cfg->user, cfg->user, config);
-    else if (rc == -EPERM)
-        log_error("user '%s' is uid 0: name an unprivileged user in %s", cfg->user,
-                  config);
-    else if (rc < 0)
-        log_error("user '%s': cannot look it up: %s", cfg->user, strerror(-rc));
+    if (rc < 0)
+        log_error("%s", err);
     return rc;
 }
 

@@ -456,8 +456,9 @@ static void warn_rate_limit(const struct measure *m, size_t i, const struct prob
         return;
     target_name(m, t, name, sizeof(name));
     log_warn("%s: replies came at a steady %.0f a second while %u a second were sent: "
-             "the loss looks like the reflector's rate limit, not the path's (ixmesh "
-             "'reflect --rate', probe.ini stamp_rate)",
+             "the loss looks like a reflector's rate limit, not the path's (ixmesh "
+             "'reflect --rate' and '--rate-total', probe.ini stamp_rate and "
+             "stamp_rate_total)",
              name, rate, per_s);
     if (j != NULL)
         json_object_set_new(j, "reflector_rate_limit_pps", json_real(round(rate)));

@@ -398,27 +398,6 @@ static int sync_recovered(struct probe_spool *s)
     return rc;
 }
 
-/* mkdir -p, the last one private. */
-static int make_dirs(const char *dir)
-{
-    char p[1024];
-
-    snprintf(p, sizeof(p), "%s", dir);
-    for (char *c = p + 1; *c != '\0'; c++) {
-        if (*c != '/')
-            continue;
-        *c = '\0';
-        /* 0755 whatever the umask (the daemons run with 077): a parent
-         * made here must let the daemon's user through once it is not root. */
-        if (mkdir(p, 0755) == 0)
-            (void)chmod(p, 0755);
-        else if (errno != EEXIST)
-            return -errno;
-        *c = '/';
-    }
-    return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
 {
     char **names = NULL, path[1200];
@@ -431,7 +410,7 @@ int probe_spool_open(struct probe_spool *s, const char *dir, uint64_t max_bytes)
     s->max_bytes = max_bytes;
     if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir))
         return -ENAMETOOLONG;
-    if ((rc = make_dirs(dir)) < 0)
+    if ((rc = privs_make_dirs(dir)) < 0)
         return rc;
     measure_fs(s);
     rc = lock_dir(s);

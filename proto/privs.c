@@ -118,8 +118,25 @@ int privs_user_lookup(const char *name, struct privs_user *u)
     return 0;
 }
 
-/* mkdir -p: the parents 0755, the last 0700. */
-static int make_dirs(const char *dir)
+int privs_user_find(const char *name, const char *config, struct privs_user *u, char *err,
+                    size_t errlen)
+{
+    int rc = privs_user_lookup(name, u);
+
+    if (rc == -ENOENT)
+        snprintf(err, errlen,
+                 "user '%s' does not exist: create it (useradd --system "
+                 "--no-create-home %s) or set user = in %s",
+                 name, name, config);
+    else if (rc == -EPERM)
+        snprintf(err, errlen, "user '%s' is uid 0: name an unprivileged user in %s", name,
+                 config);
+    else if (rc < 0)
+        snprintf(err, errlen, "user '%s': cannot look it up: %s", name, strerror(-rc));
+    return rc;
+}
+
+int privs_make_dirs(const char *dir)
 {
     char p[PATH_MAX];
 
@@ -238,7 +255,7 @@ int privs_take_dir(const char *dir, const struct privs_user *u, int create, int 
     char real[PATH_MAX];
     int fd, rc;
 
-    if (create && (rc = make_dirs(dir)) < 0)
+    if (create && (rc = privs_make_dirs(dir)) < 0)
         return snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc)), rc;
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {

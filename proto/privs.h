@@ -51,6 +51,14 @@ const char *privs_dir_refused(const char *dir);
  * uid 0, or another negative errno from the lookup. */
 int privs_user_lookup(const char *name, struct privs_user *u);
 
+/* mkdir -p: the parents it makes 0755 whatever the umask, dir itself 0700.
+ * 0 when dir exists afterwards, or -errno. */
+int privs_make_dirs(const char *dir);
+/* privs_user_lookup, with what to do about a failure in err (config: the
+ * file whose user = key named it). */
+int privs_user_find(const char *name, const char *config, struct privs_user *u, char *err,
+                    size_t errlen);
+
 /*
  * Makes dir the user's, mode 0700 (with mkdir -p first when create is set;
  * parents made 0755), and, with files set, every regular file directly in

@@ -152,7 +152,8 @@ main() {
     # A sanitizer build: ASan's quarantine (256 MiB by default) would keep
     # every octet the flood made the controller free; a small one, given
     # back to the kernel each second, keeps RSS about the program's own.
-    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:quarantine_size_mb=16:allocator_release_to_os_interval_ms=1000}
+    # Appended, as the last of a key wins: tests/run.sh sets ASAN_OPTIONS too.
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:quarantine_size_mb=16:allocator_release_to_os_interval_ms=1000"
     e2e_setup conn_flood 75 "$1" "$2"
     # shellcheck disable=SC2016 # expanded at exit
     E2E_ON_EXIT='kill "${FLOOD_PIDS[@]}" 2>/dev/null || true'

@@ -7,7 +7,9 @@
 # 30 s of its start the map shows all six pairs healthy and the content node
 # with its five methods working; then stops the content node's nginx and
 # checks that its tcp, tls and http cells turn to loss within two windows;
-# then that the demo exits 0 by itself and leaves no process behind.  It uses the demo's fixed ports (HTTP 8080, channel 7862), so it
+# then that the demo exits 0 by itself and leaves no process behind.  Run
+# as root, its daemons must run as ixmesh with the least privilege (issue
+# 13).  It uses the demo's fixed ports (HTTP 8080, channel 7862), so it
 # runs alone (RUN_SERIAL) and is skipped (77) when 8080 is taken.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -47,6 +49,31 @@ for k in ("p1", "p2", "p3"):
                       "received = 0", (k, meth, int(sys.argv[2]))).fetchone()[0] == 0:
             sys.exit(1)
 PY
+}
+
+# unprivileged: the demo's daemons, started as root, run as ixmesh with no
+# capability but the probes' cap_net_raw (their reflectors are on 8620+),
+# and with no_new_privs; the database is the user's alone.
+unprivileged() {
+    local uid pid name want n=0 st
+    ((EUID == 0)) || return 0
+    uid=$(id -u ixmesh) || fail "no user ixmesh after the demo started as root"
+    for pid in $(pgrep -f "ixmesh-(controller|probe) --config $STATE/conf/"); do
+        name=$(tr '\0' ' ' <"/proc/$pid/cmdline" | grep -o 'conf/[a-z0-9]*' || true)
+        want=0000000000002000
+        [[ $name == conf/controller ]] && want=0000000000000000
+        st=$(cat "/proc/$pid/status") || continue
+        grep -qE "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" <<<"$st" ||
+            fail "$name (pid $pid) is not uid $uid: $(grep ^Uid <<<"$st")"
+        grep -qE "^CapEff:\s+$want$" <<<"$st" && grep -qE "^CapPrm:\s+$want$" <<<"$st" ||
+            fail "$name (pid $pid) has capabilities beyond $want: $(grep ^Cap <<<"$st" | tr '\n' ' ')"
+        grep -qE "^NoNewPrivs:\s+1$" <<<"$st" || fail "$name (pid $pid) lacks no_new_privs"
+        n=$((n + 1))
+    done
+    ((n == 4)) || fail "found $n of the demo's 4 daemons (a controller, 3 probes)"
+    [[ $(stat -c '%a %U' "$STATE/db") == "700 ixmesh" && $(stat -c '%a %U' "$STATE/db/ixmesh.db") == "600 ixmesh" ]] ||
+        fail "the database is not ixmesh's alone: $(stat -c '%a %U %n' "$STATE/db" "$STATE/db/ixmesh.db")"
+    note "the demo's 4 daemons run as ixmesh (uid $uid): controller with no capability, probes with cap_net_raw only, no_new_privs; database 0600 in a 0700 directory"
 }
 
 content_node() {
@@ -108,6 +135,7 @@ main() {
     eval "PID_controller=$DEMO_PID"
     wait_pairs $((30 - ($(date +%s) - t0) > 20 ? 30 - ($(date +%s) - t0) : 20)) p1 p2 p3
     note "six pairs healthy $(($(date +%s) - t0)) s after the start"
+    unprivileged
     content_node
 
     # --duration 45 ends it; give it time to stop everything.

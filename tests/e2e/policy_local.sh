@@ -12,37 +12,11 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=policy_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/policy_lib.sh"
 
 IDX=51
-NSP=ixh1-p$IDX-$$
-NSS=ixh1-s$IDX-$$
-VA=ixh1a$IDX
-VB=ixh1b$IDX
 GAP=5
-
-# The namespaces go with the test; e2e_cleanup still sees its status.
-cleanup_ns() {
-    local rc=$?
-    set +e
-    ip netns del "$NSP" 2>/dev/null
-    ip netns del "$NSS" 2>/dev/null
-    (exit "$rc")
-    e2e_cleanup
-}
-
-make_namespaces() {
-    ip netns add "$NSP"
-    ip netns add "$NSS"
-    ip link add "$VA" netns "$NSP" type veth peer name "$VB" netns "$NSS"
-    for ns in "$NSP" "$NSS"; do
-        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$NSP" addr add 10.99.$IDX.1/30 dev "$VA"
-    ip -n "$NSS" addr add 10.99.$IDX.2/30 dev "$VB"
-    ip -n "$NSP" link set "$VA" up
-    ip -n "$NSS" link set "$VB" up
-}
 
 # The admin service: accepts on every address of the probe's namespace,
 # logs each connection, and would hand out a secret header.
@@ -134,8 +108,7 @@ main() {
         exit 77
     fi
     [[ -x $BIN_DIR/ixmesh-hostile ]] || fail "no ixmesh-hostile in $BIN_DIR"
-    trap cleanup_ns EXIT
-    make_namespaces
+    policy_ns_setup "$IDX"
     make_certs p1
     write_listener
     write_lists

@@ -72,7 +72,7 @@ json=$(measure 1 "$(lan4 2):9862" --count 3000 --interval 5 --timeout 500 2>"$TM
     fail "measure failed: $json"
 kill -TERM "$REFLECTOR" && wait "$REFLECTOR" || true
 note "limited to 100/s: received $(field "$json" received) of 3000; measure said: $(cat "$TMP/warn.txt")"
-grep -q "the loss looks like the reflector's rate limit" "$TMP/warn.txt" ||
+grep -q "the loss looks like a reflector's rate limit" "$TMP/warn.txt" ||
     fail "no rate-limit warning against a reflector limited to 100/s"
 [[ $(field "$json" reflector_rate_limit_pps) == 100.0 ]] ||
     fail "reflector_rate_limit_pps is not 100: $json"

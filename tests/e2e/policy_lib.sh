@@ -1,0 +1,37 @@
+# policy_lib.sh - the two namespaces of the policy tests; sourced after
+# lib.sh, not run.
+#
+# policy_ns_setup IDX names them after the test's index: the probe's (NSP)
+# and a sink's (NSS), joined by a veth pair (VA in NSP, VB in NSS) on
+# 10.99.IDX.0/30, IPv6 off.  policy_ns_cleanup, the EXIT trap, removes them
+# and then runs e2e_cleanup, which still sees the test's exit status.
+# shellcheck shell=bash
+
+policy_ns_setup() {
+    local idx=$1 ns
+    NSP=ixh1-p$idx-$$
+    NSS=ixh1-s$idx-$$
+    VA=ixh1a$idx
+    VB=ixh1b$idx
+    trap policy_ns_cleanup EXIT
+    ip netns add "$NSP"
+    ip netns add "$NSS"
+    ip link add "$VA" netns "$NSP" type veth peer name "$VB" netns "$NSS"
+    for ns in "$NSP" "$NSS"; do
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$NSP" addr add "10.99.$idx.1/30" dev "$VA"
+    ip -n "$NSS" addr add "10.99.$idx.2/30" dev "$VB"
+    ip -n "$NSP" link set "$VA" up
+    ip -n "$NSS" link set "$VB" up
+}
+
+policy_ns_cleanup() {
+    local rc=$?
+    set +e
+    ip netns del "$NSP" 2>/dev/null
+    ip netns del "$NSS" 2>/dev/null
+    (exit "$rc")
+    e2e_cleanup
+}
