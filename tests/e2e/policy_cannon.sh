@@ -78,11 +78,8 @@ write_wrappers() {
     printf '#!/bin/sh\nexec ip netns exec %q %q "$@"\n' "$NSP" "$PROBE_BIN" >"$TMP/probe.sh"
     printf '#!/bin/sh\nexec ip netns exec %q %q reflect --listen 0.0.0.0:%s --rate 100000 --rate-total 100000\n' \
         "$NSS" "$PROBE_BIN" "$STAMP_PORT" >"$TMP/reflector.sh"
-    printf '#!/bin/sh\nexec ip netns exec %q %q --listen 127.0.0.1:%s --ca %q --cert %q --key %q --gap %s --hold %s %s\n' \
-        "$NSP" "$BIN_DIR/ixmesh-hostile" "$CHAN_PORT" "$TMP/pki/ca.pem" \
-        "$TMP/pki/controller.pem" "$TMP/pki/controller.key" "$GAP" 12 \
-        "$TMP/out-stamp.txt $TMP/out-icmp.txt $TMP/out-tcp.txt $TMP/in-cannon.txt $TMP/legit.txt $TMP/poisson.txt" \
-        >"$TMP/hostile.sh"
+    policy_hostile_wrapper 12 \
+        "$TMP/out-stamp.txt $TMP/out-icmp.txt $TMP/out-tcp.txt $TMP/in-cannon.txt $TMP/legit.txt $TMP/poisson.txt"
     chmod +x "$TMP"/*.sh
 }
 

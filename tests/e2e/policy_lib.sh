@@ -35,3 +35,14 @@ policy_ns_cleanup() {
     (exit "$rc")
     e2e_cleanup
 }
+
+# policy_hostile_wrapper HOLD LISTS: writes $TMP/hostile.sh, the hostile
+# controller (tests/hostile) in the probe's namespace on the test's channel
+# port, sending the task lists in the files LISTS (one word) GAP seconds
+# apart and holding the session HOLD seconds after the last.
+policy_hostile_wrapper() {
+    printf '#!/bin/sh\nexec ip netns exec %q %q --listen 127.0.0.1:%s --ca %q --cert %q --key %q --gap %s --hold %s %s\n' \
+        "$NSP" "$BIN_DIR/ixmesh-hostile" "$CHAN_PORT" "$TMP/pki/ca.pem" \
+        "$TMP/pki/controller.pem" "$TMP/pki/controller.key" "$GAP" "$1" "$2" \
+        >"$TMP/hostile.sh"
+}

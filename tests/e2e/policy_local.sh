@@ -73,10 +73,7 @@ EOF
 
 write_wrappers() {
     printf '#!/bin/sh\nexec ip netns exec %q %q "$@"\n' "$NSP" "$PROBE_BIN" >"$TMP/probe.sh"
-    printf '#!/bin/sh\nexec ip netns exec %q %q --listen 127.0.0.1:%s --ca %q --cert %q --key %q --gap %s --hold %s %s\n' \
-        "$NSP" "$BIN_DIR/ixmesh-hostile" "$CHAN_PORT" "$TMP/pki/ca.pem" \
-        "$TMP/pki/controller.pem" "$TMP/pki/controller.key" "$GAP" 8 \
-        "$TMP/loopback.txt $TMP/own.txt $TMP/name.txt" >"$TMP/hostile.sh"
+    policy_hostile_wrapper 8 "$TMP/loopback.txt $TMP/own.txt $TMP/name.txt"
     chmod +x "$TMP"/*.sh
 }
 
