@@ -20,61 +20,16 @@
 #include <malloc.h>
 #endif
 
-#include "controller.h"
+#include "channel.h"
 #include "log.h"
 
-#define REPLAN_DELAY_MS   100 /* joins and leaves within this share one push */
-#define HELLO_TIMEOUT_MS  (CTL_HELLO_TIMEOUT_S * 1000)
-#define TICK_MS           1000
-#define CLOSE_DEADLINE_MS 3000 /* for what is queued to reach a peer that closes */
-
-struct ctl_conn {
-    struct ctl *ctl;
-    uv_tcp_t tcp;
-    uv_shutdown_t shutdown;
-    struct proto_chan *chan;
-    char peer[PROTO_ADDRSTR_MAX + 8];
-    char cn[PROTO_ID_MAX + 1];
-    char label[PROTO_ID_MAX + PROTO_ADDRSTR_MAX + 16]; /* "CN at ADDR:PORT" */
-    int hello_done;
-    int closing;
-    uint64_t closing_ms; /* when a graceful close began: it has a deadline */
-    uint32_t version;    /* negotiated in the HELLO */
-    uint64_t accepted_ms, last_rx_ms, last_tx_ms; /* loop time */
-    struct proto_hello hello;
-    int64_t key;
-    int paused;         /* reads stopped: the probe spent its record budget */
-    uint64_t resume_ms; /* loop time they start again */
-    uint8_t source[9];  /* what max_pending_per_source counts: see set_peer() */
-    struct ctl_conn *next;
-};
-
+#define HELLO_TIMEOUT_MS     (CTL_HELLO_TIMEOUT_S * 1000)
+#define TICK_MS              1000
+#define CLOSE_DEADLINE_MS    3000  /* for what is queued to reach a peer that closes */
 #define HELLO_STORE_EVERY_MS 60000 /* an unchanged HELLO is written so often at most */
 #define REFUSAL_LOG_MS       60000 /* one line a minute per probe about refusals */
 #define GIVEN_MAX            (4 * PROTO_TASKS_MAX)
 
-/*
- * What the controller knows of one probe beyond its HELLO, for as long as it
- * runs: the task ids it gave it (any of them may still be in its spool), its
- * budgets of HELLOs and records, and what it refused of it.
- */
-struct ctl_watch {
-    char id[PROTO_ID_MAX + 1];
-    uint32_t *given; /* sorted task ids, ngiven of cap */
-    size_t ngiven, cap;
-    int64_t given_since_ms; /* wall clock of its first TASKS from this run; 0: none */
-    uint32_t ntasks;        /* in its current list */
-    struct ctl_bucket hellos, records;
-    uint64_t addrs_changed_ms; /* loop time; 0: not in this run */
-    uint64_t stored_ms;        /* loop time its HELLO was last written; 0: never */
-    uint64_t refused[CTL_REC_RULES];
-    uint64_t hellos_refused, throttled_ms;
-    uint64_t unlogged; /* refusals and pauses not yet in the log */
-    uint64_t logged_ms;
-    char last_why[PROTO_REASON_MAX];
-};
-
-static void schedule_replan(struct ctl *c);
 static void on_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 static void note_content(struct ctl *c, const struct proto_hello *h);
@@ -114,6 +69,7 @@ static void on_closed_cb(uv_handle_t *h)
         schedule_expiry(c);
     }
     proto_chan_free(k->chan);
+    free(k->ids);
     free(k);
 }
 
@@ -177,6 +133,12 @@ static void pump_out(struct ctl_conn *k)
     }
 }
 
+void ctl_conn_send(struct ctl_conn *k, const struct proto_msg *m)
+{
+    proto_chan_send(k->chan, m);
+    pump_out(k);
+}
+
 /* Tells the probe why, then closes. */
 static void tell_and_close(struct ctl_conn *k, uint32_t code, const char *reason)
 {
@@ -235,7 +197,7 @@ static void send_welcome(struct ctl_conn *k)
 
 /* ---- what each probe was given and did ----------------------------------- */
 
-static struct ctl_watch *watch_of(struct ctl *c, const char *id)
+struct ctl_watch *ctl_watch_of(struct ctl *c, const char *id)
 {
     struct ctl_watch *w;
 
@@ -284,16 +246,16 @@ static int was_given(const struct ctl_watch *w, uint32_t id)
     return i < w->ngiven && w->given[i] == id;
 }
 
-/* Notes a task list sent to the probe: its records will name these ids. */
-static void note_given(struct ctl_watch *w, const struct proto_tasks *tl)
+void ctl_watch_given(struct ctl_watch *w, const struct proto_task *t, uint32_t n,
+                     uint32_t ntasks)
 {
-    w->ntasks = tl->ntasks;
+    w->ntasks = ntasks;
     if (w->given_since_ms == 0)
         w->given_since_ms = ctl_now_ms();
-    for (uint32_t t = 0; t < tl->ntasks; t++) {
-        size_t i = given_index(w, tl->tasks[t].id);
+    for (uint32_t k = 0; k < n; k++) {
+        size_t i = given_index(w, t[k].id);
 
-        if (i < w->ngiven && w->given[i] == tl->tasks[t].id)
+        if (i < w->ngiven && w->given[i] == t[k].id)
             continue;
         if (w->ngiven == w->cap) {
             size_t cap = w->cap ? 2 * w->cap : 64;
@@ -305,7 +267,7 @@ static void note_given(struct ctl_watch *w, const struct proto_tasks *tl)
             w->cap = cap;
         }
         memmove(&w->given[i + 1], &w->given[i], (w->ngiven - i) * sizeof(*w->given));
-        w->given[i] = tl->tasks[t].id;
+        w->given[i] = t[k].id;
         w->ngiven++;
     }
 }
@@ -513,8 +475,6 @@ static int remember(struct ctl_conn *k, struct ctl_watch *w, const struct proto_
     return 0;
 }
 
-static void send_tasks_to(struct ctl *c, struct ctl_conn *k);
-
 static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
 {
     struct ctl *c = k->ctl;
@@ -531,7 +491,7 @@ static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
         refuse(k, PROTO_ERR_IDENTITY, reason);
         return;
     }
-    if ((w = watch_of(c, h->probe_id)) == NULL) {
+    if ((w = ctl_watch_of(c, h->probe_id)) == NULL) {
         refuse(k, PROTO_ERR_INTERNAL, "controller out of memory");
         return;
     }
@@ -559,9 +519,9 @@ static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
     note_content(c, h);
     drop_older(c, k);
     if (changed)
-        schedule_replan(c);
+        ctl_tasks_changed(c, k->key);
     else
-        send_tasks_to(c, k); /* the mesh is as it was: only this probe needs its list */
+        ctl_tasks_send_list(c, k); /* the mesh is as it was: only it needs its list */
 }
 
 /*
@@ -639,7 +599,7 @@ static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
     struct ctl *c = k->ctl;
     struct proto_msg ack = {.type = PROTO_MSG_ACK};
     int64_t now = ctl_now_ms();
-    struct ctl_watch *w = watch_of(c, k->hello.probe_id);
+    struct ctl_watch *w = ctl_watch_of(c, k->hello.probe_id);
     uint8_t *refused = calloc(rs->nresults ? rs->nresults : 1, 1);
     struct ctl_ingest in;
 
@@ -673,11 +633,9 @@ static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
 
 static void on_peer_error(struct ctl_conn *k, const struct proto_error *e)
 {
-    /* The probe keeps its previous list and the session (PROTOCOL.md 7).
-     * Lists go out only at a re-plan, so this one is not sent again. */
-    if (e->code == PROTO_ERR_POLICY && k->hello_done) {
-        log_warn("%s refused its task list (its own policy): %s", conn_name(k),
-                 e->reason);
+    /* The probe keeps its previous list and the session (PROTOCOL.md 7). */
+    if ((e->code == PROTO_ERR_POLICY || e->code == PROTO_ERR_STALE) && k->hello_done) {
+        ctl_tasks_refused(k, e);
         return;
     }
     log_warn("%s ended the session: error %u: %s", conn_name(k), e->code, e->reason);
@@ -1021,7 +979,7 @@ static void on_connection_cb(uv_stream_t *server, int status)
     accept_held(c);
 }
 
-/* Sends every connected probe its task list for the current mesh. */
+/* The live connection of a probe, NULL when it has none. */
 static struct ctl_conn *conn_of(struct ctl *c, const char *id)
 {
     for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
@@ -1030,87 +988,21 @@ static struct ctl_conn *conn_of(struct ctl *c, const char *id)
     return NULL;
 }
 
-/* The roster as the planner reads it; NULL when out of memory. */
-static struct ctl_peer *roster_peers(struct ctl *c)
+static void member_gone(void *arg, int64_t key)
 {
-    struct ctl_roster *r = &c->roster;
-    struct ctl_peer *peers = calloc(r->n ? r->n : 1, sizeof(*peers));
-
-    for (size_t i = 0; peers != NULL && i < r->n; i++)
-        peers[i] = (struct ctl_peer){.key = r->v[i].key, .hello = &r->v[i].hello};
-    return peers;
-}
-
-/* Plans member i's list and sends it on k; 0 or a negative errno. */
-static int send_tasks(struct ctl *c, const struct ctl_peer *peers, size_t i,
-                      struct ctl_conn *k)
-{
-    struct proto_msg m = {.type = PROTO_MSG_TASKS};
-    struct ctl_watch *w = watch_of(c, k->hello.probe_id);
-    int rc = ctl_plan_tasks(peers, c->roster.n, i, &c->cfg, c->generation, &m.u.tasks);
-
-    if (rc < 0 || w == NULL) {
-        free(m.u.tasks.tasks);
-        return rc < 0 ? rc : -ENOMEM;
-    }
-    note_given(w, &m.u.tasks);
-    proto_chan_send(k->chan, &m);
-    free(m.u.tasks.tasks);
-    pump_out(k);
-    return 0;
-}
-
-/* One probe's list, when the mesh did not change but its connection did. */
-static void send_tasks_to(struct ctl *c, struct ctl_conn *k)
-{
-    struct ctl_peer *peers = roster_peers(c);
-
-    for (size_t i = 0; peers != NULL && i < c->roster.n; i++) {
-        if (strcmp(c->roster.v[i].hello.probe_id, k->hello.probe_id) == 0) {
-            c->generation++;
-            if (send_tasks(c, peers, i, k) == 0)
-                log_info("probe %s: its task list of generation %llu sent",
-                         k->hello.probe_id, (unsigned long long)c->generation);
-            break;
-        }
-    }
-    free(peers);
-}
-
-/* Sends every connected probe its task list for the mesh of the roster. */
-static void on_replan_cb(uv_timer_t *h)
-{
-    struct ctl *c = h->data;
-    struct ctl_roster *r = &c->roster;
-    struct ctl_peer *peers = roster_peers(c);
-    size_t sent = 0;
-
-    if (peers == NULL)
-        return;
-    c->generation++;
-    for (size_t i = 0; i < r->n; i++) {
-        struct ctl_conn *k = conn_of(c, r->v[i].hello.probe_id);
-
-        if (k != NULL && send_tasks(c, peers, i, k) == 0)
-            sent++;
-    }
-    log_info("mesh of %zu probes (%zu connected): task lists of generation %llu sent",
-             r->n, sent, (unsigned long long)c->generation);
-    free(peers);
+    ctl_tasks_changed(arg, key);
 }
 
 /* A member's grace ended: it leaves the mesh, and the others stop measuring it. */
 static void on_expiry_cb(uv_timer_t *h)
 {
     struct ctl *c = h->data;
-    size_t n =
-        ctl_roster_expire(&c->roster, uv_now(c->loop), (uint64_t)c->cfg.grace_s * 1000);
+    size_t n = ctl_roster_expire(&c->roster, uv_now(c->loop),
+                                 (uint64_t)c->cfg.grace_s * 1000, member_gone, c);
 
-    if (n > 0) {
+    if (n > 0)
         log_info("%zu probe%s left the mesh after %u s away", n, n == 1 ? "" : "s",
                  c->cfg.grace_s);
-        schedule_replan(c);
-    }
     schedule_expiry(c);
 }
 
@@ -1149,12 +1041,6 @@ static void recall_roster(struct ctl *c)
             "%zu probes seen in the last %u s are kept in the mesh while they return",
             c->roster.n, c->cfg.grace_s);
     schedule_expiry(c);
-}
-
-static void schedule_replan(struct ctl *c)
-{
-    if (!uv_is_active((uv_handle_t *)&c->replan))
-        uv_timer_start(&c->replan, on_replan_cb, REPLAN_DELAY_MS, 0);
 }
 
 /* One connection's clock: a HELLO in time, a heartbeat due, or silence. */
@@ -1285,6 +1171,7 @@ void ctl_channel_stop(struct ctl *c)
     uv_close((uv_handle_t *)&c->listener, NULL);
     uv_close((uv_handle_t *)&c->gate.later, NULL);
     uv_close((uv_handle_t *)&c->replan, NULL);
+    ctl_tasks_stop(c);
     uv_close((uv_handle_t *)&c->expire, NULL);
     if (c->conns == NULL)
         uv_close((uv_handle_t *)&c->tick, NULL);

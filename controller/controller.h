@@ -224,6 +224,25 @@ struct ctl_peer {
 int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
                    const struct ctl_config *cfg, uint64_t generation,
                    struct proto_tasks *tl);
+/* A member that joined, changed what the planner reads, or left (CTL_GONE). */
+struct ctl_change {
+    int64_t key; /* unique among the changes of one delta */
+    size_t peer; /* its index in the peers planned, CTL_GONE when it left */
+};
+#define CTL_GONE SIZE_MAX
+/*
+ * The TASKS_DELTA that brings the list of peers[self], whose sorted task ids
+ * are have, up to date after changes: for each, its STAMP task put when
+ * peers[self] measures it now, its id deleted when it did and does no more.
+ * Content tasks do not change while the configuration does not.  d->tasks
+ * and d->del are malloc'd; the caller sets generation and base.
+ */
+int ctl_plan_delta(const struct ctl_peer *peers, size_t self,
+                   const struct ctl_config *cfg, const struct ctl_change *changes,
+                   size_t nchanges, const uint32_t *have, size_t nhave,
+                   struct proto_tasks *d);
+/* The id of the STAMP task to the member of store key key. */
+uint32_t ctl_stamp_task_id(int64_t key);
 /* The capability a method needs (PROTO_CAP_*), 0 for an unknown method. */
 uint32_t ctl_method_cap(int method);
 /* The content methods of cfg (bit 1 << method) a probe with caps cannot run. */
@@ -253,8 +272,10 @@ void ctl_roster_free(struct ctl_roster *r);
 int ctl_roster_join(struct ctl_roster *r, const struct proto_hello *h, int64_t key,
                     uint64_t gone_ms);
 void ctl_roster_leave(struct ctl_roster *r, const char *id, uint64_t now_ms);
-/* Removes members gone for grace_ms or longer; returns how many. */
-size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_ms);
+/* Removes members gone for grace_ms or longer, telling gone (when not
+ * NULL) the key of each; returns how many. */
+size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_ms,
+                         void (*gone)(void *arg, int64_t key), void *arg);
 /* When the next member's grace ends (loop time), 0 when none is pending. */
 uint64_t ctl_roster_next_expiry(const struct ctl_roster *r, uint64_t grace_ms);
 
@@ -441,7 +462,11 @@ struct ctl {
     uv_timer_t replan;        /* coalesces joins and leaves into one push */
     uv_timer_t tick;          /* heartbeats and idle timeouts, once a second */
     struct ctl_roster roster; /* the mesh the planner plans */
-    uv_timer_t expire;        /* ends the grace of a probe that left */
+    struct {
+        int64_t *keys; /* members changed since the last re-plan (tasks_io.c) */
+        size_t n, cap;
+    } changed;
+    uv_timer_t expire; /* ends the grace of a probe that left */
     /* What each probe was given and did (channel_io.c). */
     struct ctl_watch *watches;
     size_t nwatches;

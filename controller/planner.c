@@ -114,12 +114,46 @@ static void content_task(const struct ctl_content *n, size_t index, int method,
     }
 }
 
+/* The STAMP task of src to dst; 0 when that pair is not measured. */
+static int stamp_task(const struct ctl_peer *src, const struct ctl_peer *dst,
+                      const struct ctl_mesh *mesh, struct proto_task *t)
+{
+    const struct proto_hello *me = src->hello, *h = dst->hello;
+    const char *addr;
+
+    if (src == dst || strcmp(h->probe_id, me->probe_id) == 0)
+        return 0;
+    /* Both ends run STAMP: one sends, the other reflects. */
+    if (!(me->caps & PROTO_CAP_STAMP) || !(h->caps & PROTO_CAP_STAMP))
+        return 0;
+    addr = pick_addr(me, h);
+    if (addr == NULL)
+        return 0; /* no common address family: nothing to measure */
+    memset(t, 0, sizeof(*t));
+    t->id = ctl_stamp_task_id(dst->key);
+    t->method = PROTO_METHOD_STAMP;
+    strcpy(t->target_id, h->probe_id);
+    strcpy(t->addr, addr);
+    t->port = h->stamp_port;
+    t->interval_ms = mesh->interval_ms;
+    t->timeout_ms = mesh->timeout_ms;
+    t->size = mesh->size;
+    t->dscp = mesh->dscp;
+    t->poisson = mesh->poisson;
+    return 1;
+}
+
+uint32_t ctl_stamp_task_id(int64_t key)
+{
+    return (uint32_t)(key * 16 + PROTO_METHOD_STAMP);
+}
+
 int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
                    const struct ctl_config *cfg, uint64_t generation,
                    struct proto_tasks *tl)
 {
-    const struct proto_hello *me = peers[self].hello;
     const struct ctl_mesh *mesh = &cfg->mesh;
+    uint32_t caps = peers[self].hello->caps;
     size_t cap = npeers + cfg->ncontent * PROTO_METHOD_MAX;
 
     memset(tl, 0, sizeof(*tl));
@@ -128,38 +162,70 @@ int ctl_plan_tasks(const struct ctl_peer *peers, size_t npeers, size_t self,
     tl->tasks = calloc(cap ? cap : 1, sizeof(*tl->tasks));
     if (tl->tasks == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < npeers && tl->ntasks < PROTO_TASKS_MAX; i++) {
-        const struct proto_hello *dst = peers[i].hello;
-        struct proto_task *t = &tl->tasks[tl->ntasks];
-        const char *addr;
-
-        if (i == self || strcmp(dst->probe_id, me->probe_id) == 0)
-            continue;
-        /* Both ends run STAMP: one sends, the other reflects. */
-        if (!(me->caps & PROTO_CAP_STAMP) || !(dst->caps & PROTO_CAP_STAMP))
-            continue;
-        addr = pick_addr(me, dst);
-        if (addr == NULL)
-            continue; /* no common address family: nothing to measure */
-        t->id = (uint32_t)(peers[i].key * 16 + PROTO_METHOD_STAMP);
-        t->method = PROTO_METHOD_STAMP;
-        strcpy(t->target_id, dst->probe_id);
-        strcpy(t->addr, addr);
-        t->port = dst->stamp_port;
-        t->interval_ms = mesh->interval_ms;
-        t->timeout_ms = mesh->timeout_ms;
-        t->size = mesh->size;
-        t->dscp = mesh->dscp;
-        t->poisson = mesh->poisson;
-        tl->ntasks++;
-    }
+    for (size_t i = 0; i < npeers && tl->ntasks < PROTO_TASKS_MAX; i++)
+        tl->ntasks +=
+            (uint32_t)stamp_task(&peers[self], &peers[i], mesh, &tl->tasks[tl->ntasks]);
     /* Methods in their numeric order, whatever order the file listed. */
     for (size_t i = 0; i < cfg->ncontent; i++) {
         for (int m = PROTO_METHOD_ICMP; m <= PROTO_METHOD_MAX; m++) {
-            if (!(cfg->content[i].methods & (1u << m)) ||
-                !(me->caps & ctl_method_cap(m)) || tl->ntasks >= PROTO_TASKS_MAX)
+            if (!(cfg->content[i].methods & (1u << m)) || !(caps & ctl_method_cap(m)) ||
+                tl->ntasks >= PROTO_TASKS_MAX)
                 continue;
             content_task(&cfg->content[i], i, m, mesh, &tl->tasks[tl->ntasks++]);
+        }
+    }
+    return 0;
+}
+
+static int has_id(const uint32_t *ids, size_t n, uint32_t id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == id;
+}
+
+int ctl_plan_delta(const struct ctl_peer *peers, size_t self,
+                   const struct ctl_config *cfg, const struct ctl_change *changes,
+                   size_t nchanges, const uint32_t *have, size_t nhave,
+                   struct proto_tasks *d)
+{
+    size_t room = nhave < PROTO_TASKS_MAX ? PROTO_TASKS_MAX - nhave : 0;
+
+    memset(d, 0, sizeof(*d));
+    d->window_s = cfg->mesh.window_s;
+    d->tasks = calloc(nchanges ? nchanges : 1, sizeof(*d->tasks));
+    d->del = calloc(nchanges ? nchanges : 1, sizeof(*d->del));
+    if (d->tasks == NULL || d->del == NULL) {
+        free(d->tasks);
+        free(d->del);
+        d->tasks = NULL;
+        d->del = NULL;
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nchanges; i++) {
+        uint32_t id = ctl_stamp_task_id(changes[i].key);
+        struct proto_task *t = &d->tasks[d->ntasks];
+        int had = has_id(have, nhave, id);
+
+        if (changes[i].peer != CTL_GONE &&
+            stamp_task(&peers[self], &peers[changes[i].peer], &cfg->mesh, t)) {
+            /* A new task only while the list has room, as the whole
+             * list is cut at PROTO_TASKS_MAX. */
+            if (had || room > 0) {
+                room -= had ? 0 : 1;
+                d->ntasks++;
+            }
+        } else if (had) {
+            d->del[d->ndel++] = id;
+            room++;
         }
     }
     return 0;

@@ -60,7 +60,8 @@ void ctl_roster_leave(struct ctl_roster *r, const char *id, uint64_t now_ms)
         m->gone_ms = now_ms ? now_ms : 1; /* 0 means connected */
 }
 
-size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_ms)
+size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_ms,
+                         void (*gone)(void *arg, int64_t key), void *arg)
 {
     size_t kept = 0, n = r->n;
 
@@ -69,6 +70,8 @@ size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_m
 
         if (m->gone_ms == 0 || now_ms - m->gone_ms < grace_ms)
             r->v[kept++] = *m;
+        else if (gone != NULL)
+            gone(arg, m->key);
     }
     r->n = kept;
     return n - kept;

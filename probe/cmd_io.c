@@ -3,8 +3,7 @@
  * controller:
  *
  *   ixmesh-probe reflect --listen ADDR:PORT [--key-file FILE] [--stateful] [--legacy]
- *                        [--rate PPS] [--rate-total PPS]
- *                [--rate PPS]
+ *                        [--rate PPS] [--rate-total PPS] [--user NAME]
  *   ixmesh-probe measure ...      (measure_io.c)
  *
  * and what the one-shot commands share.  They reuse the daemon's STAMP
@@ -17,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "log.h"
+#include "privs.h"
 #include "probe.h"
 
 /* Interrupted: a measurement still prints its summary, as ping does. */
@@ -98,7 +99,8 @@ static void reflect_usage(FILE *f)
     fprintf(f,
             "usage: ixmesh-probe reflect [--listen ADDR:PORT] [--key-file FILE]\n"
             "                            [--stateful] [--legacy] [--rate PPS]\n"
-            "                            [--rate-total PPS] [--log-level LEVEL]\n"
+            "                            [--rate-total PPS] [--user NAME]\n"
+            "                            [--log-level LEVEL]\n"
             "\n"
             "Runs only a STAMP session-reflector (RFC 8762) until interrupted.\n"
             "\n"
@@ -112,8 +114,11 @@ static void reflect_usage(FILE *f)
             "                      What it refuses is logged per source, at most once a\n"
             "                      minute\n"
             "  --rate-total PPS    answers per second over all sources (default %.0f;\n"
-            "                      burst twice the rate), logged likewise\n",
-            PROBE_REFLECT_RATE, PROBE_REFLECT_RATE_TOTAL);
+            "                      burst twice the rate), logged likewise\n"
+            "  --user NAME         started as root, it answers strangers as this user,\n"
+            "                      with no capability, once its socket is open\n"
+            "                      (default %s)\n",
+            PROBE_REFLECT_RATE, PROBE_REFLECT_RATE_TOTAL, PRIVS_USER_DEFAULT);
 }
 
 static int reflect_args(int argc, char **argv, struct probe *p)
@@ -125,6 +130,7 @@ static int reflect_args(int argc, char **argv, struct probe *p)
                                          {"rate", required_argument, NULL, 'r'},
                                          {"rate-total", required_argument, NULL, 'R'},
                                          {"log-level", required_argument, NULL, 'l'},
+                                         {"user", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     enum log_level lvl = LOG_LEVEL_INFO;
@@ -154,6 +160,12 @@ static int reflect_args(int argc, char **argv, struct probe *p)
                 return -1;
             p->reflector.rate_total_pps = rate;
             p->reflector.burst_total = 2.0 * rate;
+        } else if (c == 'u') {
+            if (privs_user_refused(optarg) != NULL) {
+                fprintf(stderr, "ixmesh-probe: --user: %s\n", privs_user_refused(optarg));
+                return -1;
+            }
+            snprintf(p->cfg.user, sizeof(p->cfg.user), "%s", optarg);
         } else if (c == 'l' && log_level_parse(optarg, &lvl) < 0) {
             fprintf(stderr, "ixmesh-probe: unknown log level '%s'\n", optarg);
             return -1;
@@ -169,6 +181,31 @@ static int reflect_args(int argc, char **argv, struct probe *p)
     return optind == argc ? 0 : -1;
 }
 
+/* Started as root, the reflector becomes its user once its socket is
+ * open: it answers whoever sends, and needs no privilege for that. */
+static int reflect_leave_root(const char *user)
+{
+    struct privs_user u;
+    char err[1400];
+    int rc;
+
+    if (geteuid() != 0)
+        return 0;
+    rc = privs_user_lookup(user, &u);
+    if (rc == -ENOENT)
+        log_error("user '%s' does not exist: create it (useradd --system "
+                  "--no-create-home %s) or name another with --user",
+                  user, user);
+    else if (rc < 0)
+        log_error("user '%s': %s", user, rc == -EPERM ? "is uid 0" : strerror(-rc));
+    if (rc == 0 && (rc = privs_drop(&u, 0, err, sizeof(err))) < 0)
+        log_error("%s", err);
+    if (rc == 0)
+        log_info("running as user %s (uid %u, gid %u), keeping none", u.name,
+                 (unsigned)u.uid, (unsigned)u.gid);
+    return rc;
+}
+
 int probe_cmd_reflect(int argc, char **argv)
 {
     static struct probe p;
@@ -176,10 +213,15 @@ int probe_cmd_reflect(int argc, char **argv)
     p.loop = uv_default_loop();
     p.stamp.fd = -1;
     probe_reflector_init(&p.reflector);
+    snprintf(p.cfg.user, sizeof(p.cfg.user), "%s", PRIVS_USER_DEFAULT);
     if (reflect_args(argc, argv, &p) < 0)
         return 2;
     if (probe_stamp_io_open(&p) < 0)
         return 1;
+    if (reflect_leave_root(p.cfg.user) < 0) {
+        probe_cmd_close_all(&p);
+        return 1;
+    }
     probe_cmd_watch_signals(&p);
     log_info("reflecting (%s, %s, at most %.0f answers a second per source and %.0f "
              "over all)",

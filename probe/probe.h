@@ -937,6 +937,14 @@ void probe_sched_drop_task(struct probe *p, struct probe_task *t);
  */
 int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
                       size_t len);
+/*
+ * Applies a TASKS_DELTA to the list of its base generation, as a whole list
+ * (the policy checks the result).  -ESTALE when the running list is not of
+ * that generation (the controller then sends the whole list), -EPERM as
+ * above; why says which.
+ */
+int probe_sched_apply_delta(struct probe *p, const struct proto_tasks *delta, char *why,
+                            size_t len);
 /* Rereads this host's addresses into p->own (the policy's allow_local). */
 void probe_sched_read_own(struct probe *p);
 void probe_sched_stop(struct probe *p);
@@ -994,7 +1002,8 @@ struct probe {
     uv_timer_t wheel_timer; /* fires when the wheel's earliest entry is due */
     struct probe_task **tasks;
     size_t ntasks;
-    uint64_t generation;
+    uint64_t generation; /* of the running list, when have_list */
+    int have_list;
     struct probe_budget budget;  /* the policy's runtime backstop (sched_io.c) */
     struct probe_policy_own own; /* this host's addresses, as last read */
     uint32_t window_s;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "probe.h"
@@ -232,19 +233,28 @@ static int start_task(struct probe *p, struct probe_task *t)
     return t->probe != NULL ? 0 : rc;
 }
 
-/* Finds a current task equal to spec and takes it out of the old list. */
-static struct probe_task *take_same(struct probe_task **old, size_t nold,
-                                    const struct proto_task *spec)
+static int cmp_task_id(const void *a, const void *b)
 {
-    for (size_t i = 0; i < nold; i++) {
-        struct probe_task *t = old[i];
+    uint32_t x = (*(struct probe_task *const *)a)->spec.id;
+    uint32_t y = (*(struct probe_task *const *)b)->spec.id;
 
-        if (t != NULL && probe_task_same(&t->spec, spec)) {
-            old[i] = NULL;
-            return t;
-        }
-    }
-    return NULL;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The index of the current task equal to spec in old, which is sorted by
+ * id (ids are unique in a list), or -1: a list of n tasks is applied in
+ * n log n, not n^2, since a delta re-applies the whole list.
+ */
+static ssize_t find_same(struct probe_task *const *old, size_t nold,
+                         const struct proto_task *spec)
+{
+    struct probe_task key = {.spec.id = spec->id}, *kp = &key, *const * hit;
+
+    hit = bsearch(&kp, old, nold, sizeof(*old), cmp_task_id);
+    if (hit == NULL || !probe_task_same(&(*hit)->spec, spec))
+        return -1;
+    return hit - old;
 }
 
 static struct probe_task *make_task(struct probe *p, const struct proto_task *spec)
@@ -283,29 +293,19 @@ void probe_sched_read_own(struct probe *p)
     uv_free_interface_addresses(ifs, count);
 }
 
-int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
-                      size_t len)
+/* The tasks of tl, those equal to a current one kept with their state. */
+static size_t build_list(struct probe *p, const struct proto_tasks *tl,
+                         struct probe_task **next, uint8_t *taken)
 {
-    struct probe_task **next;
-    size_t n = 0, kept = 0;
+    size_t n = 0;
 
-    /* Checked as a whole first: a refused list changes nothing. */
-    probe_sched_read_own(p);
-    if (probe_policy_check_tasks(&p->cfg.policy, &p->own, tl, why, len) < 0)
-        return -EPERM;
-    next = calloc(tl->ntasks ? tl->ntasks : 1, sizeof(*next));
-    if (next == NULL)
-        return -ENOMEM;
-    if (tl->window_s != p->window_s) {
-        p->window_s = tl->window_s;
-        schedule_boundary(p, 1);
-    }
     for (uint32_t i = 0; i < tl->ntasks; i++) {
-        struct probe_task *t = take_same(p->tasks, p->ntasks, &tl->tasks[i]);
+        ssize_t k = find_same(p->tasks, p->ntasks, &tl->tasks[i]);
+        struct probe_task *t;
 
-        if (t != NULL) {
-            next[n++] = t;
-            kept++;
+        if (k >= 0 && !taken[k]) {
+            taken[k] = 1;
+            next[n++] = p->tasks[k];
             continue;
         }
         t = make_task(p, &tl->tasks[i]);
@@ -317,16 +317,84 @@ int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
         }
         next[n++] = t;
     }
-    for (size_t i = 0; i < p->ntasks; i++)
-        if (p->tasks[i] != NULL)
+    return n;
+}
+
+int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
+                      size_t len)
+{
+    struct probe_task **next;
+    uint8_t *taken;
+    size_t n, kept = 0;
+
+    /* Checked as a whole first: a refused list changes nothing. */
+    probe_sched_read_own(p);
+    if (probe_policy_check_tasks(&p->cfg.policy, &p->own, tl, why, len) < 0)
+        return -EPERM;
+    next = calloc(tl->ntasks ? tl->ntasks : 1, sizeof(*next));
+    taken = calloc(p->ntasks ? p->ntasks : 1, 1);
+    if (next == NULL || taken == NULL) {
+        free(next);
+        free(taken);
+        return -ENOMEM;
+    }
+    if (tl->window_s != p->window_s) {
+        p->window_s = tl->window_s;
+        schedule_boundary(p, 1);
+    }
+    qsort(p->tasks, p->ntasks, sizeof(*p->tasks), cmp_task_id);
+    n = build_list(p, tl, next, taken);
+    for (size_t i = 0; i < p->ntasks; i++) {
+        if (taken[i])
+            kept++;
+        else
             probe_sched_drop_task(p, p->tasks[i]); /* its open windows go with it */
+    }
+    free(taken);
     free(p->tasks);
     p->tasks = next;
     p->ntasks = n;
     p->generation = tl->generation;
+    p->have_list = 1;
     log_info("task list %llu: %zu tasks (%zu kept, %zu new)",
              (unsigned long long)tl->generation, n, kept, n - kept);
     return 0;
+}
+
+int probe_sched_apply_delta(struct probe *p, const struct proto_tasks *delta, char *why,
+                            size_t len)
+{
+    struct proto_task *cur = calloc(p->ntasks ? p->ntasks : 1, sizeof(*cur));
+    struct proto_tasks next;
+    int rc;
+
+    if (!p->have_list || delta->base != p->generation) {
+        free(cur);
+        if (p->have_list)
+            snprintf(why, len, "task delta %llu changes list %llu, the list here is %llu",
+                     (unsigned long long)delta->generation,
+                     (unsigned long long)delta->base, (unsigned long long)p->generation);
+        else
+            snprintf(why, len, "task delta %llu changes list %llu, no list here yet",
+                     (unsigned long long)delta->generation,
+                     (unsigned long long)delta->base);
+        return -ESTALE;
+    }
+    if (cur == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->ntasks; i++)
+        cur[i] = p->tasks[i]->spec;
+    rc = proto_tasks_patch(cur, (uint32_t)p->ntasks, delta, &next);
+    free(cur);
+    if (rc == -E2BIG) {
+        snprintf(why, len, "policy max_tasks: task delta %llu makes more than %d tasks",
+                 (unsigned long long)delta->generation, PROTO_TASKS_MAX);
+        return -EPERM;
+    }
+    if (rc == 0)
+        rc = probe_sched_apply(p, &next, why, len);
+    free(next.tasks);
+    return rc;
 }
 
 static uint32_t max_timeout_ms(const struct probe *p)

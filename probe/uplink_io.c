@@ -169,7 +169,7 @@ static void send_hello(struct probe *p)
 
     h->version_min = p->uplink.version_min;
     h->version_max = p->uplink.version_max;
-    h->caps = PROTO_CAP_STAMP | PROTO_CAP_KERNEL_TS;
+    h->caps = PROTO_CAP_STAMP | PROTO_CAP_KERNEL_TS | PROTO_CAP_DELTA;
     h->caps |= PROTO_CAP_ICMP;
     h->caps |= PROTO_CAP_TCP | PROTO_CAP_TLS | PROTO_CAP_HTTP;
     h->caps |= PROTO_CAP_DNS;
@@ -254,10 +254,43 @@ static void handle_welcome(struct probe *p, const struct proto_welcome *w)
                    (uint64_t)w->heartbeat_s * 1000);
 }
 
+/*
+ * A whole list, or the changes to one.  What is refused leaves the running
+ * list alone and the session open (PROTOCOL.md 6.3): POLICY names the rule,
+ * STALE says the delta was for a list this probe does not run, and the
+ * controller answers that with the whole list.
+ */
+static void handle_tasks(struct probe *p, const struct proto_msg *m)
+{
+    struct probe_uplink *u = &p->uplink;
+    const struct proto_tasks *tl = &m->u.tasks;
+    char why[PROTO_REASON_MAX + 1];
+    int rc;
+
+    if (!u->got_tasks)
+        log_info("connected to controller %s", p->cfg.controller);
+    if (m->type == PROTO_MSG_TASKS)
+        rc = probe_sched_apply(p, tl, why, sizeof(why));
+    else
+        rc = probe_sched_apply_delta(p, tl, why, sizeof(why));
+    if (rc == -EPERM) {
+        log_warn("task list %llu refused, the previous one goes on: %s",
+                 (unsigned long long)tl->generation, why);
+        send_error(p, PROTO_ERR_POLICY, why);
+    } else if (rc == -ESTALE) {
+        log_info("%s: asking for the whole list", why);
+        send_error(p, PROTO_ERR_STALE, why);
+    } else if (rc < 0) {
+        log_warn("task list %llu: %s", (unsigned long long)tl->generation, strerror(-rc));
+    }
+    u->got_tasks = 1;
+    u->attempt = 0;
+    probe_uplink_flush(p);
+}
+
 static void handle_msg(struct probe *p, struct proto_msg *m)
 {
     struct probe_uplink *u = &p->uplink;
-    char why[PROTO_REASON_MAX + 1];
 
     if (u->welcome.version == 0 && m->type != PROTO_MSG_WELCOME &&
         m->type != PROTO_MSG_ERROR) {
@@ -276,17 +309,8 @@ static void handle_msg(struct probe *p, struct proto_msg *m)
     case PROTO_MSG_HEARTBEAT:
         break;
     case PROTO_MSG_TASKS:
-        if (!u->got_tasks)
-            log_info("connected to controller %s", p->cfg.controller);
-        if (probe_sched_apply(p, &m->u.tasks, why, sizeof(why)) == -EPERM) {
-            /* The old list goes on; the session too (PROTOCOL.md 7, POLICY). */
-            log_warn("task list %llu refused, the previous one goes on: %s",
-                     (unsigned long long)m->u.tasks.generation, why);
-            send_error(p, PROTO_ERR_POLICY, why);
-        }
-        u->got_tasks = 1;
-        u->attempt = 0;
-        probe_uplink_flush(p);
+    case PROTO_MSG_TASKS_DELTA:
+        handle_tasks(p, m);
         break;
     case PROTO_MSG_ACK:
         probe_delivery_ack(&p->delivery, m->u.ack.seq);

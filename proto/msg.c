@@ -33,7 +33,7 @@ static const char *const msg_type_names[] = {
     [PROTO_MSG_HELLO] = "HELLO",         [PROTO_MSG_TASKS] = "TASKS",
     [PROTO_MSG_RESULTS] = "RESULTS",     [PROTO_MSG_ACK] = "ACK",
     [PROTO_MSG_ERROR] = "ERROR",         [PROTO_MSG_WELCOME] = "WELCOME",
-    [PROTO_MSG_HEARTBEAT] = "HEARTBEAT",
+    [PROTO_MSG_HEARTBEAT] = "HEARTBEAT", [PROTO_MSG_TASKS_DELTA] = "TASKS_DELTA",
 };
 
 static const char *const method_names[] = {
@@ -880,65 +880,214 @@ static int task_valid(const struct proto_task *t)
     return 1;
 }
 
-static int tasks_encode(msgpack_packer *pk, const struct proto_msg *m)
+/* A task array (TASKS' list, TASKS_DELTA's puts) the decoder would take. */
+static int task_array_valid(const struct proto_task *t, uint32_t n)
 {
-    const struct proto_tasks *t = &m->u.tasks;
-    uint32_t i;
-    int rc;
+    if (n > PROTO_TASKS_MAX || (n > 0 && t == NULL) || !task_ids_unique(t, n))
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!task_valid(&t[i]))
+            return 0;
+    return 1;
+}
 
-    if (t->ntasks > PROTO_TASKS_MAX || (t->ntasks > 0 && t->tasks == NULL) ||
-        !task_ids_unique(t->tasks, t->ntasks))
-        return -EINVAL;
-    for (i = 0; i < t->ntasks; i++)
-        if (!task_valid(&t->tasks[i]))
-            return -EINVAL;
-    rc = pack_head(pk, nitems(tasks_fields) + 1, PROTO_MSG_TASKS);
-    if (rc == 0)
-        rc = fields_encode(pk, tasks_fields, nitems(tasks_fields), t);
-    if (rc == 0 && (pack_key(pk, "tasks") != 0 || msgpack_pack_array(pk, t->ntasks) != 0))
-        rc = -ENOMEM;
-    for (i = 0; rc == 0 && i < t->ntasks; i++) {
-        if (msgpack_pack_map(
-                pk, fields_count(task_fields, nitems(task_fields), &t->tasks[i])) != 0)
+static int task_array_encode(msgpack_packer *pk, const char *key,
+                             const struct proto_task *t, uint32_t n)
+{
+    int rc = 0;
+
+    if (pack_key(pk, key) != 0 || msgpack_pack_array(pk, n) != 0)
+        return -ENOMEM;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        if (msgpack_pack_map(pk, fields_count(task_fields, nitems(task_fields), &t[i])) !=
+            0)
             return -ENOMEM;
-        rc = fields_encode(pk, task_fields, nitems(task_fields), &t->tasks[i]);
+        rc = fields_encode(pk, task_fields, nitems(task_fields), &t[i]);
     }
     return rc;
 }
 
-/* On failure the partly filled array stays in m for proto_msg_free(). */
-static int tasks_decode(const msgpack_object *map, struct proto_msg *m)
+/* On failure the partly filled array stays in *out for proto_msg_free(). */
+static int task_array_decode(const msgpack_object *map, const char *key,
+                             struct proto_task **out, uint32_t *n)
 {
-    struct proto_tasks *t = &m->u.tasks;
-    const msgpack_object *a;
-    uint32_t i;
-    int rc;
+    const msgpack_object *a = map_get(map, key);
+    int rc = 0;
 
-    rc = fields_decode(map, tasks_fields, nitems(tasks_fields), t);
-    if (rc != 0)
-        return rc;
-    a = map_get(map, "tasks");
     if (a == NULL || a->type != MSGPACK_OBJECT_ARRAY ||
         a->via.array.size > PROTO_TASKS_MAX)
         return -EBADMSG;
     if (a->via.array.size == 0)
         return 0;
-    t->tasks = calloc(a->via.array.size, sizeof(*t->tasks));
-    if (t->tasks == NULL)
+    *out = calloc(a->via.array.size, sizeof(**out));
+    if (*out == NULL)
         return -ENOMEM;
-    t->ntasks = a->via.array.size;
-    for (i = 0; rc == 0 && i < t->ntasks; i++) {
+    *n = a->via.array.size;
+    for (uint32_t i = 0; rc == 0 && i < *n; i++) {
         rc = map_check(&a->via.array.ptr[i]);
         if (rc == 0)
             rc = fields_decode(&a->via.array.ptr[i], task_fields, nitems(task_fields),
-                               &t->tasks[i]);
+                               &(*out)[i]);
     }
-    for (i = 0; rc == 0 && i < t->ntasks; i++)
-        if (!task_valid(&t->tasks[i]))
-            rc = -EBADMSG;
-    if (rc == 0 && !task_ids_unique(t->tasks, t->ntasks))
+    if (rc == 0 && !task_array_valid(*out, *n))
         rc = -EBADMSG;
     return rc;
+}
+
+static int tasks_encode(msgpack_packer *pk, const struct proto_msg *m)
+{
+    const struct proto_tasks *t = &m->u.tasks;
+    int rc;
+
+    if (!task_array_valid(t->tasks, t->ntasks))
+        return -EINVAL;
+    rc = pack_head(pk, nitems(tasks_fields) + 1, PROTO_MSG_TASKS);
+    if (rc == 0)
+        rc = fields_encode(pk, tasks_fields, nitems(tasks_fields), t);
+    return rc != 0 ? rc : task_array_encode(pk, "tasks", t->tasks, t->ntasks);
+}
+
+static int tasks_decode(const msgpack_object *map, struct proto_msg *m)
+{
+    struct proto_tasks *t = &m->u.tasks;
+    int rc = fields_decode(map, tasks_fields, nitems(tasks_fields), t);
+
+    return rc != 0 ? rc : task_array_decode(map, "tasks", &t->tasks, &t->ntasks);
+}
+
+/* ---- TASKS_DELTA ------------------------------------------------------------ */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/*
+ * The ids a delta deletes and puts, sorted, in *ids (malloc'd); -EBADMSG
+ * when one appears twice (twice deleted, twice put, or put and deleted:
+ * the delta would mean two things), -ENOMEM.
+ */
+static int delta_ids(const struct proto_tasks *d, uint32_t **ids, size_t *n)
+{
+    size_t k = 0;
+
+    *n = (size_t)d->ndel + d->ntasks;
+    *ids = malloc((*n ? *n : 1) * sizeof(**ids));
+    if (*ids == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < d->ndel; i++)
+        (*ids)[k++] = d->del[i];
+    for (uint32_t i = 0; i < d->ntasks; i++)
+        (*ids)[k++] = d->tasks[i].id;
+    qsort(*ids, *n, sizeof(**ids), cmp_u32);
+    for (size_t i = 1; i < *n; i++)
+        if ((*ids)[i] == (*ids)[i - 1])
+            return -EBADMSG;
+    return 0;
+}
+
+static int delta_valid(const struct proto_tasks *d)
+{
+    uint32_t *ids = NULL;
+    size_t n;
+    int rc;
+
+    if (d->ndel > PROTO_TASKS_MAX || (d->ndel > 0 && d->del == NULL) ||
+        !task_array_valid(d->tasks, d->ntasks))
+        return 0;
+    rc = delta_ids(d, &ids, &n);
+    free(ids);
+    return rc == 0;
+}
+
+static const struct field delta_fields[] = {
+    FIELD(struct proto_tasks, generation, "gen", F_UINT, 0, UINT64_MAX),
+    FIELD(struct proto_tasks, base, "base", F_UINT, 0, UINT64_MAX),
+    FIELD(struct proto_tasks, window_s, "win", F_UINT, 1, 3600),
+};
+
+static int delta_encode(msgpack_packer *pk, const struct proto_msg *m)
+{
+    const struct proto_tasks *d = &m->u.tasks;
+    int rc;
+
+    if (!delta_valid(d))
+        return -EINVAL;
+    rc = pack_head(pk, nitems(delta_fields) + 2, PROTO_MSG_TASKS_DELTA);
+    if (rc == 0)
+        rc = fields_encode(pk, delta_fields, nitems(delta_fields), d);
+    if (rc == 0)
+        rc = task_array_encode(pk, "put", d->tasks, d->ntasks);
+    if (rc == 0 && (pack_key(pk, "del") != 0 || msgpack_pack_array(pk, d->ndel) != 0))
+        rc = -ENOMEM;
+    for (uint32_t i = 0; rc == 0 && i < d->ndel; i++)
+        if (msgpack_pack_uint32(pk, d->del[i]) != 0)
+            rc = -ENOMEM;
+    return rc;
+}
+
+static int delta_decode(const msgpack_object *map, struct proto_msg *m)
+{
+    struct proto_tasks *d = &m->u.tasks;
+    const msgpack_object *a;
+    int rc = fields_decode(map, delta_fields, nitems(delta_fields), d);
+
+    if (rc == 0)
+        rc = task_array_decode(map, "put", &d->tasks, &d->ntasks);
+    if (rc != 0)
+        return rc;
+    a = map_get(map, "del");
+    if (a == NULL || a->type != MSGPACK_OBJECT_ARRAY ||
+        a->via.array.size > PROTO_TASKS_MAX)
+        return -EBADMSG;
+    if (a->via.array.size > 0 &&
+        (d->del = calloc(a->via.array.size, sizeof(*d->del))) == NULL)
+        return -ENOMEM;
+    d->ndel = a->via.array.size;
+    for (uint32_t i = 0; i < d->ndel; i++) {
+        const msgpack_object *o = &a->via.array.ptr[i];
+
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX)
+            return -EBADMSG;
+        d->del[i] = (uint32_t)o->via.u64;
+    }
+    return delta_valid(d) ? 0 : -EBADMSG;
+}
+
+static int id_listed(const uint32_t *ids, size_t n, uint32_t id)
+{
+    return bsearch(&id, ids, n, sizeof(*ids), cmp_u32) != NULL;
+}
+
+int proto_tasks_patch(const struct proto_task *cur, uint32_t ncur,
+                      const struct proto_tasks *delta, struct proto_tasks *out)
+{
+    uint32_t *ids;
+    size_t nids, n = 0;
+    int rc = delta_ids(delta, &ids, &nids);
+
+    memset(out, 0, sizeof(*out));
+    if (rc == 0 && (out->tasks = calloc((size_t)ncur + delta->ntasks + 1,
+                                        sizeof(*out->tasks))) == NULL)
+        rc = -ENOMEM;
+    for (uint32_t i = 0; rc == 0 && i < ncur; i++)
+        if (!id_listed(ids, nids, cur[i].id))
+            out->tasks[n++] = cur[i];
+    free(ids);
+    if (rc == 0 && n + delta->ntasks > PROTO_TASKS_MAX)
+        rc = -E2BIG;
+    if (rc != 0) {
+        free(out->tasks);
+        out->tasks = NULL;
+        return rc == -EBADMSG ? -EINVAL : rc;
+    }
+    memcpy(out->tasks + n, delta->tasks, delta->ntasks * sizeof(*out->tasks));
+    out->ntasks = (uint32_t)(n + delta->ntasks);
+    out->generation = delta->generation;
+    out->window_s = delta->window_s;
+    return 0;
 }
 
 /* ---- RESULTS --------------------------------------------------------------- */
@@ -1280,6 +1429,7 @@ static const struct msg_ops {
     [PROTO_MSG_ERROR] = {error_encode, error_decode},
     [PROTO_MSG_WELCOME] = {welcome_encode, welcome_decode},
     [PROTO_MSG_HEARTBEAT] = {heartbeat_encode, heartbeat_decode},
+    [PROTO_MSG_TASKS_DELTA] = {delta_encode, delta_decode},
 };
 
 static const struct msg_ops *msg_ops_find(uint64_t t)
@@ -1385,10 +1535,12 @@ void proto_msg_free(struct proto_msg *m)
 
     if (m == NULL)
         return;
-    if (m->type == PROTO_MSG_TASKS) {
+    if (m->type == PROTO_MSG_TASKS || m->type == PROTO_MSG_TASKS_DELTA) {
         free(m->u.tasks.tasks);
+        free(m->u.tasks.del);
         m->u.tasks.tasks = NULL;
-        m->u.tasks.ntasks = 0;
+        m->u.tasks.del = NULL;
+        m->u.tasks.ntasks = m->u.tasks.ndel = 0;
     } else if (m->type == PROTO_MSG_RESULTS) {
         for (i = 0; m->u.results.results != NULL && i < m->u.results.nresults; i++)
             proto_sketch_free(&m->u.results.results[i].sketch);

@@ -470,6 +470,7 @@ enum proto_msg_type {
     PROTO_MSG_ERROR = 5,
     PROTO_MSG_WELCOME = 6,
     PROTO_MSG_HEARTBEAT = 7,
+    PROTO_MSG_TASKS_DELTA = 8, /* changes to the list of one generation */
 };
 
 /* What a probe can do, announced in its HELLO. */
@@ -484,6 +485,7 @@ enum proto_caps {
     PROTO_CAP_IPV6 = 1u << 8,
     PROTO_CAP_KERNEL_TS = 1u << 9,
     PROTO_CAP_STAMP_AUTH = 1u << 10,
+    PROTO_CAP_DELTA = 1u << 11, /* applies TASKS_DELTA (4.7) */
 };
 
 enum proto_method {
@@ -534,6 +536,8 @@ enum proto_error_code {
     PROTO_ERR_POLICY = 9,   /* probe: a TASKS list its policy refuses; not closing */
     PROTO_ERR_MEMBER = 10,  /* controller: a HELLO breaks the exchange's rules */
     PROTO_ERR_RATE = 11,    /* controller: too many HELLOs or address changes */
+    PROTO_ERR_STALE =
+        12, /* probe: a TASKS_DELTA on a list it does not have; not closing */
 };
 
 struct proto_hello {
@@ -572,12 +576,28 @@ struct proto_task {
     uint8_t tls;                      /* http: over TLS */
 };
 
+/*
+ * TASKS: the whole list.  TASKS_DELTA: the changes that turn the list of
+ * generation base into generation: tasks put (replacing one of the same
+ * id, or added) and ids deleted (ignored when absent).
+ */
 struct proto_tasks {
     uint64_t generation;
     uint32_t window_s;
     uint32_t ntasks;
     struct proto_task *tasks; /* owned by the message */
+    uint64_t base;            /* TASKS_DELTA only, as the rest */
+    uint32_t ndel;
+    uint32_t *del; /* owned by the message */
 };
+
+/*
+ * The list that delta makes of the ncur tasks of cur: those it neither
+ * deletes nor puts, in their order, then the tasks it puts.  out->tasks is
+ * malloc'd.  -E2BIG when that is over PROTO_TASKS_MAX tasks, -ENOMEM.
+ */
+int proto_tasks_patch(const struct proto_task *cur, uint32_t ncur,
+                      const struct proto_tasks *delta, struct proto_tasks *out);
 
 /*
  * What the content methods learn beyond the RTT, from the window's last

@@ -18,9 +18,9 @@ START_TEST(grace_then_expiry)
     ck_assert_uint_eq(ctl_roster_next_expiry(&r, 1000), 0);
     ctl_roster_leave(&r, "a", 5000);
     ck_assert_uint_eq(ctl_roster_next_expiry(&r, 1000), 6000);
-    ck_assert_uint_eq(ctl_roster_expire(&r, 5999, 1000), 0);
+    ck_assert_uint_eq(ctl_roster_expire(&r, 5999, 1000, NULL, NULL), 0);
     ck_assert_uint_eq(r.n, 2);
-    ck_assert_uint_eq(ctl_roster_expire(&r, 6000, 1000), 1);
+    ck_assert_uint_eq(ctl_roster_expire(&r, 6000, 1000, NULL, NULL), 1);
     ck_assert_uint_eq(r.n, 1);
     ck_assert_str_eq(r.v[0].hello.probe_id, "b");
     ctl_roster_free(&r);
@@ -39,7 +39,7 @@ START_TEST(return_within_grace)
     ck_assert_int_eq(ctl_roster_join(&r, &a, 1, 0), 0);
     ck_assert_uint_eq(r.n, 1);
     ck_assert_str_eq(r.v[0].hello.addrs[0], "127.0.0.9");
-    ck_assert_uint_eq(ctl_roster_expire(&r, 1000000, 1000), 0);
+    ck_assert_uint_eq(ctl_roster_expire(&r, 1000000, 1000, NULL, NULL), 0);
     ctl_roster_free(&r);
 }
 END_TEST

@@ -52,7 +52,7 @@ main() {
     grep -q "controller sent ERROR: more than $BURST HELLOs" "$TMP/flap-.log" ||
         fail "the member was not told why: $(tail -5 "$TMP/flap-.log")"
     refused=$(grep -oE " errors_recv=[0-9]+" <(grep '^final ' "$TMP/flap-.log") | cut -d= -f2)
-    replans=$(count "$off" "mesh of .* task lists of generation")
+    replans=$(count "$off" "mesh of .* generation [0-9]*:")
     unstored=$(count "$off" "probe flap-0001: HELLO unchanged.*not stored again")
     note "in $SECS s: $hellos HELLOs accepted ($unstored of them not stored again)," \
         "$refused refused, $replans full re-plans"

@@ -33,7 +33,7 @@ main() {
     grep -Eq "p1.*(ended the session|closed)" "$TMP/controller.log" &&
         fail "the controller closed p1: $(grep -E 'p1.*(ended the session|closed)' "$TMP/controller.log")"
     refusals=$(grep -c "task list [0-9]* refused" "$TMP/p1.log")
-    plans=$(grep -c "task lists of generation" "$TMP/controller.log")
+    plans=$(grep -cE "mesh of .* generation [0-9]+:|its task list of generation" "$TMP/controller.log")
     note "p1 refused $refusals lists; the controller planned $plans times"
     ((refusals >= 1 && refusals <= plans)) || fail "p1 refused $refusals lists for $plans plans"
     wait_log p2 0 "task list [0-9]+: 1 tasks" 5 >/dev/null || fail "p2 did not get its task"

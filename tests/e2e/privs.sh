@@ -9,6 +9,7 @@
 # ICMP echo to a content node through a raw socket, stored by the
 # controller.  A probe whose spool an older version left to root takes it
 # back at its next start; a user that does not exist is a clear error.
+# 'ixmesh-probe reflect' alone leaves root as well, keeping nothing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -106,6 +107,29 @@ missing_user() {
     note "$name: $(grep -o "user '$ghost' does not exist.*" "$TMP/$name-ghost.out")"
 }
 
+# check_reflector PORT: 'ixmesh-probe reflect', which answers strangers on
+# its own, leaves root too, once its socket (on a low port) is open: no
+# capability at all, and it still answers.
+check_reflector() {
+    local rc=0 ghost=ixmesh-nobody-$$
+    printf '#!/bin/sh\nshift 2\nexec %q reflect --listen %s:%s\n' "$PROBE_BIN" "$NET.9" "$1" \
+        >"$TMP/reflect.sh"
+    chmod +x "$TMP/reflect.sh"
+    spawn reflector "$TMP/reflect.sh" /dev/null
+    wait_log reflector 0 "running as user $USER_NAME" 10 >/dev/null ||
+        fail "the reflector did not leave root: $(cat "$TMP/reflector.log")"
+    check_creds reflector "$(caps_hex)"
+    "$PROBE_BIN" measure stamp --count 3 --interval 100 "$NET.9:$1" >"$TMP/reflect-measure.out" 2>&1 ||
+        fail "the reflector, as $USER_NAME, did not answer: $(cat "$TMP/reflect-measure.out")"
+    note "reflector: $(grep -m1 -o 'running as user.*' "$TMP/reflector.log"); it answers"
+    stop reflector
+    timeout 10 "$PROBE_BIN" reflect --listen "$NET.9:$1" --user "$ghost" \
+        >"$TMP/reflect-ghost.out" 2>&1 || rc=$?
+    ((rc == 1)) || fail "reflect --user $ghost exited $rc, not 1"
+    grep -qF "user '$ghost' does not exist: create it (useradd --system --no-create-home $ghost) or name another with --user" \
+        "$TMP/reflect-ghost.out" || fail "reflect did not explain the missing user: $(cat "$TMP/reflect-ghost.out")"
+}
+
 main() {
     local low_port k spool f
 
@@ -193,6 +217,7 @@ main() {
 
     missing_user p3 "$PROBE_BIN" "$TMP/p2.ini"
     missing_user controller2 "$CONTROLLER_BIN" "$TMP/controller.ini"
+    check_reflector "$low_port"
 
     # Stopped as the user: a clean exit, nothing left to root.
     stop p1

@@ -169,10 +169,14 @@ static void result_sample(struct proto_result *r, uint64_t seq, int empty)
 static void put_msg(const char *name, const struct proto_msg *m)
 {
     static const char *const typed[] = {
-        [PROTO_MSG_HELLO] = "msg_hello",         [PROTO_MSG_TASKS] = "msg_tasks",
-        [PROTO_MSG_RESULTS] = "msg_results",     [PROTO_MSG_ACK] = "msg_ack",
-        [PROTO_MSG_ERROR] = "msg_error",         [PROTO_MSG_WELCOME] = "msg_welcome",
+        [PROTO_MSG_HELLO] = "msg_hello",
+        [PROTO_MSG_TASKS] = "msg_tasks",
+        [PROTO_MSG_RESULTS] = "msg_results",
+        [PROTO_MSG_ACK] = "msg_ack",
+        [PROTO_MSG_ERROR] = "msg_error",
+        [PROTO_MSG_WELCOME] = "msg_welcome",
         [PROTO_MSG_HEARTBEAT] = "msg_heartbeat",
+        [PROTO_MSG_TASKS_DELTA] = "msg_tasks_delta",
     };
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -219,6 +223,7 @@ static void gen_messages(void)
 {
     struct proto_result results[3];
     struct proto_task tasks[5];
+    uint32_t dels[] = {99, UINT32_MAX};
     struct proto_msg m;
     uint32_t i;
 
@@ -248,6 +253,17 @@ static void gen_messages(void)
     tasks[4].port = UINT16_MAX;
     tasks[4].id = UINT32_MAX;
     put_msg("tasks-limits", &m);
+
+    tasks_sample(&m, tasks, 2); /* a delta: two put, two deleted */
+    m.type = PROTO_MSG_TASKS_DELTA;
+    m.u.tasks.base = 6;
+    m.u.tasks.del = dels;
+    m.u.tasks.ndel = nitems(dels);
+    put_msg("delta", &m);
+    m.u.tasks.ntasks = 0;
+    put_msg("delta-del", &m);
+    m.u.tasks.ndel = 0;
+    put_msg("delta-none", &m);
 
     memset(&m, 0, sizeof(m));
     memset(results, 0, sizeof(results));

@@ -12,11 +12,15 @@
  * A task file has one task a line:
  *   METHOD ADDR PORT INTERVAL_MS SIZE DSCP [HOST [PATH [HEADER]]]
  * with ADDR "-" for a task that names only HOST, INTERVAL_MS ending in "p"
- * for Poisson gaps; "#" starts a comment.
+ * for Poisson gaps; "#" starts a comment.  Tasks are numbered from 1, or
+ * from N after a line "id N".  A file whose first line is "delta BASE" is
+ * a TASKS_DELTA on the list of generation BASE (the Nth list sent has
+ * generation N): its tasks are put, and "del ID..." lines delete.
  * Each list goes --gap seconds after the one before (the first right after
  * WELCOME); --hold seconds after the last, the program exits 0.
  *
- * Output, one line each: "hello ID", "tasks GEN N", "error CODE REASON",
+ * Output, one line each: "hello ID", "tasks GEN N", "delta GEN on BASE put N
+ * del N", "error CODE REASON",
  * "results N sent S received R", "why TASK REASON" (a record's last failure,
  * the first 20), "closed WHY".
  */
@@ -85,17 +89,45 @@ static int parse_task(char *line, uint32_t id, struct proto_task *t)
     return 0;
 }
 
-static int load_tasks(const char *file, uint64_t gen, struct proto_tasks *tl)
+/* A line "delta B", "id N" or "del ID...": 1 when it was one, -EINVAL when bad. */
+static int parse_directive(const char *line, struct proto_msg *m, uint32_t *next_id)
 {
-    FILE *f = fopen(file, "r");
-    char line[1024];
-    int rc = 0;
+    struct proto_tasks *tl = &m->u.tasks;
+    unsigned long long v;
+    int n;
 
-    memset(tl, 0, sizeof(*tl));
+    if (sscanf(line, "delta %llu", &v) == 1) {
+        m->type = PROTO_MSG_TASKS_DELTA;
+        tl->base = v;
+        return 1;
+    }
+    if (sscanf(line, "id %llu", &v) == 1) {
+        *next_id = (uint32_t)v;
+        return 1;
+    }
+    if (strncmp(line, "del ", 4) != 0)
+        return 0;
+    for (line += 4; sscanf(line, "%llu%n", &v, &n) == 1; line += n) {
+        if (tl->ndel == PROTO_TASKS_MAX)
+            return -EINVAL;
+        tl->del[tl->ndel++] = (uint32_t)v;
+    }
+    return 1;
+}
+
+static int load_tasks(const char *file, uint64_t gen, struct proto_msg *m)
+{
+    struct proto_tasks *tl = &m->u.tasks;
+    FILE *f = fopen(file, "r");
+    uint32_t next_id = 1;
+    char line[1024];
+    int rc = 0, d;
+
     tl->generation = gen;
     tl->window_s = 1;
     tl->tasks = calloc(PROTO_TASKS_MAX, sizeof(*tl->tasks));
-    if (f == NULL || tl->tasks == NULL) {
+    tl->del = calloc(PROTO_TASKS_MAX, sizeof(*tl->del));
+    if (f == NULL || tl->tasks == NULL || tl->del == NULL) {
         fprintf(stderr, "hostile: %s: %s\n", file, strerror(errno));
         rc = -EIO;
         goto done;
@@ -103,8 +135,15 @@ static int load_tasks(const char *file, uint64_t gen, struct proto_tasks *tl)
     while (fgets(line, sizeof(line), f) != NULL) {
         if (line[0] == '#' || line[0] == '\n')
             continue;
+        if ((d = parse_directive(line, m, &next_id)) != 0) {
+            if (d > 0)
+                continue;
+            fprintf(stderr, "hostile: %s: bad line: %s", file, line);
+            rc = -EINVAL;
+            goto done;
+        }
         if (tl->ntasks == PROTO_TASKS_MAX ||
-            parse_task(line, tl->ntasks + 1, &tl->tasks[tl->ntasks]) < 0) {
+            parse_task(line, next_id++, &tl->tasks[tl->ntasks]) < 0) {
             fprintf(stderr, "hostile: %s: bad line: %s", file, line);
             rc = -EINVAL;
             goto done;
@@ -283,14 +322,18 @@ static int run(const struct opts *o)
     for (int i = 0; i < o->nfiles; i++) {
         struct proto_msg m = {.type = PROTO_MSG_TASKS};
 
-        if (load_tasks(o->files[i], (uint64_t)i + 1, &m.u.tasks) < 0) {
-            free(m.u.tasks.tasks);
+        if (load_tasks(o->files[i], (uint64_t)i + 1, &m) < 0) {
+            proto_msg_free(&m);
             goto done;
         }
-        printf("tasks %d %u\n", i + 1, m.u.tasks.ntasks);
+        if (m.type == PROTO_MSG_TASKS)
+            printf("tasks %d %u\n", i + 1, m.u.tasks.ntasks);
+        else
+            printf("delta %d on %llu put %u del %u\n", i + 1,
+                   (unsigned long long)m.u.tasks.base, m.u.tasks.ntasks, m.u.tasks.ndel);
         fflush(stdout);
         send_msg(fd, ch, &m);
-        free(m.u.tasks.tasks);
+        proto_msg_free(&m);
         if (serve(fd, ch, now_s() + (i + 1 < o->nfiles ? o->gap_s : o->hold_s),
                   &welcomed) < 0)
             goto done;

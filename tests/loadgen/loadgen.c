@@ -29,7 +29,7 @@ struct lg_opts {
     unsigned seed;
     const char *announce, *hostile; /* a hostile member: see usage() */
     unsigned stamp_port, batch;
-    int flap;
+    int flap, delta;
 };
 
 struct lg_main {
@@ -77,11 +77,14 @@ static void usage(FILE *f)
         "  --hostile KIND            records that break a rule: unknown-task,\n"
         "                            targets (invented), future, rtt, values, mixed\n"
         "  --flap                    reconnect at once after TASKS or ERROR\n"
+        "  --delta                   announce that it takes TASKS_DELTA (checked\n"
+        "                            against its generation; ERROR STALE if not)\n"
         "  -h, --help                this text\n"
         "\n"
         "Status lines: t=SECONDS probes= connected= sessions= connects= failed=\n"
         "disconnects= records_sent= acked_records= bad_acks= hb_sent= hb_recv=\n"
-        "errors_recv= protocol_faults= idle_closes=; the last starts with 'final '.\n",
+        "errors_recv= protocol_faults= idle_closes= lists= list_tasks= deltas=\n"
+        "delta_tasks= stale= rx_bytes=; the last starts with 'final '.\n",
         DEFAULT_PORT, PROBES_MAX);
 }
 
@@ -163,6 +166,9 @@ static int parse_option(struct lg_opts *o, int c, const char *arg, const char *n
     case 'F':
         o->flap = 1;
         return 0;
+    case 'D':
+        o->delta = 1;
+        return 0;
     default:
         return -1;
     }
@@ -189,6 +195,7 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
         {"hostile", required_argument, NULL, 'H'},
         {"batch", required_argument, NULL, 'B'},
         {"flap", no_argument, NULL, 'F'},
+        {"delta", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -236,6 +243,7 @@ static int set_hostile(const struct lg_opts *o, struct lg_mesh *m)
     m->stamp_port = (uint16_t)o->stamp_port;
     m->batch = o->batch ? o->batch : 1;
     m->flap = o->flap;
+    m->delta = o->delta;
     for (size_t i = 0; o->hostile != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (strcmp(o->hostile, kinds[i]) == 0)
             m->hostile = (int)i + 1;
@@ -343,7 +351,8 @@ static void print_status(struct lg_main *lg, const char *prefix)
     printf("%st=%.3f probes=%u connected=%u sessions=%llu connects=%llu failed=%llu "
            "disconnects=%llu records_sent=%llu acked_records=%llu bad_acks=%llu "
            "hb_sent=%llu hb_recv=%llu errors_recv=%llu protocol_faults=%llu "
-           "idle_closes=%llu\n",
+           "idle_closes=%llu lists=%llu list_tasks=%llu deltas=%llu delta_tasks=%llu "
+           "stale=%llu rx_bytes=%llu\n",
            prefix, (double)(uv_now(lg->mesh.loop) - lg->start_ms) / 1000, lg->o.probes,
            st->connected, (unsigned long long)st->sessions,
            (unsigned long long)st->connects, (unsigned long long)st->failed,
@@ -351,7 +360,10 @@ static void print_status(struct lg_main *lg, const char *prefix)
            (unsigned long long)st->records_acked, (unsigned long long)st->bad_acks,
            (unsigned long long)st->heartbeats_sent,
            (unsigned long long)st->heartbeats_recv, (unsigned long long)st->errors_recv,
-           (unsigned long long)st->protocol_faults, (unsigned long long)st->idle_closes);
+           (unsigned long long)st->protocol_faults, (unsigned long long)st->idle_closes,
+           (unsigned long long)st->lists, (unsigned long long)st->list_tasks,
+           (unsigned long long)st->deltas, (unsigned long long)st->delta_tasks,
+           (unsigned long long)st->stale, (unsigned long long)st->rx_bytes);
     fflush(stdout);
 }
 

@@ -46,19 +46,23 @@ SSL_CTX *lg_client_ctx(const struct lg_ca *ca, const char *cn, char *err, size_t
 
 /* Counters over every simulated probe; they only grow, but for `connected`. */
 struct lg_stats {
-    unsigned connected;       /* probes whose current session has had TASKS */
-    uint64_t connects;        /* TCP connects started */
-    uint64_t sessions;        /* connections that reached TASKS */
-    uint64_t failed;          /* connections that ended before TASKS */
-    uint64_t disconnects;     /* sessions that ended after TASKS */
-    uint64_t records_sent;    /* RESULTS frames (one record each), resends included */
-    uint64_t records_acked;   /* records covered by a correct ACK */
-    uint64_t bad_acks;        /* an ACK for a seq we did not have in flight */
-    uint64_t heartbeats_sent; /* by us */
-    uint64_t heartbeats_recv; /* from the controller */
-    uint64_t errors_recv;     /* ERROR messages from the controller */
-    uint64_t protocol_faults; /* malformed frames, unexpected messages, TLS failures */
-    uint64_t idle_closes;     /* the controller was silent for `idle` s */
+    unsigned connected;         /* probes whose current session has had TASKS */
+    uint64_t connects;          /* TCP connects started */
+    uint64_t sessions;          /* connections that reached TASKS */
+    uint64_t failed;            /* connections that ended before TASKS */
+    uint64_t disconnects;       /* sessions that ended after TASKS */
+    uint64_t records_sent;      /* RESULTS frames (one record each), resends included */
+    uint64_t records_acked;     /* records covered by a correct ACK */
+    uint64_t bad_acks;          /* an ACK for a seq we did not have in flight */
+    uint64_t heartbeats_sent;   /* by us */
+    uint64_t heartbeats_recv;   /* from the controller */
+    uint64_t errors_recv;       /* ERROR messages from the controller */
+    uint64_t protocol_faults;   /* malformed frames, unexpected messages, TLS failures */
+    uint64_t idle_closes;       /* the controller was silent for `idle` s */
+    uint64_t lists, list_tasks; /* whole task lists received, and their tasks */
+    uint64_t deltas, delta_tasks; /* TASKS_DELTA received, tasks put plus deleted */
+    uint64_t stale;               /* deltas on a generation it did not have */
+    uint64_t rx_bytes;            /* octets read from the controller, TLS included */
 };
 
 /* What every simulated probe shares. */
@@ -76,6 +80,7 @@ struct lg_mesh {
     int hostile;
     unsigned batch; /* records per RESULTS */
     int flap;       /* reconnect at once after each TASKS or ERROR: a HELLO flood */
+    int delta;      /* announce PROTO_CAP_DELTA */
     int stopping;
     unsigned notes; /* stderr lines written, so that a storm does not flood it */
     struct lg_stats stats;
@@ -114,6 +119,7 @@ struct lg_sim {
     unsigned attempt;             /* for the backoff; 0 again when TASKS arrives */
     struct proto_welcome welcome; /* version 0 until WELCOME */
     int got_tasks;
+    uint64_t generation;    /* of the list it has, when got_tasks */
     struct proto_task task; /* the first of its list: its records name it */
     int has_task;
     uint64_t connected_ms, last_rx_ms; /* loop time */

@@ -166,6 +166,8 @@ static void send_hello(struct lg_sim *s)
     memcpy(h->addrs, s->mesh->announce, sizeof(h->addrs));
     if (h->naddrs > 0)
         h->caps |= PROTO_CAP_STAMP; /* so that the planner plans it into the mesh */
+    if (s->mesh->delta)
+        h->caps |= PROTO_CAP_DELTA;
     send_msg(s, &m);
 }
 
@@ -352,10 +354,35 @@ static void handle_welcome(struct lg_sim *s, const struct proto_welcome *w)
                    (uint64_t)w->heartbeat_s * 1000);
 }
 
+/* A delta on the list it has counts; on another, ERROR STALE (6.3). */
+static void handle_delta(struct lg_sim *s, const struct proto_tasks *d)
+{
+    struct lg_stats *st = &s->mesh->stats;
+    struct proto_msg m = {.type = PROTO_MSG_ERROR};
+
+    if (s->got_tasks && d->base == s->generation) {
+        st->deltas++;
+        st->delta_tasks += d->ntasks + d->ndel;
+        s->generation = d->generation;
+        return;
+    }
+    st->stale++;
+    m.u.error.code = PROTO_ERR_STALE;
+    snprintf(m.u.error.reason, sizeof(m.u.error.reason),
+             "task delta %llu changes list %llu, the list here is %llu",
+             (unsigned long long)d->generation, (unsigned long long)d->base,
+             (unsigned long long)s->generation);
+    if (send_msg(s, &m) == 0)
+        pump_out(s);
+}
+
 static void handle_tasks(struct lg_sim *s, const struct proto_tasks *tl)
 {
     struct lg_stats *st = &s->mesh->stats;
 
+    st->lists++;
+    st->list_tasks += tl->ntasks;
+    s->generation = tl->generation;
     if (tl->ntasks > 0) {
         s->task = tl->tasks[0];
         s->has_task = 1;
@@ -391,6 +418,8 @@ static void handle_msg(struct lg_sim *s, const struct proto_msg *m)
         fail_with(s, PROTO_ERR_STATE, "WELCOME expected");
     } else if (m->type == PROTO_MSG_TASKS) {
         handle_tasks(s, &m->u.tasks);
+    } else if (m->type == PROTO_MSG_TASKS_DELTA && s->mesh->delta) {
+        handle_delta(s, &m->u.tasks);
     } else if (m->type == PROTO_MSG_ACK) {
         handle_ack(s, &m->u.ack);
     } else if (m->type == PROTO_MSG_HEARTBEAT) {
@@ -423,6 +452,7 @@ static void on_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     }
     s->last_rx_ms = uv_now(s->mesh->loop);
+    s->mesh->stats.rx_bytes += (uint64_t)nread;
     if (proto_chan_feed(s->chan, (const uint8_t *)b->base, (size_t)nread) < 0) {
         s->mesh->stats.protocol_faults++;
         note(s, "TLS", proto_chan_reason(s->chan));

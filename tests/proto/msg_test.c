@@ -65,6 +65,21 @@ static void sample_tasks(struct proto_tasks *t, uint32_t n)
         sample_task(&t->tasks[i], i + 1);
 }
 
+/* Generation 7 to 8: tasks 3 and 4 put, 1 and 9 deleted. */
+static void sample_delta(struct proto_tasks *d)
+{
+    sample_tasks(d, 2);
+    d->tasks[0].id = 3;
+    d->tasks[1].id = 4;
+    d->base = 7;
+    d->generation = 8;
+    d->ndel = 2;
+    d->del = calloc(2, sizeof(*d->del));
+    ck_assert_ptr_nonnull(d->del);
+    d->del[0] = 1;
+    d->del[1] = 9;
+}
+
 static void sample_result(struct proto_result *r, uint64_t seq)
 {
     r->schema = PROTO_SCHEMA;
@@ -120,6 +135,9 @@ static void sample(enum proto_msg_type type, struct proto_msg *m)
         break;
     case PROTO_MSG_TASKS:
         sample_tasks(&m->u.tasks, 2);
+        break;
+    case PROTO_MSG_TASKS_DELTA:
+        sample_delta(&m->u.tasks);
         break;
     case PROTO_MSG_RESULTS:
         sample_results(&m->u.results, 2);
@@ -243,6 +261,17 @@ static void msg_eq(const struct proto_msg *a, const struct proto_msg *b)
         ck_assert_uint_eq(a->u.tasks.ntasks, b->u.tasks.ntasks);
         for (i = 0; i < a->u.tasks.ntasks; i++)
             task_eq(&a->u.tasks.tasks[i], &b->u.tasks.tasks[i]);
+        break;
+    case PROTO_MSG_TASKS_DELTA:
+        ck_assert_uint_eq(a->u.tasks.generation, b->u.tasks.generation);
+        ck_assert_uint_eq(a->u.tasks.base, b->u.tasks.base);
+        ck_assert_uint_eq(a->u.tasks.window_s, b->u.tasks.window_s);
+        ck_assert_uint_eq(a->u.tasks.ntasks, b->u.tasks.ntasks);
+        for (i = 0; i < a->u.tasks.ntasks; i++)
+            task_eq(&a->u.tasks.tasks[i], &b->u.tasks.tasks[i]);
+        ck_assert_uint_eq(a->u.tasks.ndel, b->u.tasks.ndel);
+        for (i = 0; i < a->u.tasks.ndel; i++)
+            ck_assert_uint_eq(a->u.tasks.del[i], b->u.tasks.del[i]);
         break;
     case PROTO_MSG_RESULTS:
         ck_assert_uint_eq(a->u.results.nresults, b->u.results.nresults);
@@ -517,6 +546,13 @@ static int tree_rc(struct tree *t)
 static msgpack_object obj_u(uint64_t v)
 {
     msgpack_object o = OU(v);
+
+    return o;
+}
+
+static msgpack_object obj_i(int64_t v)
+{
+    msgpack_object o = OI(v);
 
     return o;
 }
@@ -829,7 +865,16 @@ static void each_key_wrong_type(struct tree *t, msgpack_object *map)
 
 static const char *nested_array(enum proto_msg_type type)
 {
-    return type == PROTO_MSG_TASKS ? "tasks" : type == PROTO_MSG_RESULTS ? "r" : NULL;
+    switch (type) {
+    case PROTO_MSG_TASKS:
+        return "tasks";
+    case PROTO_MSG_TASKS_DELTA:
+        return "put";
+    case PROTO_MSG_RESULTS:
+        return "r";
+    default:
+        return NULL;
+    }
 }
 
 START_TEST(wrong_type_for_each_field)
@@ -1418,6 +1463,94 @@ START_TEST(random_damage)
 }
 END_TEST
 
+/* A delta that would mean two things, or has ids that are not ids. */
+START_TEST(delta_rules)
+{
+    msgpack_object *del;
+    struct tree t;
+
+    tree_sample(&t, PROTO_MSG_TASKS_DELTA);
+    del = obj_get(&t.up.data, "del");
+    del->via.array.ptr[1] = obj_u(1); /* deleted twice */
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    del->via.array.ptr[1] = obj_u(3); /* put and deleted */
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    del->via.array.ptr[1] = obj_i(-1);
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    del->via.array.ptr[1] = obj_u((uint64_t)UINT32_MAX + 1);
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    del->via.array.ptr[1] = obj_s("9");
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG);
+    del->via.array.ptr[1] = obj_u(UINT32_MAX);
+    ck_assert_int_eq(tree_rc(&t), 0);
+    for (uint32_t i = 0; i < PROTO_TASKS_MAX - 1; i++)
+        arr_add(&t, del, obj_u(100 + i));
+    ck_assert_int_eq(tree_rc(&t), -EBADMSG); /* 4097 ids */
+    tree_free(&t);
+}
+END_TEST
+
+START_TEST(delta_encoder_rules)
+{
+    uint8_t *out = NULL;
+    struct proto_msg m;
+    size_t len;
+
+    sample(PROTO_MSG_TASKS_DELTA, &m);
+    m.u.tasks.del[1] = 4; /* put and deleted */
+    ck_assert_int_eq(proto_msg_encode(&m, &out, &len), -EINVAL);
+    m.u.tasks.del[1] = 1;
+    ck_assert_int_eq(proto_msg_encode(&m, &out, &len), -EINVAL);
+    m.u.tasks.del[1] = 2;
+    ck_assert_int_eq(proto_msg_encode(&m, &out, &len), 0);
+    free(out);
+    proto_msg_free(&m);
+}
+END_TEST
+
+static uint32_t patched_id(const struct proto_tasks *t, uint32_t i)
+{
+    return t->tasks[i].id;
+}
+
+/* Kept in their order, replaced where put, added at the end, absent ids ignored. */
+START_TEST(delta_patch)
+{
+    struct proto_tasks cur, out;
+    struct proto_msg m;
+
+    sample_tasks(&cur, 3);             /* ids 1, 2, 3 */
+    sample(PROTO_MSG_TASKS_DELTA, &m); /* put 3, 4; delete 1, 9 */
+    m.u.tasks.tasks[0].port = 9999;
+    ck_assert_int_eq(proto_tasks_patch(cur.tasks, cur.ntasks, &m.u.tasks, &out), 0);
+    ck_assert_uint_eq(out.ntasks, 3);
+    ck_assert_uint_eq(patched_id(&out, 0), 2);
+    task_eq(&out.tasks[0], &cur.tasks[1]);
+    ck_assert_uint_eq(patched_id(&out, 1), 3);
+    ck_assert_uint_eq(out.tasks[1].port, 9999);
+    ck_assert_uint_eq(patched_id(&out, 2), 4);
+    ck_assert_uint_eq(out.generation, 8);
+    ck_assert_uint_eq(out.window_s, 10);
+    free(out.tasks);
+    free(cur.tasks);
+
+    /* A full list takes no more: one deleted makes room for one added. */
+    sample_tasks(&cur, PROTO_TASKS_MAX);
+    m.u.tasks.tasks[1].id = 5000; /* new; 3 is replaced */
+    m.u.tasks.del[0] = 8888;      /* absent, as 9 is not */
+    m.u.tasks.del[1] = 9999;
+    ck_assert_int_eq(proto_tasks_patch(cur.tasks, cur.ntasks, &m.u.tasks, &out), -E2BIG);
+    ck_assert_ptr_null(out.tasks);
+    m.u.tasks.del[0] = 10;
+    ck_assert_int_eq(proto_tasks_patch(cur.tasks, cur.ntasks, &m.u.tasks, &out), 0);
+    ck_assert_uint_eq(out.ntasks, PROTO_TASKS_MAX);
+    ck_assert_uint_eq(patched_id(&out, PROTO_TASKS_MAX - 1), 5000);
+    free(out.tasks);
+    free(cur.tasks);
+    proto_msg_free(&m);
+}
+END_TEST
+
 /* ---- the encoder refuses what the decoder would ------------------------------- */
 
 START_TEST(encoder_refuses_invalid)
@@ -1601,7 +1734,7 @@ Suite *msg_suite(void)
     tcase_set_timeout(bad, 60);
     tcase_set_timeout(enc, 60);
     tcase_add_loop_test(rt, round_trip_each_type, PROTO_MSG_HELLO,
-                        PROTO_MSG_HEARTBEAT + 1);
+                        PROTO_MSG_TASKS_DELTA + 1);
     tcase_add_test(rt, round_trip_edges);
     tcase_add_test(rt, round_trip_content);
     tcase_add_test(rt, round_trip_health);
@@ -1610,24 +1743,27 @@ Suite *msg_suite(void)
     tcase_add_test(rt, location_is_optional);
     tcase_add_test(rt, later_fields_are_optional);
     tcase_add_loop_test(rt, unknown_keys_are_ignored, PROTO_MSG_HELLO,
-                        PROTO_MSG_HEARTBEAT + 1);
+                        PROTO_MSG_TASKS_DELTA + 1);
     tcase_add_loop_test(bad, every_truncation_fails, PROTO_MSG_HELLO,
-                        PROTO_MSG_HEARTBEAT + 1);
+                        PROTO_MSG_TASKS_DELTA + 1);
     tcase_add_loop_test(bad, wrong_type_for_each_field, PROTO_MSG_HELLO,
-                        PROTO_MSG_HEARTBEAT + 1);
-    tcase_add_loop_test(bad, missing_field, PROTO_MSG_HELLO, PROTO_MSG_HEARTBEAT + 1);
+                        PROTO_MSG_TASKS_DELTA + 1);
+    tcase_add_loop_test(bad, missing_field, PROTO_MSG_HELLO, PROTO_MSG_TASKS_DELTA + 1);
     tcase_add_loop_test(bad, edited_field, 0, (int)nitems(edits));
     tcase_add_test(bad, duplicate_keys_are_refused);
     tcase_add_test(bad, non_string_keys_are_refused);
     tcase_add_test(bad, too_many_keys);
     tcase_add_test(bad, too_many_addrs);
     tcase_add_test(bad, too_many_tasks);
+    tcase_add_test(bad, delta_rules);
+    tcase_add_test(enc, delta_encoder_rules);
+    tcase_add_test(rt, delta_patch);
     tcase_add_test(bad, too_many_results);
     tcase_add_test(bad, trailing_octets_are_refused);
     tcase_add_loop_test(bad, raw_payloads, 0, (int)nitems(raw));
     tcase_add_test(bad, deep_nesting);
     tcase_add_test(bad, oversize_payload);
-    tcase_add_loop_test(bad, random_damage, PROTO_MSG_HELLO, PROTO_MSG_HEARTBEAT + 1);
+    tcase_add_loop_test(bad, random_damage, PROTO_MSG_HELLO, PROTO_MSG_TASKS_DELTA + 1);
     tcase_add_test(enc, encoder_refuses_invalid);
     tcase_add_test(enc, encoder_refuses_oversize);
     tcase_add_test(enc, names);
