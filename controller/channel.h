@@ -24,7 +24,8 @@ struct ctl_conn {
     int64_t key;
     int paused;         /* reads stopped: the probe spent its record budget */
     uint64_t resume_ms; /* loop time they start again */
-    uint8_t source[9];  /* what max_pending_per_source counts: see set_peer() */
+    uint8_t
+        source[CTL_SOURCE_KEY]; /* what max_pending_per_source counts: see set_peer() */
     /* What the probe runs, as far as it said (tasks_io.c). */
     uint64_t list_gen; /* of the last list or delta sent; 0: it runs none of ours */
     uint32_t *ids;     /* the task ids of that list, sorted */

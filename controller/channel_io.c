@@ -880,7 +880,6 @@ static void on_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void set_peer(struct ctl_conn *k)
 {
     struct sockaddr_storage ss;
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
     int len = sizeof(ss);
     char a[PROTO_ADDRSTR_MAX] = "?";
 
@@ -889,17 +888,7 @@ static void set_peer(struct ctl_conn *k)
         proto_addr_ntop((struct sockaddr *)&ss, a, sizeof(a));
     snprintf(k->peer, sizeof(k->peer), "%s%s%s:%u", strchr(a, ':') ? "[" : "", a,
              strchr(a, ':') ? "]" : "", proto_addr_port((struct sockaddr *)&ss));
-    memset(k->source, 0, sizeof(k->source));
-    if (ss.ss_family == AF_INET) {
-        k->source[0] = 4;
-        memcpy(k->source + 1, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
-    } else if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-        k->source[0] = 4;
-        memcpy(k->source + 1, s6->sin6_addr.s6_addr + 12, 4);
-    } else if (ss.ss_family == AF_INET6) {
-        k->source[0] = 6;
-        memcpy(k->source + 1, s6->sin6_addr.s6_addr, 8);
-    }
+    ctl_source_key((const struct sockaddr *)&ss, k->source);
 }
 
 static void on_accept_later_cb(uv_timer_t *h);

@@ -161,6 +161,12 @@ enum ctl_hello_rule {
 enum ctl_hello_rule ctl_hello_check(const struct ctl_exchange *x,
                                     const struct proto_hello *h, char *why, size_t len);
 
+/* What max_pending_per_source counts a connection against: its IPv4
+ * address (an IPv4-mapped one too), or the /64 of an IPv6 one, which one
+ * host may hold whole; all zero for another family. */
+#define CTL_SOURCE_KEY 9
+void ctl_source_key(const struct sockaddr *sa, uint8_t key[CTL_SOURCE_KEY]);
+
 /* A token bucket: rate tokens a second up to burst. */
 struct ctl_bucket {
     double tokens;

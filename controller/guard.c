@@ -265,3 +265,20 @@ enum ctl_record_rule ctl_record_check(const struct ctl_task_ref *t,
         rule = check_values(t, r, why, len);
     return rule;
 }
+
+void ctl_source_key(const struct sockaddr *sa, uint8_t key[CTL_SOURCE_KEY])
+{
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+    memset(key, 0, CTL_SOURCE_KEY);
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+        key[0] = 4;
+        memcpy(key + 1, s6->sin6_addr.s6_addr + 12, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, s6->sin6_addr.s6_addr, 8);
+    }
+}

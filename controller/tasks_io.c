@@ -130,6 +130,7 @@ static int patch_ids(struct ctl_conn *k, const struct proto_tasks *d)
 
     if (ids == NULL)
         return -ENOMEM;
+    /* Both arrays exist (malloc'd with room for one) though they may be empty. */
     for (size_t i = 0; i < k->nids; i++)
         if (bsearch(&k->ids[i], d->del, d->ndel, sizeof(*d->del), cmp_u32) == NULL)
             ids[n++] = k->ids[i];
@@ -190,7 +191,8 @@ static struct ctl_change *resolve_changes(struct ctl *c, const struct ctl_peer *
     *n = 0;
     if (v == NULL)
         return NULL;
-    qsort(keys, c->changed.n, sizeof(*keys), cmp_i64);
+    if (c->changed.n > 1)
+        qsort(keys, c->changed.n, sizeof(*keys), cmp_i64);
     for (size_t i = 0; i < c->changed.n; i++) {
         if (i > 0 && keys[i] == keys[i - 1])
             continue; /* changed twice in one re-plan */

@@ -251,6 +251,8 @@ static ssize_t find_same(struct probe_task *const *old, size_t nold,
 {
     struct probe_task key = {.spec.id = spec->id}, *kp = &key, *const * hit;
 
+    if (nold == 0)
+        return -1;
     hit = bsearch(&kp, old, nold, sizeof(*old), cmp_task_id);
     if (hit == NULL || !probe_task_same(&(*hit)->spec, spec))
         return -1;
@@ -342,7 +344,8 @@ int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
         p->window_s = tl->window_s;
         schedule_boundary(p, 1);
     }
-    qsort(p->tasks, p->ntasks, sizeof(*p->tasks), cmp_task_id);
+    if (p->ntasks > 1)
+        qsort(p->tasks, p->ntasks, sizeof(*p->tasks), cmp_task_id);
     n = build_list(p, tl, next, taken);
     for (size_t i = 0; i < p->ntasks; i++) {
         if (taken[i])

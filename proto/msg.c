@@ -1083,7 +1083,8 @@ int proto_tasks_patch(const struct proto_task *cur, uint32_t ncur,
         out->tasks = NULL;
         return rc == -EBADMSG ? -EINVAL : rc;
     }
-    memcpy(out->tasks + n, delta->tasks, delta->ntasks * sizeof(*out->tasks));
+    if (delta->ntasks > 0)
+        memcpy(out->tasks + n, delta->tasks, delta->ntasks * sizeof(*out->tasks));
     out->ntasks = (uint32_t)(n + delta->ntasks);
     out->generation = delta->generation;
     out->window_s = delta->window_s;

@@ -390,6 +390,36 @@ START_TEST(store_refused)
 }
 END_TEST
 
+static void key_of(const char *addr, uint8_t key[CTL_SOURCE_KEY])
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    ck_assert_int_eq(proto_addr_parse(addr, 7862, &ss, &len), 0);
+    ctl_source_key((const struct sockaddr *)&ss, key);
+}
+
+/* A host holds a whole IPv6 /64: its addresses count as one source. */
+START_TEST(source_key)
+{
+    uint8_t a[CTL_SOURCE_KEY], b[CTL_SOURCE_KEY];
+
+    key_of("[2001:db8:1:2::1]:7862", a);
+    key_of("[2001:db8:1:2:ffff:ffff:ffff:ffff]:7862", b);
+    ck_assert_mem_eq(a, b, CTL_SOURCE_KEY);
+    key_of("[2001:db8:1:3::1]:7862", b);
+    ck_assert(memcmp(a, b, CTL_SOURCE_KEY) != 0);
+    key_of("192.0.2.1:7862", a);
+    key_of("[::ffff:192.0.2.1]:7862", b);
+    ck_assert_mem_eq(a, b, CTL_SOURCE_KEY);
+    key_of("192.0.2.2:7862", b);
+    ck_assert(memcmp(a, b, CTL_SOURCE_KEY) != 0);
+    /* An IPv4 address is not the /64 whose first octets it matches. */
+    key_of("[c000:201::]:7862", b);
+    ck_assert(memcmp(a, b, CTL_SOURCE_KEY) != 0);
+}
+END_TEST
+
 Suite *guard_suite(void)
 {
     Suite *s = suite_create("guard");
@@ -407,6 +437,7 @@ Suite *guard_suite(void)
     tcase_add_test(tc, record_sketch);
     tcase_add_test(tc, config_exchange);
     tcase_add_test(tc, store_refused);
+    tcase_add_test(tc, source_key);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,13 +4,44 @@
 # Within 30 s the map must list all six ordered pairs, measured with STAMP,
 # without loss and with a loopback RTT; /api/v1/probes must show the three
 # probes connected with what their configuration says; / must be the map page.
+# When p3 leaves (for good: its grace is 3 s) and comes back, p1 and p2 are
+# sent only that change (a TASKS_DELTA each, issue 13) and keep measuring
+# each other with the task they had.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# p3 leaves and comes back: the others get deltas, not their lists again.
+leave_and_return() {
+    local off line k
+    off=$(log_size controller)
+    stop p3
+    line=$(wait_log controller "$off" "mesh of 2 probes, 1 changed: generation [0-9]+: 2 deltas \(0 tasks put, 2 deleted\), 0 whole task lists" 15) ||
+        fail "p3's leave was not sent as two deltas: $(log_since controller "$off" | grep 'mesh of')"
+    note "p3 left: ${line#*info: }"
+    for k in 1 2; do
+        wait_log "p$k" 0 "task list [0-9]+: 1 tasks \(1 kept, 0 new\)" 5 >/dev/null ||
+            fail "p$k did not keep its task to the other: $(grep 'task list' "$TMP/p$k.log" | tail -2)"
+    done
+    off=$(log_size controller)
+    start_probe p3 3
+    line=$(wait_log controller "$off" "mesh of 3 probes, 1 changed: generation [0-9]+: 2 deltas \(2 tasks put, 0 deleted\), 1 whole task lists \(2 tasks\)" 15) ||
+        fail "p3's return was not sent as two deltas: $(log_since controller "$off" | grep 'mesh of')"
+    note "p3 back: ${line#*info: }"
+    for k in 1 2; do
+        wait_log "p$k" 0 "task list [0-9]+: 2 tasks \(1 kept, 1 new\)" 5 >/dev/null ||
+            fail "p$k did not apply the delta: $(grep 'task list' "$TMP/p$k.log" | tail -2)"
+    done
+    grep -q "our delta changes\|refused its task list" "$TMP/controller.log" &&
+        fail "a delta went astray: $(grep -m1 'our delta changes\|refused its task list' "$TMP/controller.log")"
+    wait_connected 20 p1 p2 p3
+}
+
 main() {
     e2e_setup mesh 1 "$1" "$2"
     make_certs p1 p2 p3
+    write_controller_config
+    sed -i "s/^log_level = .*/&\nmesh_grace = 3/" "$TMP/controller.ini"
     start_controller
     start_probe p1 1
     start_probe p2 2
@@ -53,6 +84,7 @@ print(" ".join(sorted(n["id"] for n in d["nodes"])), d["window_s"])' "$TMP/map.j
         [[ $st == 4?? ]] || fail "GET $path answered $st, want a 4xx status"
     done
     alive controller || fail "the controller died"
+    leave_and_return
 
     stop p1
     stop p2
