@@ -33,6 +33,7 @@
  *   min_interval = 100              ; ms, the shortest task interval
  *   max_size = 512                  ; octets, the largest stamp or icmp payload
  *   max_tasks = 2048                ; tasks in one list
+ *   allow_dscp = all                ; DSCP values tasks may mark: "0, 8-15, 46"
  */
 #include <errno.h>
 #include <ini.h>
@@ -153,6 +154,8 @@ static int set_policy_key(struct parse_ctx *pc, const char *name, const char *v)
         rc = parse_count(v, 10, 3600000, 0, &x, pc), pol->min_interval_ms = (uint32_t)x;
     else if (strcmp(name, "max_size") == 0)
         rc = parse_count(v, 0, 1472, 0, &x, pc), pol->max_size = (uint32_t)x;
+    else if (strcmp(name, "allow_dscp") == 0)
+        rc = probe_dscp_list_parse(v, &pol->dscp, pc->reason, sizeof(pc->reason));
     else if (strcmp(name, "max_tasks") == 0)
         rc = parse_count(v, 0, PROTO_TASKS_MAX, 0, &x, pc), pol->max_tasks = (uint32_t)x;
     else

@@ -39,6 +39,61 @@ void probe_policy_defaults(struct probe_policy *pol)
     pol->min_interval_ms = PROBE_POLICY_INTERVAL_DEFAULT;
     pol->max_size = PROBE_POLICY_SIZE_DEFAULT;
     pol->max_tasks = PROBE_POLICY_TASKS_DEFAULT;
+    pol->dscp = UINT64_MAX;
+}
+
+/* One value or range of allow_dscp, "46" or "8-15"; 0 or -EINVAL. */
+static int dscp_item(const char *item, uint64_t *mask)
+{
+    unsigned long lo, hi;
+    char *end;
+
+    lo = strtoul(item, &end, 10);
+    if (end == item || lo > 63)
+        return -EINVAL;
+    hi = lo;
+    if (*end == '-') {
+        const char *second = end + 1;
+
+        hi = strtoul(second, &end, 10);
+        if (end == second || hi > 63 || hi < lo)
+            return -EINVAL;
+    }
+    if (*end != '\0')
+        return -EINVAL;
+    for (unsigned long d = lo; d <= hi; d++)
+        *mask |= 1ull << d;
+    return 0;
+}
+
+int probe_dscp_list_parse(const char *v, uint64_t *mask, char *why, size_t len)
+{
+    char buf[256], *save = NULL;
+
+    *mask = 0;
+    if (strcmp(v, "all") == 0) {
+        *mask = UINT64_MAX;
+        return 0;
+    }
+    if (snprintf(buf, sizeof(buf), "%s", v) >= (int)sizeof(buf)) {
+        snprintf(why, len, "allow_dscp is longer than %zu characters", sizeof(buf) - 1);
+        return -EINVAL;
+    }
+    for (char *it = strtok_r(buf, ", \t", &save); it != NULL;
+         it = strtok_r(NULL, ", \t", &save)) {
+        if (dscp_item(it, mask) < 0) {
+            snprintf(why, len,
+                     "allow_dscp: '%s' is not a DSCP value (0 to 63) or a range of them "
+                     "(8-15)",
+                     it);
+            return -EINVAL;
+        }
+    }
+    if (*mask == 0) {
+        snprintf(why, len, "allow_dscp names no value: 'all', or values like '0, 46'");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* The address of sa as a prefix of full length; a v4-mapped IPv6 address
@@ -302,6 +357,11 @@ static int check_task(const struct probe_policy *pol, const struct probe_policy_
         snprintf(why, len,
                  "policy min_interval: %.200s: interval %u ms, shortest allowed %u ms",
                  name, t->interval_ms, pol->min_interval_ms);
+        return -EPERM;
+    }
+    if (!(pol->dscp >> t->dscp & 1)) {
+        snprintf(why, len, "policy allow_dscp: %.200s: DSCP %u is not allowed", name,
+                 t->dscp);
         return -EPERM;
     }
     if ((t->method == PROTO_METHOD_STAMP || t->method == PROTO_METHOD_ICMP) &&

@@ -71,6 +71,7 @@ struct probe_policy {
     uint32_t min_interval_ms;
     uint32_t max_size;
     uint32_t max_tasks;
+    uint64_t dscp; /* allow_dscp: bit d set when DSCP d may be marked */
 };
 
 /* The probe host's own addresses, read from its interfaces by the caller. */
@@ -90,6 +91,9 @@ void probe_policy_defaults(struct probe_policy *pol);
 /* "10.0.0.0/8", "2001:db8::/32", or an address alone; 0 or -EINVAL. */
 int probe_prefix_parse(const char *s, struct probe_prefix *pf);
 /* Comma- or space-separated prefixes, or "none"; err (may be NULL) says why not. */
+/* allow_dscp: "all", or DSCP values and ranges "0, 8-15, 46" into a mask;
+ * 0, or -EINVAL with why. */
+int probe_dscp_list_parse(const char *v, uint64_t *mask, char *why, size_t len);
 int probe_prefix_list_parse(const char *v, struct probe_prefix *out, size_t max,
                             uint32_t *n, char *err, size_t errlen);
 /* 1 when one of the n prefixes covers sa's address (v4-mapped counts as IPv4). */

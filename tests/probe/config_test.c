@@ -65,9 +65,11 @@ static void describe_policy(const struct probe_policy *pol, char *out, size_t le
                                pol->local[i].len);
     }
     if (at < len)
-        snprintf(out + at, len - at, " rate=%u bitrate=%llu interval=%u size=%u tasks=%u",
+        snprintf(out + at, len - at,
+                 " rate=%u bitrate=%llu interval=%u size=%u tasks=%u dscp=%016llx",
                  pol->max_rate, (unsigned long long)pol->max_bitrate,
-                 pol->min_interval_ms, pol->max_size, pol->max_tasks);
+                 pol->min_interval_ms, pol->max_size, pol->max_tasks,
+                 (unsigned long long)pol->dscp);
 }
 
 static void read_ok(const char *in, char *out, size_t len)

@@ -235,6 +235,40 @@ START_TEST(rule_interval_size_tasks)
 }
 END_TEST
 
+START_TEST(rule_dscp)
+{
+    struct probe_policy pol;
+    struct proto_task t = stamp_task(7, "192.0.2.9", 1000);
+    char why[PROTO_REASON_MAX + 1];
+    uint64_t mask;
+
+    policy_of(&pol, "0.0.0.0/0");
+    t.dscp = 46;
+    ck_assert_int_eq(check_list(&pol, NULL, &t, 1, why, sizeof(why)),
+                     0); /* all by default */
+    ck_assert_int_eq(probe_dscp_list_parse("0, 8-15", &pol.dscp, why, sizeof(why)), 0);
+    ck_assert_uint_eq(pol.dscp, 0xff01);
+    ck_assert_int_eq(check_list(&pol, NULL, &t, 1, why, sizeof(why)), -EPERM);
+    ck_assert_str_eq(why,
+                     "policy allow_dscp: task 1 (stamp to 192.0.2.9): DSCP 46 is not "
+                     "allowed");
+    t.dscp = 15;
+    ck_assert_int_eq(check_list(&pol, NULL, &t, 1, why, sizeof(why)), 0);
+    t.dscp = 16;
+    ck_assert_int_eq(check_list(&pol, NULL, &t, 1, why, sizeof(why)), -EPERM);
+    ck_assert_int_eq(probe_dscp_list_parse("63", &mask, why, sizeof(why)), 0);
+    ck_assert_uint_eq(mask, 1ull << 63);
+    ck_assert_int_eq(probe_dscp_list_parse("all", &mask, why, sizeof(why)), 0);
+    ck_assert_uint_eq(mask, UINT64_MAX);
+    ck_assert_int_eq(probe_dscp_list_parse("64", &mask, why, sizeof(why)), -EINVAL);
+    ck_assert_int_eq(probe_dscp_list_parse("1-", &mask, why, sizeof(why)), -EINVAL);
+    ck_assert_int_eq(probe_dscp_list_parse("-1", &mask, why, sizeof(why)), -EINVAL);
+    ck_assert_int_eq(probe_dscp_list_parse("ef", &mask, why, sizeof(why)), -EINVAL);
+    ck_assert_int_eq(probe_dscp_list_parse(",", &mask, why, sizeof(why)), -EINVAL);
+    ck_assert_str_eq(why, "allow_dscp names no value: 'all', or values like '0, 46'");
+}
+END_TEST
+
 START_TEST(rule_local)
 {
     static const char *const local[] = {"127.0.0.1",   "127.9.9.9",        "::1",
@@ -354,6 +388,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, rule_rate);
     tcase_add_test(tc, rule_bitrate);
     tcase_add_test(tc, rule_interval_size_tasks);
+    tcase_add_test(tc, rule_dscp);
     tcase_add_test(tc, rule_local);
     tcase_add_test(tc, check_addr_resolved);
     tcase_add_test(tc, budget);
