@@ -31,6 +31,7 @@ struct ctl_conn {
     uint32_t *ids;     /* the task ids of that list, sorted */
     size_t nids;
     int last_delta; /* the last sent was a delta: a STALE gets the whole list */
+    struct ctl_quota list_log; /* lines about its POLICY and STALE answers */
     struct ctl_conn *next;
 };
 
@@ -55,8 +56,9 @@ struct ctl_watch {
     char last_why[PROTO_REASON_MAX];
 };
 
-/* Queues m on k and writes what the channel holds. */
-void ctl_conn_send(struct ctl_conn *k, const struct proto_msg *m);
+/* Queues m on k and writes what the channel holds; 0 or the encoder's
+ * -errno (nothing queued then). */
+int ctl_conn_send(struct ctl_conn *k, const struct proto_msg *m);
 /* The probe's record of this run, made on first use; NULL when out of memory. */
 struct ctl_watch *ctl_watch_of(struct ctl *c, const char *id);
 /* Notes tasks sent to the probe (its records will name their ids) and the

@@ -133,10 +133,12 @@ static void pump_out(struct ctl_conn *k)
     }
 }
 
-void ctl_conn_send(struct ctl_conn *k, const struct proto_msg *m)
+int ctl_conn_send(struct ctl_conn *k, const struct proto_msg *m)
 {
-    proto_chan_send(k->chan, m);
+    int rc = proto_chan_send(k->chan, m);
+
     pump_out(k);
+    return rc;
 }
 
 /* Tells the probe why, then closes. */

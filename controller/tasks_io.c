@@ -111,12 +111,19 @@ static int send_list(struct ctl *c, const struct ctl_peer *peers, size_t npeers,
 
     if (rc == 0 && w == NULL)
         rc = -ENOMEM;
+    if (rc == 0)
+        rc = ctl_conn_send(k, &m);
+    /* What the probe runs changes only with what was sent. */
     if (rc == 0 && (rc = keep_ids(k, tl->tasks, tl->ntasks)) == 0) {
         ctl_watch_given(w, tl->tasks, tl->ntasks, tl->ntasks);
-        ctl_conn_send(k, &m);
         k->list_gen = c->generation;
         k->last_delta = 0;
         rc = (int)tl->ntasks;
+    }
+    if (rc < 0) {
+        k->list_gen = 0;
+        log_error("probe %s: its task list of generation %llu was not sent: %s",
+                  k->hello.probe_id, (unsigned long long)c->generation, strerror(-rc));
     }
     free(tl->tasks);
     return rc;
@@ -162,13 +169,14 @@ static int send_delta(struct ctl *c, const struct ctl_peer *peers, size_t i,
         rc = -ENOMEM;
     if (rc == 0 && (d->ntasks > 0 || d->ndel > 0)) {
         qsort(d->del, d->ndel, sizeof(*d->del), cmp_u32);
-        rc = patch_ids(k, d);
-    }
-    if (rc == 0 && (d->ntasks > 0 || d->ndel > 0)) {
         d->base = k->list_gen;
         d->generation = c->generation;
+        rc = ctl_conn_send(k, &m);
+        if (rc == 0)
+            rc = patch_ids(k, d);
+    }
+    if (rc == 0 && (d->ntasks > 0 || d->ndel > 0)) {
         ctl_watch_given(w, d->tasks, d->ntasks, (uint32_t)k->nids);
-        ctl_conn_send(k, &m);
         k->list_gen = c->generation;
         k->last_delta = 1;
         *put += d->ntasks;
@@ -305,27 +313,44 @@ void ctl_tasks_send_list(struct ctl *c, struct ctl_conn *k)
     free(peers);
 }
 
+/* A probe's answers are its own words: CTL_QUOTA_LINES of them a minute. */
+static int list_log_take(struct ctl_conn *k)
+{
+    uint64_t now = uv_now(k->ctl->loop), held;
+
+    if (ctl_quota_roll(&k->list_log, now, &held) && held > 0)
+        log_warn("probe %s: %llu more answers about its task list in the last minute "
+                 "(not logged)",
+                 k->hello.probe_id, (unsigned long long)held);
+    return ctl_quota_take(&k->list_log, now);
+}
+
 void ctl_tasks_refused(struct ctl_conn *k, const struct proto_error *e)
 {
     const char *id = k->hello.probe_id;
+    int say = list_log_take(k);
 
     if (e->code == PROTO_ERR_POLICY) {
         /* It runs the list it had, which we no longer know: the next
          * re-plan sends a whole list.  Not at once, or a probe and a
          * controller that disagree would trade lists for ever. */
-        log_warn("probe %s refused its task list (its own policy): %s", id, e->reason);
+        if (say)
+            log_warn("probe %s refused its task list (its own policy): %s", id,
+                     e->reason);
         k->list_gen = 0;
         return;
     }
     /* STALE: one whole list per delta sent, however often it asks. */
     if (!k->last_delta) {
-        log_info("probe %s: ERROR STALE ignored, its whole list went last: %s", id,
-                 e->reason);
+        if (say)
+            log_info("probe %s: ERROR STALE ignored, its whole list went last: %s", id,
+                     e->reason);
         return;
     }
-    log_info("probe %s does not run the list our delta changes (%s): the whole list "
-             "follows",
-             id, e->reason);
+    if (say)
+        log_info("probe %s does not run the list our delta changes (%s): the whole "
+                 "list follows",
+                 id, e->reason);
     k->list_gen = 0;
     ctl_tasks_send_list(k->ctl, k);
 }

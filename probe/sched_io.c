@@ -358,9 +358,15 @@ int probe_sched_apply(struct probe *p, const struct proto_tasks *tl, char *why,
     p->tasks = next;
     p->ntasks = n;
     p->generation = tl->generation;
-    p->have_list = 1;
+    /* A task that could not start is missing from the list the controller
+     * believes we run: its next delta gets STALE, and the whole list. */
+    p->have_list = n == tl->ntasks;
     log_info("task list %llu: %zu tasks (%zu kept, %zu new)",
              (unsigned long long)tl->generation, n, kept, n - kept);
+    if (n < tl->ntasks)
+        log_warn("task list %llu: %zu tasks could not start; deltas will ask for the "
+                 "whole list",
+                 (unsigned long long)tl->generation, tl->ntasks - n);
     return 0;
 }
 

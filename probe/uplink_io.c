@@ -56,6 +56,10 @@ static void close_conn(struct probe *p, const char *why)
         log_warn("connection to controller %s closed: %s", p->cfg.controller, why);
     u->state = UPLINK_CLOSING;
     u->got_tasks = 0;
+    /* The list goes on running, but the next controller (or this one
+     * again) may count generations otherwise: a delta needs a whole list
+     * of the new session first. */
+    p->have_list = 0;
     memset(&u->welcome, 0, sizeof(u->welcome));
     uv_close((uv_handle_t *)u->tcp, on_tcp_closed_cb);
 }

@@ -485,7 +485,7 @@ enum proto_caps {
     PROTO_CAP_IPV6 = 1u << 8,
     PROTO_CAP_KERNEL_TS = 1u << 9,
     PROTO_CAP_STAMP_AUTH = 1u << 10,
-    PROTO_CAP_DELTA = 1u << 11, /* applies TASKS_DELTA (4.7) */
+    PROTO_CAP_DELTA = 1u << 11, /* applies TASKS_DELTA (4.8) */
 };
 
 enum proto_method {

@@ -82,6 +82,9 @@ run() {
     echo "$mode: join: ${join#*info: }" >&2
     echo "$mode: leave: ${leave#*info: }" >&2
     stop "mesh-$mode"
+    # Every delta applied to the list each simulated probe had.
+    grep -q "^final .* stale=0 " "$TMP/mesh-$mode.log" ||
+        fail "$mode: deltas on a list the probes did not have: $(grep '^final' "$TMP/mesh-$mode.log")"
     stop controller
     echo "$mode $(figures "$join") $(figures "$leave") $((b1 - b0))"
 }

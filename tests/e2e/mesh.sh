@@ -13,23 +13,27 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # p3 leaves and comes back: the others get deltas, not their lists again.
 leave_and_return() {
-    local off line k
+    local off line k p1off p2off
     off=$(log_size controller)
+    p1off=$(log_size p1)
+    p2off=$(log_size p2)
     stop p3
     line=$(wait_log controller "$off" "mesh of 2 probes, 1 changed: generation [0-9]+: 2 deltas \(0 tasks put, 2 deleted\), 0 whole task lists" 15) ||
         fail "p3's leave was not sent as two deltas: $(log_since controller "$off" | grep 'mesh of')"
     note "p3 left: ${line#*info: }"
     for k in 1 2; do
-        wait_log "p$k" 0 "task list [0-9]+: 1 tasks \(1 kept, 0 new\)" 5 >/dev/null ||
+        wait_log "p$k" "$(eval echo "\$p${k}off")" "task list [0-9]+: 1 tasks \(1 kept, 0 new\)" 5 >/dev/null ||
             fail "p$k did not keep its task to the other: $(grep 'task list' "$TMP/p$k.log" | tail -2)"
     done
     off=$(log_size controller)
+    p1off=$(log_size p1)
+    p2off=$(log_size p2)
     start_probe p3 3
     line=$(wait_log controller "$off" "mesh of 3 probes, 1 changed: generation [0-9]+: 2 deltas \(2 tasks put, 0 deleted\), 1 whole task lists \(2 tasks\)" 15) ||
         fail "p3's return was not sent as two deltas: $(log_since controller "$off" | grep 'mesh of')"
     note "p3 back: ${line#*info: }"
     for k in 1 2; do
-        wait_log "p$k" 0 "task list [0-9]+: 2 tasks \(1 kept, 1 new\)" 5 >/dev/null ||
+        wait_log "p$k" "$(eval echo "\$p${k}off")" "task list [0-9]+: 2 tasks \(1 kept, 1 new\)" 5 >/dev/null ||
             fail "p$k did not apply the delta: $(grep 'task list' "$TMP/p$k.log" | tail -2)"
     done
     grep -q "our delta changes\|refused its task list" "$TMP/controller.log" &&
