@@ -8,9 +8,10 @@
  *   guard.c       what a member may say: addresses, records, budgets (no I/O)
  *   planner.c     task lists: the full mesh of connected probes and the
  *                 content nodes of the configuration (no I/O)
- *   store.c       SQLite: probes and summary records (outcomes, why and
- *                 content fields as JSON in results.extra)
- *   delivery.c    per probe: duplicates, holes in its sequence, drops, health
+ *   clock.c       the wall clock
+ *   store/        every line of SQL, behind store/store.h: probes, summary
+ *                 records, delivery (store/sqlite.c, store/delivery.c)
+ *   analysis/     pure code over stored rows: merging a pair's windows
  *   map.c         the JSON documents of the HTTP API (no I/O)
  *   channel_io.c  the TLS server for probes: HELLO, TASKS, RESULTS, ACK
  *   http_io.c     libmicrohttpd driven from the loop: the API and the page
@@ -23,11 +24,11 @@
 #include <sys/socket.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <uv.h>
 
 #include "privs.h"
 #include "proto.h"
+#include "store.h"
 
 #define CTL_CHANNEL_PORT 7862
 #define CTL_HTTP_PORT    8080
@@ -285,76 +286,6 @@ size_t ctl_roster_expire(struct ctl_roster *r, uint64_t now_ms, uint64_t grace_m
 /* When the next member's grace ends (loop time), 0 when none is pending. */
 uint64_t ctl_roster_next_expiry(const struct ctl_roster *r, uint64_t grace_ms);
 
-/* ---- store.c ------------------------------------------------------------- */
-
-struct ctl_store;
-
-/* Opens (creating if needed) the SQLite database at path, in WAL mode. */
-int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen);
-void ctl_store_close(struct ctl_store *st);
-/* Records a probe's HELLO; *key receives its stable row id. */
-int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
-                         int64_t now_ms, int64_t *key);
-int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms);
-/* Calls fn for every probe seen since since_ms, with its last HELLO. */
-int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
-                            void (*fn)(void *arg, const struct proto_hello *h,
-                                       int64_t key),
-                            void *arg);
-/* What storing one batch did. */
-struct ctl_ingest {
-    uint64_t acked;      /* the batch's highest sequence number: durable */
-    uint32_t duplicates; /* records already stored: a resend */
-    uint64_t missing;    /* records found missing before these: dropped */
-    uint32_t refused;    /* records not stored: they broke a rule (guard.c) */
-};
-
-/*
- * Stores a batch in one transaction; records already stored (same probe
- * and sequence number) are ignored and counted, holes in the sequence
- * numbers are recorded (delivery.c), and so are the batch's health and
- * drop reports.  in->acked is durable once this returns 0.
- */
-int ctl_store_results(struct ctl_store *st, const char *probe_id,
-                      const struct proto_results *rs, int64_t now_ms,
-                      struct ctl_ingest *in);
-/*
- * The same, but the records i with refused[i] set (refused may be NULL) are
- * not stored: they are counted, and their numbers count as used, so that
- * acknowledging them leaves no hole.
- */
-int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
-                              const struct proto_results *rs, const uint8_t *refused,
-                              int64_t now_ms, struct ctl_ingest *in);
-/* The store key's probe id into id (PROTO_ID_MAX + 1); -ENOENT when none. */
-int ctl_store_probe_id(struct ctl_store *st, int64_t key, char *id);
-/*
- * A record's outcomes, why and content fields as the compact JSON of the
- * results.extra column; *out is NULL when there are none, else malloc'd
- * and freed by the caller.  0 or -ENOMEM.
- */
-int ctl_store_extra_json(const struct proto_result *r, char **out);
-const char *ctl_store_error(const struct ctl_store *st);
-sqlite3 *ctl_store_db(struct ctl_store *st);
-
-/* ---- delivery.c: duplicates, holes, drops and health per probe ------------ */
-
-int ctl_delivery_schema(sqlite3 *db);
-/* The highest sequence number stored for the probe, 0 when none. */
-int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max);
-/* Records the hole between prev (highest stored before, 0: none) and seq,
- * at or above seq0 (the probe's health says it, and it is >= 1); adds its
- * size to *missing. */
-int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t seq,
-                     uint64_t seq0, int64_t now_ms, uint64_t *missing);
-/* Adds n refused records, the highest numbered seq, to the probe's count. */
-int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t seq);
-/* Records a batch's duplicates, drop reports and health. */
-int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
-                      uint32_t duplicates, int64_t now_ms);
-/* The "delivery" object of a probe in /api/v1/probes. */
-json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id);
-
 /* ---- map.c --------------------------------------------------------------- */
 
 /* Tells whether a probe has a live channel now. */
@@ -486,6 +417,7 @@ struct ctl {
     int stopping;
 };
 
+/* clock.c: the wall clock, ms since the Unix epoch. */
 int64_t ctl_now_ms(void);
 
 #endif

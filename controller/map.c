@@ -12,33 +12,16 @@
 
 #include <openssl/x509.h>
 
+#include "analysis.h"
 #include "controller.h"
 
 #define FIBRE_KM_PER_MS (299792.458 / 1.47 / 1000.0) /* light in fibre, km per ms */
 #define EARTH_RADIUS_KM 6371.0
 
-#define RECORD_WINDOW_MAX_S 3600 /* a record's window length, "wl" in PROTOCOL.md */
-
 struct node {
     char id[PROTO_ID_MAX + 1];
     int has_location;
     double lat, lon;
-};
-
-/* One (src, dst, method) being accumulated from consecutive rows. */
-struct pair_acc {
-    char src[PROTO_ID_MAX + 1];
-    char dst[PROTO_ID_MAX + 1];
-    int method;
-    uint64_t sent, received, lost;
-    uint64_t min_ns, max_ns;
-    uint64_t ipdv_sum_ns, ipdv_count;
-    uint64_t duplicates, reordered;
-    int ttl; /* lowest known TTL of its windows, 0 when none is */
-    struct proto_sketch sketch;
-    uint64_t outcomes[PROTO_OUTCOME_MAX]; /* summed over the windows */
-    uint64_t last_sent, last_lost;        /* of the newest window alone */
-    json_t *latest; /* the newest value of each other key of the extra column */
 };
 
 int ctl_parse_window(const char *v, uint32_t *window_s)
@@ -87,94 +70,93 @@ double ctl_fibre_rtt_ms(double lat1, double lon1, double lat2, double lon2)
     return 2 * km / FIBRE_KM_PER_MS;
 }
 
-static json_t *probe_json(sqlite3_stmt *s, ctl_connected_fn connected, void *arg)
+struct probes_doc {
+    struct ctl_store *st;
+    ctl_connected_fn connected;
+    void *arg;
+    json_t *list;
+};
+
+static int probe_row_json(void *arg, const struct ctl_probe_row *r)
 {
-    const char *id = (const char *)sqlite3_column_text(s, 0);
-    json_t *addrs = json_loads((const char *)sqlite3_column_text(s, 2), 0, NULL);
-    json_t *loc = json_null();
+    struct probes_doc *d = arg;
+    json_t *addrs = json_loads(r->addresses, 0, NULL);
+    json_t *loc = r->has_location ? json_pack("{s:f, s:f}", "lat", r->lat, "lon", r->lon)
+                                  : json_null();
 
-    if (sqlite3_column_type(s, 3) != SQLITE_NULL)
-        loc = json_pack("{s:f, s:f}", "lat", sqlite3_column_double(s, 3), "lon",
-                        sqlite3_column_double(s, 4));
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id", id, "name",
-                     (const char *)sqlite3_column_text(s, 1), "addresses",
-                     addrs ? addrs : json_array(), "location", loc ? loc : json_null(),
-                     "last_seen", iso_time(sqlite3_column_int64(s, 5)), "connected",
-                     connected(arg, id), "delivery",
-                     ctl_delivery_json(sqlite3_db_handle(s), id));
-}
-
-static sqlite3_stmt *probes_query(struct ctl_store *st)
-{
-    sqlite3_stmt *s = NULL;
-
-    sqlite3_prepare_v2(ctl_store_db(st),
-                       "SELECT id, name, addresses, lat, lon, last_seen_ms FROM probes"
-                       " ORDER BY id",
-                       -1, &s, NULL);
-    return s;
+    return json_array_append_new(
+               d->list,
+               json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id", r->id, "name",
+                         r->name, "addresses", addrs ? addrs : json_array(), "location",
+                         loc ? loc : json_null(), "last_seen", iso_time(r->last_seen_ms),
+                         "connected", d->connected(d->arg, r->id), "delivery",
+                         ctl_store_delivery_json(d->st, r->id))) < 0
+               ? -ENOMEM
+               : 0;
 }
 
 json_t *ctl_map_probes(struct ctl_store *st, ctl_connected_fn connected, void *arg)
 {
-    sqlite3_stmt *s = probes_query(st);
-    json_t *list = json_array();
-    int rc;
+    struct probes_doc d = {st, connected, arg, json_array()};
 
-    if (s == NULL || list == NULL)
-        goto fail;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        json_array_append_new(list, probe_json(s, connected, arg));
-    if (rc != SQLITE_DONE)
-        goto fail;
-    sqlite3_finalize(s);
-    return json_pack("{s:o}", "probes", list);
-fail:
-    sqlite3_finalize(s);
-    json_decref(list);
-    return NULL;
+    if (d.list == NULL || ctl_store_probes(st, probe_row_json, &d) != 0) {
+        json_decref(d.list);
+        return NULL;
+    }
+    return json_pack("{s:o}", "probes", d.list);
+}
+
+struct nodes_doc {
+    ctl_connected_fn connected;
+    void *arg;
+    json_t *list;
+    struct node *v;
+    size_t n, cap;
+};
+
+static int node_row(void *arg, const struct ctl_probe_row *r)
+{
+    struct nodes_doc *d = arg;
+    struct node *nd;
+
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+
+        if ((nd = realloc(d->v, cap * sizeof(*nd))) == NULL)
+            return -ENOMEM;
+        d->v = nd;
+        d->cap = cap;
+    }
+    nd = &d->v[d->n++];
+    snprintf(nd->id, sizeof(nd->id), "%s", r->id);
+    nd->has_location = r->has_location;
+    nd->lat = r->lat;
+    nd->lon = r->lon;
+    return json_array_append_new(d->list,
+                                 json_pack("{s:s, s:s, s:s, s:b}", "id", r->id, "name",
+                                           r->name, "kind", "probe", "connected",
+                                           d->connected(d->arg, r->id))) < 0
+               ? -ENOMEM
+               : 0;
 }
 
 /* Loads the nodes (probes) of the map and their locations. */
 static json_t *load_nodes(struct ctl_store *st, struct node **nodes, size_t *n,
                           ctl_connected_fn connected, void *arg)
 {
-    sqlite3_stmt *s = probes_query(st);
-    json_t *list = json_array();
-    size_t cap = 0;
-    int rc = SQLITE_ERROR;
+    struct nodes_doc d = {.connected = connected, .arg = arg, .list = json_array()};
 
-    *nodes = NULL;
-    *n = 0;
-    while (s != NULL && list != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(s, 0);
-        struct node *nd;
-
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            nd = realloc(*nodes, cap * sizeof(*nd));
-            if (nd == NULL) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            *nodes = nd;
-        }
-        nd = &(*nodes)[(*n)++];
-        snprintf(nd->id, sizeof(nd->id), "%s", id);
-        nd->has_location = sqlite3_column_type(s, 3) != SQLITE_NULL;
-        nd->lat = sqlite3_column_double(s, 3);
-        nd->lon = sqlite3_column_double(s, 4);
-        json_array_append_new(list,
-                              json_pack("{s:s, s:s, s:s, s:b}", "id", id, "name",
-                                        (const char *)sqlite3_column_text(s, 1), "kind",
-                                        "probe", "connected", connected(arg, id)));
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) { /* a partial list would be a wrong map */
-        json_decref(list);
+    if (d.list == NULL || ctl_store_probes(st, node_row, &d) != 0) {
+        /* a partial list would be a wrong map */
+        json_decref(d.list);
+        free(d.v);
+        *nodes = NULL;
+        *n = 0;
         return NULL;
     }
-    return list;
+    *nodes = d.v;
+    *n = d.n;
+    return d.list;
 }
 
 static json_t *text_or_null(const char *v)
@@ -225,13 +207,7 @@ static json_t *stretch_json(const struct node *a, const struct node *b, double p
     return json_real(round(p50_ns / 1e6 / min_ms * 100) / 100);
 }
 
-static double quantile(const struct pair_acc *p, double q)
-{
-    return proto_sketch_quantile_within(&p->sketch, q, (double)p->min_ns,
-                                        (double)p->max_ns);
-}
-
-static json_t *probe_pair_json(const struct pair_acc *p, const struct node *nodes,
+static json_t *probe_pair_json(const struct ctl_pair *p, const struct node *nodes,
                                size_t nnodes);
 
 /* RFC 1035 4.1.1 and RFC 6895 2.3: the common RCODEs by name, others by number. */
@@ -242,19 +218,19 @@ static json_t *rcode_json(json_int_t rc)
     return name != NULL ? json_string(name) : json_integer(rc);
 }
 
-static json_int_t latest_int(const struct pair_acc *p, const char *key)
+static json_int_t latest_int(const struct ctl_pair *p, const char *key)
 {
     return json_integer_value(json_object_get(p->latest, key));
 }
 
-static json_t *latest_text(const struct pair_acc *p, const char *key)
+static json_t *latest_text(const struct ctl_pair *p, const char *key)
 {
     const char *v = json_string_value(json_object_get(p->latest, key));
 
     return v != NULL ? json_string(v) : json_null();
 }
 
-static json_t *phases_json(const struct pair_acc *p)
+static json_t *phases_json(const struct ctl_pair *p)
 {
     static const char *const keys[][2] = {{"tdns", "dns"},
                                           {"tcon", "connect"},
@@ -281,7 +257,7 @@ static json_t *phases_json(const struct pair_acc *p)
  * null where none did.  header's name comes from the configuration, which
  * the record does not repeat.
  */
-static int add_content_fields(json_t *o, const struct pair_acc *p,
+static int add_content_fields(json_t *o, const struct ctl_pair *p,
                               const struct ctl_content *n)
 {
     json_int_t hs = latest_int(p, "hs"), ce = latest_int(p, "ce");
@@ -310,7 +286,7 @@ static int add_content_fields(json_t *o, const struct pair_acc *p,
                      "phases_ms", phases_json(p)));
 }
 
-static json_t *outcomes_json(const struct pair_acc *p)
+static json_t *outcomes_json(const struct ctl_pair *p)
 {
     json_t *o = json_object();
 
@@ -323,7 +299,7 @@ static json_t *outcomes_json(const struct pair_acc *p)
 
 /* The newest window's loss alone: a server that just stopped shows at once,
  * however long the range the rest of the pair is summed over. */
-static json_t *last_loss_json(const struct pair_acc *p)
+static json_t *last_loss_json(const struct ctl_pair *p)
 {
     if (p->last_sent == 0)
         return json_null();
@@ -331,7 +307,7 @@ static json_t *last_loss_json(const struct pair_acc *p)
                      100.0);
 }
 
-static json_t *pair_json(const struct pair_acc *p, const struct node *nodes,
+static json_t *pair_json(const struct ctl_pair *p, const struct node *nodes,
                          size_t nnodes, const struct ctl_config *cfg)
 {
     json_t *o = probe_pair_json(p, nodes, nnodes);
@@ -362,11 +338,11 @@ fail:
     return NULL;
 }
 
-static json_t *probe_pair_json(const struct pair_acc *p, const struct node *nodes,
+static json_t *probe_pair_json(const struct ctl_pair *p, const struct node *nodes,
                                size_t nnodes)
 {
     int ok = p->received > 0;
-    double p50 = quantile(p, 0.5);
+    double p50 = ctl_pair_quantile(p, 0.5);
     json_t *loss =
         p->sent ? json_real(round(p->lost * 10000.0 / p->sent) / 100) : json_null();
     json_t *jitter =
@@ -381,145 +357,63 @@ static json_t *probe_pair_json(const struct pair_acc *p, const struct node *node
         "sent", (json_int_t)p->sent, "received", (json_int_t)p->received, "duplicates",
         (json_int_t)p->duplicates, "reordered", (json_int_t)p->reordered, "loss_pct",
         loss, "rtt_min_ms", ms_value((double)p->min_ns, ok), "rtt_p50_ms",
-        ms_value(p50, ok), "rtt_p90_ms", ms_value(quantile(p, 0.9), ok), "rtt_p99_ms",
-        ms_value(quantile(p, 0.99), ok), "rtt_max_ms", ms_value((double)p->max_ns, ok),
-        "jitter_ms", jitter, "path_class", pc ? json_string(pc) : json_null(), "stretch",
+        ms_value(p50, ok), "rtt_p90_ms", ms_value(ctl_pair_quantile(p, 0.9), ok),
+        "rtt_p99_ms", ms_value(ctl_pair_quantile(p, 0.99), ok), "rtt_max_ms",
+        ms_value((double)p->max_ns, ok), "jitter_ms", jitter, "path_class",
+        pc ? json_string(pc) : json_null(), "stretch",
         stretch_json(find_node(nodes, nnodes, p->src), find_node(nodes, nnodes, p->dst),
                      p50, ok));
 }
 
-static int same_pair(const struct pair_acc *p, sqlite3_stmt *s)
+struct pairs_doc {
+    const struct node *nodes;
+    size_t nnodes;
+    const struct ctl_config *cfg;
+    struct ctl_pair acc;
+    int have;
+    json_t *list;
+};
+
+/* Rows come grouped by pair, oldest first: a new pair closes the last. */
+static int pair_row(void *arg, const struct ctl_window_row *r)
 {
-    return strcmp(p->src, (const char *)sqlite3_column_text(s, 0)) == 0 &&
-           strcmp(p->dst, (const char *)sqlite3_column_text(s, 1)) == 0 &&
-           p->method == sqlite3_column_int(s, 2);
-}
+    struct pairs_doc *d = arg;
 
-static void pair_start(struct pair_acc *p, sqlite3_stmt *s)
-{
-    proto_sketch_reset(&p->sketch);
-    snprintf(p->src, sizeof(p->src), "%s", (const char *)sqlite3_column_text(s, 0));
-    snprintf(p->dst, sizeof(p->dst), "%s", (const char *)sqlite3_column_text(s, 1));
-    p->method = sqlite3_column_int(s, 2);
-    p->sent = p->received = p->lost = 0;
-    p->min_ns = p->max_ns = 0;
-    p->ipdv_sum_ns = p->ipdv_count = 0;
-    p->duplicates = p->reordered = 0;
-    p->ttl = 0;
-    memset(p->outcomes, 0, sizeof(p->outcomes));
-    json_object_clear(p->latest);
-}
-
-/* Folds one window's extra column in: outcomes add up, every other key
- * keeps its newest value (rows come oldest first).  A column that does not
- * parse is skipped: the counts still hold. */
-static void pair_add_extra(struct pair_acc *p, const char *text)
-{
-    json_t *x = text != NULL ? json_loads(text, 0, NULL) : NULL;
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(x, key, v)
-    {
-        if (strcmp(key, "oc") == 0) {
-            const char *name;
-            json_t *n;
-
-            json_object_foreach(v, name, n)
-            {
-                int i = proto_outcome_parse(name);
-
-                if (i > PROTO_OUT_OK && json_integer_value(n) > 0)
-                    p->outcomes[i] += (uint64_t)json_integer_value(n);
-            }
-        } else {
-            json_object_set(p->latest, key, v);
-        }
+    if (d->have && !ctl_pair_is(&d->acc, r)) {
+        if (json_array_append_new(d->list,
+                                  pair_json(&d->acc, d->nodes, d->nnodes, d->cfg)) < 0)
+            return -ENOMEM;
+        d->have = 0;
     }
-    json_decref(x);
+    if (!d->have)
+        ctl_pair_start(&d->acc, r);
+    d->have = 1;
+    ctl_pair_add(&d->acc, r);
+    return 0;
 }
 
-/* Adds one stored window to the pair; a sketch that does not decode is skipped. */
-static void pair_add(struct pair_acc *p, sqlite3_stmt *s)
-{
-    uint64_t received = (uint64_t)sqlite3_column_int64(s, 4);
-    uint64_t min = (uint64_t)sqlite3_column_int64(s, 6);
-    uint64_t max = (uint64_t)sqlite3_column_int64(s, 7);
-    int ttl = sqlite3_column_int(s, 13);
-    struct proto_sketch sk;
-
-    p->last_sent = (uint64_t)sqlite3_column_int64(s, 3);
-    p->last_lost = (uint64_t)sqlite3_column_int64(s, 5);
-    p->sent += p->last_sent;
-    p->lost += p->last_lost;
-    p->ipdv_sum_ns += (uint64_t)sqlite3_column_int64(s, 8);
-    p->ipdv_count += (uint64_t)sqlite3_column_int64(s, 9);
-    p->duplicates += (uint64_t)sqlite3_column_int64(s, 11);
-    p->reordered += (uint64_t)sqlite3_column_int64(s, 12);
-    if (ttl > 0 && (p->ttl == 0 || ttl < p->ttl))
-        p->ttl = ttl;
-    pair_add_extra(p, (const char *)sqlite3_column_text(s, 14));
-    if (received == 0)
-        return;
-    if (p->received == 0 || min < p->min_ns)
-        p->min_ns = min;
-    if (max > p->max_ns)
-        p->max_ns = max;
-    p->received += received;
-    proto_sketch_init(&sk);
-    if (proto_sketch_from_bytes(&sk, sqlite3_column_blob(s, 10),
-                                (size_t)sqlite3_column_bytes(s, 10)) == 0)
-        proto_sketch_merge(&p->sketch, &sk);
-    proto_sketch_free(&sk);
-}
-
+/* The pairs whose windows ended after since_ms: the last complete window is
+ * always in a range of one window's length. */
 static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
                           const struct node *nodes, size_t nnodes,
                           const struct ctl_config *cfg)
 {
-    sqlite3_stmt *s = NULL;
-    json_t *pairs = json_array();
-    struct pair_acc acc = {.latest = json_object()};
-    int have = 0, rc = SQLITE_ERROR;
+    struct pairs_doc d = {
+        .nodes = nodes, .nnodes = nnodes, .cfg = cfg, .list = json_array()};
+    struct ctl_window_range range = {.from_ms = since_ms, .to_ms = INT64_MAX};
+    int rc = ctl_pair_init(&d.acc);
 
-    /* Oldest first within a pair, so that the last value read is the newest.
-     * The range holds the windows that ended in it (no window is longer
-     * than RECORD_WINDOW_MAX_S, which bounds the index scan): the last
-     * complete window is always in a range of one window's length. */
-    sqlite3_prepare_v2(
-        ctl_store_db(st),
-        "SELECT probe_id, target_id, method, sent, received, lost, rtt_min_ns,"
-        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl,"
-        " extra FROM results"
-        " WHERE window_start_ms >= ? AND window_start_ms + window_s * 1000 > ?"
-        " ORDER BY probe_id, target_id, method, window_start_ms, seq",
-        -1, &s, NULL);
-    proto_sketch_init(&acc.sketch);
-    sqlite3_bind_int64(s, 1, since_ms - (int64_t)RECORD_WINDOW_MAX_S * 1000);
-    sqlite3_bind_int64(s, 2, since_ms);
-    while (s != NULL && pairs != NULL && acc.latest != NULL &&
-           (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (have && !same_pair(&acc, s) &&
-            json_array_append_new(pairs, pair_json(&acc, nodes, nnodes, cfg)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        if (!have || !same_pair(&acc, s))
-            pair_start(&acc, s);
-        have = 1;
-        pair_add(&acc, s);
-    }
-    if (have && rc == SQLITE_DONE &&
-        json_array_append_new(pairs, pair_json(&acc, nodes, nnodes, cfg)) < 0)
-        rc = SQLITE_NOMEM;
-    proto_sketch_free(&acc.sketch);
-    json_decref(acc.latest);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        json_decref(pairs);
+    if (rc == 0 && d.list != NULL)
+        rc = ctl_store_windows(st, &range, pair_row, &d);
+    if (rc == 0 && d.have &&
+        json_array_append_new(d.list, pair_json(&d.acc, nodes, nnodes, cfg)) < 0)
+        rc = -ENOMEM;
+    ctl_pair_free(&d.acc);
+    if (rc != 0 || d.list == NULL) {
+        json_decref(d.list);
         return NULL;
     }
-    return pairs;
+    return d.list;
 }
 
 json_t *ctl_map_matrix(struct ctl_store *st, const struct ctl_config *cfg, int64_t now_ms,

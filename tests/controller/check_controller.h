@@ -12,6 +12,7 @@ Suite *map_suite(void);
 Suite *roster_suite(void);
 Suite *guard_suite(void);
 Suite *quota_suite(void);
+Suite *pairs_suite(void);
 
 /* A HELLO for tests: id, one address. */
 void test_hello(struct proto_hello *h, const char *id, const char *addr);

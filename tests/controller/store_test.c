@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "check_controller.h"
 
 static struct ctl_store *open_mem(void)
@@ -135,7 +137,7 @@ START_TEST(delivery_is_accounted)
     ck_assert_uint_eq(in.missing, 0);
     free_batch(r, 1);
 
-    j = ctl_delivery_json(ctl_store_db(st), "a");
+    j = ctl_store_delivery_json(st, "a");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "stored")), 8);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "duplicates")), 6);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "missing")), 6);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "controller.h"
+#include "delivery.h"
 #include "log.h"
 
 static const char schema[] =

@@ -1,0 +1,48 @@
+/*
+ * analysis.h - pure code over the rows the store hands out (no I/O, no
+ * SQL): what the map and, later, the history and benefit pages compute.
+ */
+#ifndef IXMESH_CONTROLLER_ANALYSIS_H
+#define IXMESH_CONTROLLER_ANALYSIS_H
+
+#include <jansson.h>
+
+#include "proto.h"
+#include "store.h"
+
+/* ---- pairs.c: one (source, target, method) merged over its windows -------- */
+
+struct ctl_pair {
+    char src[PROTO_ID_MAX + 1];
+    char dst[PROTO_ID_MAX + 1];
+    int method;
+    uint64_t windows;
+    uint64_t sent, received, lost;
+    uint64_t min_ns, max_ns; /* over the windows that received anything */
+    uint64_t ipdv_sum_ns, ipdv_count;
+    uint64_t duplicates, reordered;
+    int ttl;                    /* lowest known TTL of its windows, 0 when none is */
+    struct proto_sketch sketch; /* the merge of its windows' sketches */
+    uint64_t outcomes[PROTO_OUTCOME_MAX]; /* summed over the windows */
+    uint64_t last_sent, last_lost;        /* of the newest window alone */
+    json_t *latest; /* the newest value of each other key of the extra column */
+};
+
+/* 0, or -ENOMEM; ctl_pair_free() either way. */
+int ctl_pair_init(struct ctl_pair *p);
+void ctl_pair_free(struct ctl_pair *p);
+/* 1 when r is a window of the pair p holds. */
+int ctl_pair_is(const struct ctl_pair *p, const struct ctl_window_row *r);
+/* Empties p and makes it r's pair (r is not added). */
+void ctl_pair_start(struct ctl_pair *p, const struct ctl_window_row *r);
+/*
+ * Adds one window, given oldest first: counts add up, the sketches merge
+ * (percentiles come from the merge, never from averaging windows), every
+ * key of the extra column but the outcomes keeps its newest value.  A
+ * sketch or extra column that does not decode is skipped; the counts hold.
+ */
+void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r);
+/* The q-quantile of the merged sketch, within [min, max] of the windows. */
+double ctl_pair_quantile(const struct ctl_pair *p, double q);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * delivery.h - the SQLite backend's part about delivery (store/delivery.c),
+ * used by store/sqlite.c inside the transaction that stores a batch.
+ */
+#ifndef IXMESH_CONTROLLER_STORE_DELIVERY_H
+#define IXMESH_CONTROLLER_STORE_DELIVERY_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+int ctl_delivery_schema(sqlite3 *db);
+/* The highest sequence number stored for the probe, 0 when none. */
+int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max);
+/* Records the hole between prev (highest stored before, 0: none) and seq,
+ * at or above seq0 (the probe's health says it, and it is >= 1); adds its
+ * size to *missing. */
+int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t seq,
+                     uint64_t seq0, int64_t now_ms, uint64_t *missing);
+/* Adds n refused records, the highest numbered seq, to the probe's count. */
+int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t seq);
+/* Records a batch's duplicates, drop reports and health. */
+int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
+                      uint32_t duplicates, int64_t now_ms);
+/* The "delivery" object of a probe in /api/v1/probes. */
+json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id);
+
+#endif

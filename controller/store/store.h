@@ -1,0 +1,115 @@
+/*
+ * store.h - the controller's store: every line of SQL is behind this
+ * interface (store/sqlite.c and store/delivery.c, the SQLite backend), so
+ * that another backend is another file.  Writes take what the channel
+ * decoded; reads hand decoded rows to a callback.
+ */
+#ifndef IXMESH_CONTROLLER_STORE_H
+#define IXMESH_CONTROLLER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "proto.h"
+
+struct ctl_store;
+
+/* Opens (creating if needed) the SQLite database at path, in WAL mode. */
+int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen);
+void ctl_store_close(struct ctl_store *st);
+/* Records a probe's HELLO; *key receives its stable row id. */
+int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
+                         int64_t now_ms, int64_t *key);
+int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms);
+/* Calls fn for every probe seen since since_ms, with its last HELLO. */
+int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
+                            void (*fn)(void *arg, const struct proto_hello *h,
+                                       int64_t key),
+                            void *arg);
+/* What storing one batch did. */
+struct ctl_ingest {
+    uint64_t acked;      /* the batch's highest sequence number: durable */
+    uint32_t duplicates; /* records already stored: a resend */
+    uint64_t missing;    /* records found missing before these: dropped */
+    uint32_t refused;    /* records not stored: they broke a rule (guard.c) */
+};
+
+/*
+ * Stores a batch in one transaction; records already stored (same probe
+ * and sequence number) are ignored and counted, holes in the sequence
+ * numbers are recorded (delivery.c), and so are the batch's health and
+ * drop reports.  in->acked is durable once this returns 0.
+ */
+int ctl_store_results(struct ctl_store *st, const char *probe_id,
+                      const struct proto_results *rs, int64_t now_ms,
+                      struct ctl_ingest *in);
+/*
+ * The same, but the records i with refused[i] set (refused may be NULL) are
+ * not stored: they are counted, and their numbers count as used, so that
+ * acknowledging them leaves no hole.
+ */
+int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
+                              const struct proto_results *rs, const uint8_t *refused,
+                              int64_t now_ms, struct ctl_ingest *in);
+/* The store key's probe id into id (PROTO_ID_MAX + 1); -ENOENT when none. */
+int ctl_store_probe_id(struct ctl_store *st, int64_t key, char *id);
+/*
+ * A record's outcomes, why and content fields as the compact JSON of the
+ * results.extra column; *out is NULL when there are none, else malloc'd
+ * and freed by the caller.  0 or -ENOMEM.
+ */
+int ctl_store_extra_json(const struct proto_result *r, char **out);
+const char *ctl_store_error(const struct ctl_store *st);
+/* The SQLite backend's handle: for its own files and its tests only. */
+struct sqlite3 *ctl_store_db(struct ctl_store *st);
+/* The "delivery" object of a probe in /api/v1/probes (store/delivery.c). */
+json_t *ctl_store_delivery_json(struct ctl_store *st, const char *probe_id);
+
+/* ---- reads: decoded rows handed to a callback ------------------------------ */
+
+/* A probe as it last said HELLO; the strings live until the callback returns. */
+struct ctl_probe_row {
+    const char *id, *name;
+    const char *addresses; /* a JSON array of address texts */
+    int has_location;
+    double lat, lon;
+    int64_t last_seen_ms;
+};
+/* Return nonzero to stop; that value is returned by the read. */
+typedef int (*ctl_probe_row_fn)(void *arg, const struct ctl_probe_row *row);
+/* Every probe ever seen, by id; 0, fn's nonzero return, or -EIO (the
+ * reason in ctl_store_error()). */
+int ctl_store_probes(struct ctl_store *st, ctl_probe_row_fn fn, void *arg);
+
+/* One stored summary record: one task of one probe over one window. */
+struct ctl_window_row {
+    const char *probe_id, *target_id;
+    int method;
+    uint64_t seq;
+    int64_t window_start_ms;
+    uint32_t window_s;
+    uint64_t sent, received, lost, duplicates, reordered;
+    uint64_t rtt_min_ns, rtt_max_ns, ipdv_sum_ns, ipdv_count;
+    int ttl;            /* 0: unknown */
+    const void *sketch; /* proto_sketch_to_bytes() */
+    size_t sketch_len;
+    const char *extra; /* the JSON of ctl_store_extra_json(), or NULL */
+};
+typedef int (*ctl_window_row_fn)(void *arg, const struct ctl_window_row *row);
+/* The windows that end after from_ms and start before to_ms. */
+struct ctl_window_range {
+    int64_t from_ms, to_ms;
+};
+/*
+ * Every stored window of range, grouped by (probe, target, method) in that
+ * order, oldest first within a group (then by seq); 0, fn's nonzero
+ * return, or -EIO.
+ */
+int ctl_store_windows(struct ctl_store *st, const struct ctl_window_range *range,
+                      ctl_window_row_fn fn, void *arg);
+/* No window is longer than this ("wl" in PROTOCOL.md 4.3). */
+#define CTL_RECORD_WINDOW_MAX_S 3600
+
+#endif

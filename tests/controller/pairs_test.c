@@ -1,0 +1,174 @@
+/*
+ * pairs_test.c - a pair's windows merged (controller/analysis/pairs.c),
+ * with no database: the rows are made here as the store would hand them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "check_controller.h"
+
+#define WINDOWS 6
+
+/* Window i of a pair: its RTTs into sk, its row pointing at sk's bytes. */
+struct window {
+    struct proto_sketch sk;
+    uint8_t *bytes;
+    struct ctl_window_row row;
+};
+
+static uint32_t next_rand(uint32_t *seed)
+{
+    *seed = *seed * 1664525u + 1013904223u;
+    return *seed >> 8;
+}
+
+/* Fills window i: n RTTs of 5 to 40 ms, also added to all. */
+static void make_window(struct window *w, int i, uint32_t *seed, struct proto_sketch *all)
+{
+    uint32_t n = i == 2 ? 0 : 20 + next_rand(seed) % 30; /* window 2 got nothing back */
+    size_t len = 0;
+
+    memset(w, 0, sizeof(*w));
+    proto_sketch_init(&w->sk);
+    w->row.rtt_min_ns = UINT64_MAX;
+    for (uint32_t k = 0; k < n; k++) {
+        double ns = 5e6 + (double)(next_rand(seed) % 35000) * 1000.0;
+
+        ck_assert_int_eq(proto_sketch_add(&w->sk, ns), 0);
+        ck_assert_int_eq(proto_sketch_add(all, ns), 0);
+        if ((uint64_t)ns < w->row.rtt_min_ns)
+            w->row.rtt_min_ns = (uint64_t)ns;
+        if ((uint64_t)ns > w->row.rtt_max_ns)
+            w->row.rtt_max_ns = (uint64_t)ns;
+    }
+    if (n == 0)
+        w->row.rtt_min_ns = 0;
+    ck_assert_int_eq(proto_sketch_to_bytes(&w->sk, &w->bytes, &len), 0);
+    w->row = (struct ctl_window_row){
+        .probe_id = "a",
+        .target_id = "b",
+        .method = PROTO_METHOD_STAMP,
+        .seq = (uint64_t)i + 1,
+        .window_start_ms = 1700000000000 + i * 10000,
+        .window_s = 10,
+        .sent = 50,
+        .received = n,
+        .lost = 50 - n,
+        .duplicates = (uint64_t)i,
+        .reordered = 2,
+        .rtt_min_ns = w->row.rtt_min_ns,
+        .rtt_max_ns = w->row.rtt_max_ns,
+        .ipdv_sum_ns = 1000 * (uint64_t)i,
+        .ipdv_count = n ? n - 1 : 0,
+        .ttl = 64 - i,
+        .sketch = w->bytes,
+        .sketch_len = len,
+    };
+}
+
+/* The merge of the windows' sketches is the sketch of all their RTTs, and
+ * every count is the sum of the windows'. */
+START_TEST(merge_equals_union)
+{
+    struct window w[WINDOWS];
+    struct proto_sketch all;
+    struct ctl_pair p;
+    uint32_t seed = 0x1234u + (uint32_t)_i;
+    uint64_t received = 0, min = UINT64_MAX, max = 0, ipdv = 0, dups = 0;
+
+    proto_sketch_init(&all);
+    ck_assert_int_eq(ctl_pair_init(&p), 0);
+    for (int i = 0; i < WINDOWS; i++)
+        make_window(&w[i], i, &seed, &all);
+    ctl_pair_start(&p, &w[0].row);
+    for (int i = 0; i < WINDOWS; i++) {
+        ck_assert(ctl_pair_is(&p, &w[i].row));
+        ctl_pair_add(&p, &w[i].row);
+        received += w[i].row.received;
+        ipdv += w[i].row.ipdv_sum_ns;
+        dups += w[i].row.duplicates;
+        if (w[i].row.received > 0 && w[i].row.rtt_min_ns < min)
+            min = w[i].row.rtt_min_ns;
+        if (w[i].row.received > 0 && w[i].row.rtt_max_ns > max)
+            max = w[i].row.rtt_max_ns;
+    }
+    ck_assert(proto_sketch_equal(&p.sketch, &all));
+    ck_assert_uint_eq(p.windows, WINDOWS);
+    ck_assert_uint_eq(p.sent, 50 * WINDOWS);
+    ck_assert_uint_eq(p.received, received);
+    ck_assert_uint_eq(p.lost, 50 * WINDOWS - received);
+    ck_assert_uint_eq(p.min_ns, min); /* window 2's zero minimum left out */
+    ck_assert_uint_eq(p.max_ns, max);
+    ck_assert_uint_eq(p.ipdv_sum_ns, ipdv);
+    ck_assert_uint_eq(p.duplicates, dups);
+    ck_assert_uint_eq(p.reordered, 2 * WINDOWS);
+    ck_assert_int_eq(p.ttl, 64 - (WINDOWS - 1));
+    ck_assert_uint_eq(p.last_sent, 50);
+    ck_assert_uint_eq(p.last_lost, w[WINDOWS - 1].row.lost);
+    ck_assert(ctl_pair_quantile(&p, 0.5) >= (double)min);
+    ck_assert(ctl_pair_quantile(&p, 0.99) <= (double)max);
+    for (int i = 0; i < WINDOWS; i++) {
+        proto_sketch_free(&w[i].sk);
+        free(w[i].bytes);
+    }
+    proto_sketch_free(&all);
+    ctl_pair_free(&p);
+}
+END_TEST
+
+/* Outcomes add up; other keys keep the newest; what does not decode is
+ * skipped and the counts still hold; a new pair starts from nothing. */
+START_TEST(extra_and_damage)
+{
+    struct ctl_window_row r = {.probe_id = "a",
+                               .target_id = "web",
+                               .method = 5,
+                               .sent = 4,
+                               .received = 0,
+                               .lost = 4};
+    struct ctl_pair p;
+
+    ck_assert_int_eq(ctl_pair_init(&p), 0);
+    ctl_pair_start(&p, &r);
+    r.extra = "{\"oc\":{\"timeout\":3,\"refused\":1},\"hv\":\"MISS\",\"st\":200}";
+    ctl_pair_add(&p, &r);
+    r.extra = "{\"oc\":{\"timeout\":1},\"hv\":\"HIT\"}";
+    ctl_pair_add(&p, &r);
+    r.extra = "{not json";
+    r.received = 2;
+    r.rtt_min_ns = 7;
+    r.rtt_max_ns = 9;
+    r.sketch = "garbage";
+    r.sketch_len = 7;
+    ctl_pair_add(&p, &r);
+    ck_assert_uint_eq(p.outcomes[proto_outcome_parse("timeout")], 4);
+    ck_assert_uint_eq(p.outcomes[proto_outcome_parse("refused")], 1);
+    ck_assert_str_eq(json_string_value(json_object_get(p.latest, "hv")), "HIT");
+    ck_assert_int_eq(json_integer_value(json_object_get(p.latest, "st")), 200);
+    ck_assert_uint_eq(p.sent, 12);
+    ck_assert_uint_eq(p.received, 2);
+    ck_assert_uint_eq(p.min_ns, 7);
+    ck_assert_uint_eq(p.sketch.count, 0); /* the bad sketch was not merged */
+
+    r.target_id = "other";
+    ck_assert(!ctl_pair_is(&p, &r));
+    ctl_pair_start(&p, &r);
+    ck_assert_str_eq(p.dst, "other");
+    ck_assert_uint_eq(p.sent, 0);
+    ck_assert_uint_eq(p.outcomes[proto_outcome_parse("timeout")], 0);
+    ck_assert_uint_eq(json_object_size(p.latest), 0);
+    ctl_pair_free(&p);
+}
+END_TEST
+
+Suite *pairs_suite(void)
+{
+    Suite *s = suite_create("pairs");
+    TCase *tc = tcase_create("pairs");
+
+    tcase_add_loop_test(tc, merge_equals_union, 0, 8);
+    tcase_add_test(tc, extra_and_damage);
+    suite_add_tcase(s, tc);
+    return s;
+}
