@@ -45,4 +45,28 @@ void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r);
 /* The q-quantile of the merged sketch, within [min, max] of the windows. */
 double ctl_pair_quantile(const struct ctl_pair *p, double q);
 
+/* ---- pair_json.c: how the API writes them ---------------------------------- */
+
+struct ctl_config;
+
+/* A node of the map with what the stretch needs. */
+struct ctl_node {
+    char id[PROTO_ID_MAX + 1];
+    int has_location;
+    double lat, lon;
+};
+
+/*
+ * A pair of /api/v1/map: counts, loss, RTT percentiles from the merged
+ * sketch, jitter, path class and stretch (probe pairs, with nodes for the
+ * locations), outcomes and the last failure's reason, and for content
+ * nodes what their method learnt (cfg may be NULL).  NULL when out of memory.
+ */
+json_t *ctl_pair_json(const struct ctl_pair *p, const struct ctl_node *nodes,
+                      size_t nnodes, const struct ctl_config *cfg);
+/* Appends the configuration's content nodes to a node list; 0 or -ENOMEM. */
+int ctl_content_nodes_json(json_t *list, const struct ctl_config *cfg);
+/* RFC 3339 in UTC to the second, or null for a time <= 0. */
+json_t *ctl_iso_time(int64_t ms);
+
 #endif

@@ -162,6 +162,102 @@ START_TEST(extra_and_damage)
 }
 END_TEST
 
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+
+    ck_assert_msg(json_is_number(v), "%s is not a number", key);
+    return json_number_value(v);
+}
+
+/* A probe pair as the map writes it: loss, percentiles within the range,
+ * path class from the TTL, stretch only with both locations. */
+START_TEST(probe_pair_json)
+{
+    struct ctl_node nodes[2] = {{"a", 1, 24.86, 67.01}, {"b", 1, 33.68, 73.05}};
+    struct ctl_window_row r = {.probe_id = "a", .target_id = "b", .method = 1};
+    struct proto_sketch sk;
+    struct ctl_pair p;
+    uint8_t *bytes;
+    size_t len;
+    json_t *o;
+
+    proto_sketch_init(&sk);
+    for (int i = 0; i < 9; i++)
+        ck_assert_int_eq(proto_sketch_add(&sk, 20e6 + i * 1e6), 0);
+    ck_assert_int_eq(proto_sketch_to_bytes(&sk, &bytes, &len), 0);
+    r = (struct ctl_window_row){.probe_id = "a",
+                                .target_id = "b",
+                                .method = 1,
+                                .sent = 10,
+                                .received = 9,
+                                .lost = 1,
+                                .rtt_min_ns = 20000000,
+                                .rtt_max_ns = 28000000,
+                                .ipdv_sum_ns = 8000000,
+                                .ipdv_count = 8,
+                                .ttl = 255,
+                                .sketch = bytes,
+                                .sketch_len = len};
+    ck_assert_int_eq(ctl_pair_init(&p), 0);
+    ctl_pair_start(&p, &r);
+    ctl_pair_add(&p, &r);
+    r.lost = 0;
+    r.received = 0;
+    r.extra = "{\"why\":\"timeout\"}";
+    ctl_pair_add(&p, &r); /* a second window: 10 sent, nothing back, none lost */
+    o = ctl_pair_json(&p, nodes, 2, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "method")), "stamp");
+    ck_assert_double_eq(num(o, "sent"), 20);
+    ck_assert_double_eq(num(o, "loss_pct"), 5);
+    ck_assert_double_eq(num(o, "rtt_min_ms"), 20);
+    ck_assert(num(o, "rtt_p50_ms") >= 20 && num(o, "rtt_p50_ms") <= 28);
+    ck_assert(num(o, "rtt_p50_ms") <= num(o, "rtt_p90_ms"));
+    ck_assert_double_eq(num(o, "rtt_max_ms"), 28);
+    ck_assert_double_eq(num(o, "jitter_ms"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "path_class")),
+                     proto_path_class(255));
+    ck_assert(num(o, "stretch") > 1); /* Karachi to Islamabad: ~ 11 ms of fibre */
+    ck_assert(json_is_null(json_object_get(o, "why"))); /* the newest window lost none */
+    ck_assert_double_eq(num(o, "last_loss_pct"), 0);
+    json_decref(o);
+    nodes[1].has_location = 0;
+    o = ctl_pair_json(&p, nodes, 2, NULL);
+    ck_assert(json_is_null(json_object_get(o, "stretch")));
+    json_decref(o);
+
+    /* A content node over http: what the method learnt, no path class. */
+    r = (struct ctl_window_row){.probe_id = "a",
+                                .target_id = "web",
+                                .method = 5,
+                                .sent = 4,
+                                .received = 3,
+                                .lost = 1,
+                                .rtt_min_ns = 20000000,
+                                .rtt_max_ns = 28000000,
+                                .sketch = bytes,
+                                .sketch_len = len,
+                                .extra = "{\"hs\":200,\"hv\":\"HIT\",\"tfb\":12000000,"
+                                         "\"why\":\"reset\"}"};
+    ctl_pair_start(&p, &r);
+    ctl_pair_add(&p, &r);
+    o = ctl_pair_json(&p, nodes, 2, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "method")), "http");
+    ck_assert_double_eq(num(o, "http_status"), 200);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(o, "header"), "value")), "HIT");
+    ck_assert_double_eq(num(json_object_get(o, "phases_ms"), "ttfb"), 12);
+    ck_assert(json_is_null(json_object_get(o, "path_class")));
+    ck_assert_str_eq(json_string_value(json_object_get(o, "why")), "reset");
+    ck_assert_double_eq(num(o, "last_loss_pct"), 25);
+    json_decref(o);
+    ctl_pair_free(&p);
+    proto_sketch_free(&sk);
+    free(bytes);
+}
+END_TEST
+
 Suite *pairs_suite(void)
 {
     Suite *s = suite_create("pairs");
@@ -169,6 +265,7 @@ Suite *pairs_suite(void)
 
     tcase_add_loop_test(tc, merge_equals_union, 0, 8);
     tcase_add_test(tc, extra_and_damage);
+    tcase_add_test(tc, probe_pair_json);
     suite_add_tcase(s, tc);
     return s;
 }
