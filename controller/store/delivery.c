@@ -36,7 +36,7 @@ static const char schema[] =
     "  probe_id TEXT PRIMARY KEY,"
     "  duplicates INTEGER NOT NULL DEFAULT 0," /* records received again */
     "  health TEXT,"                           /* the latest, as JSON */
-    "  health_ms INTEGER) WITHOUT ROWID;";
+    "  health_ms INTEGER) WITHOUT ROWID;"; /* refused, refused_seq, stored: sqlite.c */
 
 int ctl_delivery_schema(sqlite3 *db)
 {
@@ -137,7 +137,7 @@ int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t
 }
 
 int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
-                      uint32_t duplicates, int64_t now_ms)
+                      uint32_t duplicates, uint32_t stored, int64_t now_ms)
 {
     sqlite3_stmt *s;
     char *health = NULL;
@@ -156,16 +156,17 @@ int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_resu
     }
     if (sqlite3_prepare_v2(
             db,
-            "INSERT INTO delivery (probe_id, duplicates, health, health_ms)"
-            " VALUES (?1,?2,?3,?4) ON CONFLICT (probe_id) DO UPDATE SET"
+            "INSERT INTO delivery (probe_id, duplicates, health, health_ms, stored)"
+            " VALUES (?1,?2,?3,?4,?5) ON CONFLICT (probe_id) DO UPDATE SET"
             " duplicates=duplicates+?2, health=coalesce(?3, health),"
-            " health_ms=coalesce(?4, health_ms)",
+            " health_ms=coalesce(?4, health_ms), stored=stored+?5",
             -1, &s, NULL) != SQLITE_OK) {
         free(health);
         return -EIO;
     }
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, duplicates);
+    sqlite3_bind_int64(s, 5, stored);
     if (health != NULL) {
         sqlite3_bind_text(s, 3, health, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, now_ms);
@@ -210,20 +211,22 @@ static json_t *pairs_query(sqlite3 *db, const char *sql, const char *probe_id,
     return list;
 }
 
-static json_t *health_of(sqlite3 *db, const char *probe_id, json_int_t *dups)
+static json_t *health_of(sqlite3 *db, const char *probe_id, json_int_t *dups,
+                         json_int_t *stored)
 {
     sqlite3_stmt *s;
     json_t *h = NULL;
 
-    *dups = 0;
+    *dups = *stored = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT duplicates, health, health_ms FROM delivery"
+                           "SELECT duplicates, health, health_ms, stored FROM delivery"
                            " WHERE probe_id=?",
                            -1, &s, NULL) != SQLITE_OK)
         return json_null();
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW) {
         *dups = sqlite3_column_int64(s, 0);
+        *stored = sqlite3_column_int64(s, 3);
         if (sqlite3_column_type(s, 1) != SQLITE_NULL)
             h = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
         if (h != NULL)
@@ -236,12 +239,11 @@ static json_t *health_of(sqlite3 *db, const char *probe_id, json_int_t *dups)
 
 json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id)
 {
-    json_int_t dups;
-    json_t *health = health_of(db, probe_id, &dups);
+    json_int_t dups, stored;
+    json_t *health = health_of(db, probe_id, &dups, &stored);
 
     return json_pack(
-        "{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "health", health, "stored",
-        int_query(db, "SELECT count(*) FROM results WHERE probe_id=?", probe_id),
+        "{s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "health", health, "stored", stored,
         "duplicates", dups, "refused",
         int_query(db, "SELECT coalesce(max(refused), 0) FROM delivery WHERE probe_id=?",
                   probe_id),

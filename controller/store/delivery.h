@@ -19,9 +19,10 @@ int ctl_delivery_gap(sqlite3 *db, const char *probe_id, uint64_t prev, uint64_t 
                      uint64_t seq0, int64_t now_ms, uint64_t *missing);
 /* Adds n refused records, the highest numbered seq, to the probe's count. */
 int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t seq);
-/* Records a batch's duplicates, drop reports and health. */
+/* Records a batch's duplicates, the records it stored, its drop reports and
+ * its health. */
 int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
-                      uint32_t duplicates, int64_t now_ms);
+                      uint32_t duplicates, uint32_t stored, int64_t now_ms);
 /* The "delivery" object of a probe in /api/v1/probes. */
 json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id);
 

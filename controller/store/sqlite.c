@@ -78,6 +78,13 @@ static const struct {
      "ALTER TABLE delivery ADD COLUMN refused INTEGER NOT NULL DEFAULT 0"},
     {"SELECT refused_seq FROM delivery LIMIT 0",
      "ALTER TABLE delivery ADD COLUMN refused_seq INTEGER NOT NULL DEFAULT 0"},
+    /* The records stored per probe, kept as they are stored: counting them
+     * for /api/v1/probes took seconds at 300 probes.  Counted once here. */
+    {"SELECT stored FROM delivery LIMIT 0",
+     "ALTER TABLE delivery ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;"
+     "INSERT OR IGNORE INTO delivery (probe_id) SELECT DISTINCT probe_id FROM results;"
+     "UPDATE delivery SET stored ="
+     " (SELECT count(*) FROM results r WHERE r.probe_id = delivery.probe_id)"},
 };
 
 static int add_columns(sqlite3 *db)
@@ -362,6 +369,7 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
                       int64_t now_ms, struct ctl_ingest *in)
 {
     uint64_t refused_seq = 0;
+    uint32_t stored = 0;
     /* A probe that does not send its health (older than the spool) may
      * number from its clock at each start: no hole can be told there. */
     uint64_t prev, seq0 = rs->has_health ? rs->health.seq0 : 0;
@@ -384,6 +392,8 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
         } else {
             rc = insert_one(st, probe_id, &rs->results[i], now_ms);
         }
+        if (rc == 0)
+            stored++;
         if (rc == 1)
             in->duplicates++;
         else if (rc == 0 && seq > prev && rs->has_health &&
@@ -395,7 +405,8 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
         if (seq > in->acked)
             in->acked = seq;
     }
-    if (rc >= 0 && ctl_delivery_note(st->db, probe_id, rs, in->duplicates, now_ms) < 0)
+    if (rc >= 0 &&
+        ctl_delivery_note(st->db, probe_id, rs, in->duplicates, stored, now_ms) < 0)
         rc = fail(st, "store delivery");
     if (rc >= 0 && in->refused > 0 &&
         ctl_delivery_refused(st->db, probe_id, in->refused, refused_seq) < 0)

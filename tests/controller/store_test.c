@@ -244,6 +244,59 @@ START_TEST(old_database_gains_new_columns)
 }
 END_TEST
 
+static json_int_t stored_of(struct ctl_store *st, const char *probe)
+{
+    json_t *j = ctl_store_delivery_json(st, probe);
+    json_int_t n = json_integer_value(json_object_get(j, "stored"));
+
+    json_decref(j);
+    return n;
+}
+
+/* The per-probe count of stored records, kept at ingest since it was slow
+ * to count: a database from before gets it counted once, at its opening. */
+START_TEST(old_database_gains_stored_counts)
+{
+    char path[] = "/tmp/ixmesh-store-XXXXXX";
+    int fd = mkstemp(path);
+    struct ctl_store *st;
+    struct proto_results rs;
+    struct proto_result r[3];
+    struct ctl_ingest in;
+    char err[256];
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    make_batch(&rs, r, 1, 3);
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
+    free_batch(r, 3);
+    make_batch(&rs, r, 1, 2);
+    ck_assert_int_eq(ctl_store_results(st, "b", &rs, 1, &in), 0);
+    free_batch(r, 2);
+    ck_assert_int_eq(stored_of(st, "a"), 3);
+    ck_assert_int_eq(stored_of(st, "b"), 2);
+    /* As it was before: no count, and b without a delivery row at all. */
+    ck_assert_int_eq(sqlite3_exec(ctl_store_db(st),
+                                  "ALTER TABLE delivery DROP COLUMN stored;"
+                                  "DELETE FROM delivery WHERE probe_id = 'b'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    ctl_store_close(st);
+
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    ck_assert_int_eq(stored_of(st, "a"), 3);
+    ck_assert_int_eq(stored_of(st, "b"), 2);
+    make_batch(&rs, r, 3, 2); /* 3 again, and 4 new */
+    ck_assert_int_eq(ctl_store_results(st, "a", &rs, 2, &in), 0);
+    ck_assert_uint_eq(in.duplicates, 1);
+    ck_assert_int_eq(stored_of(st, "a"), 4);
+    free_batch(r, 2);
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
 static char *extra_of(struct ctl_store *st, uint64_t seq)
 {
     sqlite3_stmt *s;
@@ -320,6 +373,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, probe_keys_are_stable);
     tcase_add_test(tc, file_database_survives_reopen);
     tcase_add_test(tc, old_database_gains_new_columns);
+    tcase_add_test(tc, old_database_gains_stored_counts);
     tcase_add_test(tc, content_fields_are_kept);
     suite_add_tcase(s, tc);
     return s;
