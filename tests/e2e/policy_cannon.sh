@@ -75,7 +75,6 @@ write_lists() {
 }
 
 write_wrappers() {
-    printf '#!/bin/sh\nexec ip netns exec %q %q "$@"\n' "$NSP" "$PROBE_BIN" >"$TMP/probe.sh"
     printf '#!/bin/sh\nexec ip netns exec %q %q reflect --listen 0.0.0.0:%s --rate 100000 --rate-total 100000\n' \
         "$NSS" "$PROBE_BIN" "$STAMP_PORT" >"$TMP/reflector.sh"
     policy_hostile_wrapper 12 \
@@ -84,16 +83,7 @@ write_wrappers() {
 }
 
 write_config() {
-    cat >"$TMP/p1.ini" <<EOF
-[probe]
-id = p1
-controller = 127.0.0.1:$CHAN_PORT
-ca = $TMP/pki/ca.pem
-cert = $TMP/pki/p1.pem
-key = $TMP/pki/p1.key
-stamp_listen = 10.99.$IDX.1:$STAMP_PORT
-log_level = info
-spool_dir = $TMP/spool-p1
+    policy_probe "$IDX" <<EOF
 allow_targets = 198.51.100.0/24, 203.0.113.0/24
 max_rate = $BUDGET
 ; the rate rule, not these, must stop the cannon inside allow_targets
@@ -125,11 +115,7 @@ refused_phase() {
 main() {
     local i t0 t1 c0 c1 limit worst=0 logline at s r
     e2e_setup policy_cannon $IDX "$1" "$2"
-    if ((EUID != 0)) || ! ip netns list >/dev/null 2>&1 || ! command -v nft >/dev/null; then
-        echo "SKIP [policy_cannon]: needs root, network namespaces and nft -- NOT RUN" >&2
-        exit 77
-    fi
-    [[ -x $BIN_DIR/ixmesh-hostile ]] || fail "no ixmesh-hostile in $BIN_DIR"
+    policy_require policy_cannon nft
     make_namespaces
     make_certs p1
     write_lists

@@ -76,23 +76,13 @@ EOF
 }
 
 write_wrappers() {
-    printf '#!/bin/sh\nexec ip netns exec %q %q "$@"\n' "$NSP" "$PROBE_BIN" >"$TMP/probe.sh"
     policy_hostile_wrapper 4 \
         "$TMP/1-list.txt $TMP/2-outside.txt $TMP/3-stale.txt $TMP/4-change.txt $TMP/5-many.txt"
     chmod +x "$TMP"/*.sh
 }
 
 write_config() {
-    cat >"$TMP/p1.ini" <<EOF
-[probe]
-id = p1
-controller = 127.0.0.1:$CHAN_PORT
-ca = $TMP/pki/ca.pem
-cert = $TMP/pki/p1.pem
-key = $TMP/pki/p1.key
-stamp_listen = 10.99.$IDX.1:$STAMP_PORT
-log_level = info
-spool_dir = $TMP/spool-p1
+    policy_probe "$IDX" <<EOF
 allow_targets = 198.51.100.0/24
 max_tasks = 4096
 max_rate = 100000
@@ -108,11 +98,7 @@ sent_at() {
 main() {
     local line t5
     e2e_setup policy_delta $IDX "$1" "$2"
-    if ((EUID != 0)) || ! ip netns list >/dev/null 2>&1 || ! command -v nft >/dev/null; then
-        echo "SKIP [policy_delta]: needs root, network namespaces and nft -- NOT RUN" >&2
-        exit 77
-    fi
-    [[ -x $BIN_DIR/ixmesh-hostile ]] || fail "no ixmesh-hostile in $BIN_DIR"
+    policy_require policy_delta nft
     make_namespaces
     make_certs p1
     write_lists

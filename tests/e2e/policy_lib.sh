@@ -46,3 +46,35 @@ policy_hostile_wrapper() {
         "$TMP/pki/controller.pem" "$TMP/pki/controller.key" "$GAP" "$1" "$2" \
         >"$TMP/hostile.sh"
 }
+
+# policy_require NAME TOOL: exits 77 (SKIP, said loudly) without root,
+# network namespaces or TOOL.
+policy_require() {
+    if ((EUID != 0)) || ! ip netns list >/dev/null 2>&1 || ! command -v "$2" >/dev/null; then
+        echo "SKIP [$1]: needs root, network namespaces and $2 -- NOT RUN" >&2
+        exit 77
+    fi
+    [[ -x $BIN_DIR/ixmesh-hostile ]] || fail "no ixmesh-hostile in $BIN_DIR"
+}
+
+# policy_probe IDX: $TMP/probe.sh, the probe in its namespace, and
+# $TMP/p1.ini, its configuration with the lines of standard input added
+# (its policy).
+policy_probe() {
+    printf '#!/bin/sh\nexec ip netns exec %q %q "$@"\n' "$NSP" "$PROBE_BIN" >"$TMP/probe.sh"
+    chmod +x "$TMP/probe.sh"
+    {
+        cat <<EOF
+[probe]
+id = p1
+controller = 127.0.0.1:$CHAN_PORT
+ca = $TMP/pki/ca.pem
+cert = $TMP/pki/p1.pem
+key = $TMP/pki/p1.key
+stamp_listen = 10.99.$1.1:$STAMP_PORT
+log_level = info
+spool_dir = $TMP/spool-p1
+EOF
+        cat
+    } >"$TMP/p1.ini"
+}

@@ -72,23 +72,13 @@ EOF
 }
 
 write_wrappers() {
-    printf '#!/bin/sh\nexec ip netns exec %q %q "$@"\n' "$NSP" "$PROBE_BIN" >"$TMP/probe.sh"
     policy_hostile_wrapper 8 "$TMP/loopback.txt $TMP/own.txt $TMP/name.txt"
     chmod +x "$TMP"/*.sh
 }
 
 write_config() {
-    cat >"$TMP/p1.ini" <<EOF
-[probe]
-id = p1
-controller = 127.0.0.1:$CHAN_PORT
-ca = $TMP/pki/ca.pem
-cert = $TMP/pki/p1.pem
-key = $TMP/pki/p1.key
-stamp_listen = 10.99.$IDX.1:$STAMP_PORT
+    policy_probe "$IDX" <<EOF
 resolvers = 10.99.$IDX.2
-log_level = info
-spool_dir = $TMP/spool-p1
 EOF
 }
 
@@ -100,11 +90,7 @@ list_at() {
 main() {
     local at line
     e2e_setup policy_local $IDX "$1" "$2"
-    if ((EUID != 0)) || ! ip netns list >/dev/null 2>&1 || ! command -v python3 >/dev/null; then
-        echo "SKIP [policy_local]: needs root, network namespaces and python3 -- NOT RUN" >&2
-        exit 77
-    fi
-    [[ -x $BIN_DIR/ixmesh-hostile ]] || fail "no ixmesh-hostile in $BIN_DIR"
+    policy_require policy_local python3
     policy_ns_setup "$IDX"
     make_certs p1
     write_listener
