@@ -20,6 +20,19 @@ static struct ctl_store *open_mem(void)
     return st;
 }
 
+/* A database file of its own (path: "/tmp/ixmesh-store-XXXXXX"), open. */
+static struct ctl_store *open_file(char *path)
+{
+    int fd = mkstemp(path);
+    struct ctl_store *st;
+    char err[256];
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
+    return st;
+}
+
 static int64_t count_rows(struct ctl_store *st, const char *sql)
 {
     sqlite3_stmt *s;
@@ -178,16 +191,12 @@ END_TEST
 START_TEST(file_database_survives_reopen)
 {
     char path[] = "/tmp/ixmesh-store-XXXXXX";
-    int fd = mkstemp(path);
-    struct ctl_store *st;
+    struct ctl_store *st = open_file(path);
     struct proto_results rs;
     struct proto_result r[3];
     struct ctl_ingest in;
     char err[256];
 
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
     make_batch(&rs, r, 1, 3);
     ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
     ctl_store_close(st);
@@ -204,17 +213,13 @@ END_TEST
 START_TEST(old_database_gains_new_columns)
 {
     char path[] = "/tmp/ixmesh-store-XXXXXX";
-    int fd = mkstemp(path);
-    struct ctl_store *st;
+    struct ctl_store *st = open_file(path);
     struct proto_results rs;
     struct proto_result r[2];
     struct ctl_ingest in;
     char err[256];
     sqlite3 *db;
 
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
     /* The table as it was before ttl and extra. */
     ck_assert_int_eq(sqlite3_exec(ctl_store_db(st),
                                   "ALTER TABLE results DROP COLUMN extra;"
@@ -258,16 +263,12 @@ static json_int_t stored_of(struct ctl_store *st, const char *probe)
 START_TEST(old_database_gains_stored_counts)
 {
     char path[] = "/tmp/ixmesh-store-XXXXXX";
-    int fd = mkstemp(path);
-    struct ctl_store *st;
+    struct ctl_store *st = open_file(path);
     struct proto_results rs;
     struct proto_result r[3];
     struct ctl_ingest in;
     char err[256];
 
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
     make_batch(&rs, r, 1, 3);
     ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
     free_batch(r, 3);

@@ -93,16 +93,10 @@ max_tasks = 4096
 EOF
 }
 
-# list_at N: the offset of list N's line in the hostile controller's output.
-list_at() {
-    wait_log hostile 0 "^tasks $1 " 60 >/dev/null || fail "list $1 was never sent"
-    grep -bm1 "^tasks $1 " "$TMP/hostile.log" | cut -d: -f1
-}
-
 # phase N RULE: list N is refused for RULE, and nothing leaves meanwhile.
 refused_phase() {
     local n=$1 rule=$2 before after line at
-    at=$(list_at "$n")
+    at=$(policy_sent_at "$n")
     before=$(sent)
     line=$(wait_log hostile "$at" "^error 9 policy $rule" 10) ||
         fail "list $n: no ERROR POLICY naming $rule"
@@ -141,7 +135,7 @@ main() {
     grep -q "^closed" "$TMP/hostile.log" && fail "the session ended: $(grep '^closed' "$TMP/hostile.log")"
 
     note "list 5: 500 stamp tasks at 1 s"
-    at=$(list_at 5)
+    at=$(policy_sent_at 5)
     c0=$(sent)
     sleep $((GAP - 2))
     c1=$(sent)
@@ -152,7 +146,7 @@ main() {
         fail "no record with replies came back"
 
     note "list 6: 500 stamp tasks, Poisson gaps of mean 500 ms (1000/s on average)"
-    at=$(list_at 6)
+    at=$(policy_sent_at 6)
     sleep 1
     t0=$(date +%s.%N)
     c0=$(sent)

@@ -89,12 +89,6 @@ max_rate = 100000
 EOF
 }
 
-# sent_at N: the offset of message N's line in the hostile controller's output.
-sent_at() {
-    wait_log hostile 0 "^(tasks|delta) $1 " 60 >/dev/null || fail "message $1 was never sent"
-    grep -Ebm1 "^(tasks|delta) $1 " "$TMP/hostile.log" | cut -d: -f1
-}
-
 main() {
     local line t5
     e2e_setup policy_delta $IDX "$1" "$2"
@@ -113,21 +107,21 @@ main() {
 
     wait_log probe 0 "task list 1: 2 tasks \(0 kept, 2 new\)" 10 >/dev/null ||
         fail "list 1 did not run"
-    line=$(wait_log hostile "$(sent_at 2)" "^error 9 policy allow_targets: task 3 \(stamp to 192.0.2.1\)" 10) ||
+    line=$(wait_log hostile "$(policy_sent_at 2)" "^error 9 policy allow_targets: task 3 \(stamp to 192.0.2.1\)" 10) ||
         fail "delta 2 (outside allow_targets) not refused"
     note "delta 2: $line"
-    line=$(wait_log hostile "$(sent_at 3)" "^error 12 task delta 3 changes list 7, the list here is 1" 10) ||
+    line=$(wait_log hostile "$(policy_sent_at 3)" "^error 12 task delta 3 changes list 7, the list here is 1" 10) ||
         fail "delta 3 (on a list the probe does not run) not answered STALE"
     note "delta 3: $line"
     line=$(wait_log probe 0 "task list 4: 2 tasks \(1 kept, 1 new\)" 10) ||
         fail "delta 4 was not applied as 1 kept and 1 new"
     note "delta 4: ${line#*] }"
-    log_since hostile "$(sent_at 4)" | grep -q "^error" &&
-        fail "delta 4 was refused: $(log_since hostile "$(sent_at 4)" | grep '^error')"
+    log_since hostile "$(policy_sent_at 4)" | grep -q "^error" &&
+        fail "delta 4 was refused: $(log_since hostile "$(policy_sent_at 4)" | grep '^error')"
     sleep 1
     t5=$(sent t5)
     ((t5 > 0)) || fail "no packet to task 5's target after delta 4"
-    line=$(wait_log hostile "$(sent_at 5)" "^error 9 policy max_tasks: task delta 5 makes more than 4096 tasks" 10) ||
+    line=$(wait_log hostile "$(policy_sent_at 5)" "^error 9 policy max_tasks: task delta 5 makes more than 4096 tasks" 10) ||
         fail "delta 5 (4,098 tasks) not refused"
     note "delta 5: $line"
     [[ $(sent doc) == 0 ]] || fail "$(sent doc) packets went to 192.0.2.0/24"

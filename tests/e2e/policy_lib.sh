@@ -78,3 +78,10 @@ EOF
         cat
     } >"$TMP/p1.ini"
 }
+
+# policy_sent_at N: the offset in the hostile controller's output of the
+# line saying it sent message N (a list or a delta), once it has.
+policy_sent_at() {
+    wait_log hostile 0 "^(tasks|delta) $1 " 60 >/dev/null || fail "message $1 was never sent"
+    grep -Ebm1 "^(tasks|delta) $1 " "$TMP/hostile.log" | cut -d: -f1
+}

@@ -82,11 +82,6 @@ resolvers = 10.99.$IDX.2
 EOF
 }
 
-list_at() {
-    wait_log hostile 0 "^tasks $1 " 60 >/dev/null || fail "list $1 was never sent"
-    grep -bm1 "^tasks $1 " "$TMP/hostile.log" | cut -d: -f1
-}
-
 main() {
     local at line
     e2e_setup policy_local $IDX "$1" "$2"
@@ -116,16 +111,16 @@ main() {
     spawn probe "$TMP/probe.sh" "$TMP/p1.ini"
     wait_log hostile 0 "^hello p1" 20 >/dev/null || fail "the probe never said HELLO"
 
-    line=$(wait_log hostile "$(list_at 1)" "^error 9 policy allow_local: task 1 \(tcp to 127.0.0.1\)" 10) ||
+    line=$(wait_log hostile "$(policy_sent_at 1)" "^error 9 policy allow_local: task 1 \(tcp to 127.0.0.1\)" 10) ||
         fail "list 1 (loopback) not refused for allow_local"
     note "list 1: $line"
-    line=$(wait_log hostile "$(list_at 2)" "^error 9 policy allow_local: task 1 \(http to 10.99.$IDX.1\)" 10) ||
+    line=$(wait_log hostile "$(policy_sent_at 2)" "^error 9 policy allow_local: task 1 \(http to 10.99.$IDX.1\)" 10) ||
         fail "list 2 (own address) not refused for allow_local"
     note "list 2: $line"
-    line=$(wait_log hostile "$(list_at 3)" "^why 1 policy allow_local: 127.0.0.1 is this host" 15) ||
+    line=$(wait_log hostile "$(policy_sent_at 3)" "^why 1 policy allow_local: 127.0.0.1 is this host" 15) ||
         fail "list 3 (a name pointing at 127.0.0.1): no record saying why"
     note "list 3: $line"
-    log_since hostile "$(list_at 3)" | grep -q "^error" && fail "list 3 was refused as a list"
+    log_since hostile "$(policy_sent_at 3)" | grep -q "^error" && fail "list 3 was refused as a list"
     grep -q "admin.internal resolved: policy allow_local" "$TMP/probe.log" ||
         fail "the probe did not log the refused address"
     sleep 2
