@@ -35,18 +35,24 @@ struct probes_doc {
 static int probe_row_json(void *arg, const struct ctl_probe_row *r)
 {
     struct probes_doc *d = arg;
-    json_t *addrs = json_loads(r->addresses, 0, NULL);
-    json_t *loc = r->has_location ? json_pack("{s:f, s:f}", "lat", r->lat, "lon", r->lon)
-                                  : json_null();
+    struct ctl_delivery_row dr;
+    int rc = ctl_store_delivery(d->st, r->id, &dr);
+    json_t *delivery = rc == 0 ? ctl_delivery_json(&dr) : NULL;
+    json_t *addrs, *loc;
 
-    return json_array_append_new(d->list,
-                                 json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id",
-                                           r->id, "name", r->name, "addresses",
-                                           addrs ? addrs : json_array(), "location",
-                                           loc ? loc : json_null(), "last_seen",
-                                           ctl_iso_time(r->last_seen_ms), "connected",
-                                           d->connected(d->arg, r->id), "delivery",
-                                           ctl_store_delivery_json(d->st, r->id))) < 0
+    ctl_delivery_row_free(&dr);
+    if (delivery == NULL) /* a probe without it would be a wrong document */
+        return rc < 0 ? rc : -ENOMEM;
+    addrs = json_loads(r->addresses, 0, NULL);
+    loc = r->has_location ? json_pack("{s:f, s:f}", "lat", r->lat, "lon", r->lon)
+                          : json_null();
+    return json_array_append_new(
+               d->list,
+               json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id", r->id, "name",
+                         r->name, "addresses", addrs ? addrs : json_array(), "location",
+                         loc ? loc : json_null(), "last_seen",
+                         ctl_iso_time(r->last_seen_ms), "connected",
+                         d->connected(d->arg, r->id), "delivery", delivery)) < 0
                ? -ENOMEM
                : 0;
 }

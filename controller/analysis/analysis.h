@@ -69,4 +69,9 @@ int ctl_content_nodes_json(json_t *list, const struct ctl_config *cfg);
 /* RFC 3339 in UTC to the second, or null for a time <= 0. */
 json_t *ctl_iso_time(int64_t ms);
 
+/* ---- delivery_json.c ------------------------------------------------------- */
+
+/* The "delivery" object of a probe in /api/v1/probes; NULL when out of memory. */
+json_t *ctl_delivery_json(const struct ctl_delivery_row *r);
+
 #endif

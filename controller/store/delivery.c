@@ -177,92 +177,98 @@ int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_resu
     return rc;
 }
 
-/* ---- the JSON of /api/v1/probes ---------------------------------------- */
+/* ---- what /api/v1/probes shows (analysis/delivery_json.c writes it) ------ */
 
-static json_t *int_query(sqlite3 *db, const char *sql, const char *probe_id)
+static int64_t int_query(sqlite3 *db, const char *sql, const char *probe_id, int *rc)
 {
     sqlite3_stmt *s;
-    json_int_t v = 0;
+    int64_t v = 0;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        return NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        *rc = -EIO;
+        return 0;
+    }
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW)
         v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    return json_integer(v);
+    return v;
 }
 
-/* The newest rows of sql as objects of the two named integer columns. */
-static json_t *pairs_query(sqlite3 *db, const char *sql, const char *probe_id,
-                           const char *k1, const char *k2)
+/* The newest rows of sql, two integer columns each, up to CTL_DELIVERY_LIST_MAX. */
+static size_t pairs_query(sqlite3 *db, const char *sql, const char *probe_id,
+                          int64_t (*out)[2], int *rc)
 {
     sqlite3_stmt *s;
-    json_t *list = json_array();
+    size_t n = 0;
 
-    if (list == NULL || sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        return list;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        *rc = -EIO;
+        return 0;
+    }
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
-    while (sqlite3_step(s) == SQLITE_ROW)
-        json_array_append_new(list, json_pack("{s:I, s:I}", k1,
-                                              (json_int_t)sqlite3_column_int64(s, 0), k2,
-                                              (json_int_t)sqlite3_column_int64(s, 1)));
-    sqlite3_finalize(s);
-    return list;
-}
-
-static json_t *health_of(sqlite3 *db, const char *probe_id, json_int_t *dups,
-                         json_int_t *stored)
-{
-    sqlite3_stmt *s;
-    json_t *h = NULL;
-
-    *dups = *stored = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT duplicates, health, health_ms, stored FROM delivery"
-                           " WHERE probe_id=?",
-                           -1, &s, NULL) != SQLITE_OK)
-        return json_null();
-    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        *dups = sqlite3_column_int64(s, 0);
-        *stored = sqlite3_column_int64(s, 3);
-        if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-            h = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
-        if (h != NULL)
-            json_object_set_new(h, "reported_ms",
-                                json_integer(sqlite3_column_int64(s, 2)));
+    while (n < CTL_DELIVERY_LIST_MAX && sqlite3_step(s) == SQLITE_ROW) {
+        out[n][0] = sqlite3_column_int64(s, 0);
+        out[n][1] = sqlite3_column_int64(s, 1);
+        n++;
     }
     sqlite3_finalize(s);
-    return h != NULL ? h : json_null();
+    return n;
 }
 
-json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id)
+/* The probe's row of the delivery table: counts and its latest health. */
+static int delivery_counts(sqlite3 *db, const char *probe_id, struct ctl_delivery_row *r)
 {
-    json_int_t dups, stored;
-    json_t *health = health_of(db, probe_id, &dups, &stored);
+    sqlite3_stmt *s;
+    int rc = 0;
 
-    return json_pack(
-        "{s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "health", health, "stored", stored,
-        "duplicates", dups, "refused",
-        int_query(db, "SELECT coalesce(max(refused), 0) FROM delivery WHERE probe_id=?",
-                  probe_id),
-        "missing",
-        int_query(db,
-                  "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM gaps"
-                  " WHERE probe_id=?",
-                  probe_id),
-        "gaps",
-        pairs_query(db,
-                    "SELECT first_seq, last_seq FROM gaps WHERE probe_id=?"
-                    " ORDER BY first_seq DESC LIMIT 20",
-                    probe_id, "first", "last"),
-        "dropped_reported",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT duplicates, health, health_ms, stored, refused"
+                           " FROM delivery WHERE probe_id=?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        r->duplicates = sqlite3_column_int64(s, 0);
+        r->health_ms = sqlite3_column_int64(s, 2);
+        r->stored = sqlite3_column_int64(s, 3);
+        r->refused = sqlite3_column_int64(s, 4);
+        if (sqlite3_column_type(s, 1) != SQLITE_NULL &&
+            (r->health = strdup((const char *)sqlite3_column_text(s, 1))) == NULL)
+            rc = -ENOMEM;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int ctl_delivery_read(sqlite3 *db, const char *probe_id, struct ctl_delivery_row *r)
+{
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    rc = delivery_counts(db, probe_id, r);
+    r->missing = int_query(db,
+                           "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM gaps"
+                           " WHERE probe_id=?",
+                           probe_id, &rc);
+    r->ngaps = pairs_query(db,
+                           "SELECT first_seq, last_seq FROM gaps WHERE probe_id=?"
+                           " ORDER BY first_seq DESC LIMIT 20",
+                           probe_id, r->gaps, &rc);
+    r->dropped_reported =
         int_query(db, "SELECT coalesce(sum(records), 0) FROM drops WHERE probe_id=?",
-                  probe_id),
-        "drop_windows",
-        pairs_query(db,
-                    "SELECT window_start_ms, records FROM drops WHERE probe_id=?"
-                    " ORDER BY window_start_ms DESC LIMIT 20",
-                    probe_id, "window_start_ms", "records"));
+                  probe_id, &rc);
+    r->ndrops = pairs_query(db,
+                            "SELECT window_start_ms, records FROM drops WHERE probe_id=?"
+                            " ORDER BY window_start_ms DESC LIMIT 20",
+                            probe_id, r->drops, &rc);
+    if (rc < 0)
+        ctl_delivery_row_free(r);
+    return rc;
+}
+
+void ctl_delivery_row_free(struct ctl_delivery_row *r)
+{
+    free(r->health);
+    r->health = NULL;
 }

@@ -23,7 +23,7 @@ int ctl_delivery_refused(sqlite3 *db, const char *probe_id, uint32_t n, uint64_t
  * its health. */
 int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_results *rs,
                       uint32_t duplicates, uint32_t stored, int64_t now_ms);
-/* The "delivery" object of a probe in /api/v1/probes. */
-json_t *ctl_delivery_json(sqlite3 *db, const char *probe_id);
+/* What ctl_store_delivery() reads. */
+int ctl_delivery_read(sqlite3 *db, const char *probe_id, struct ctl_delivery_row *r);
 
 #endif

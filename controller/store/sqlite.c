@@ -513,9 +513,14 @@ int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
     return rc == SQLITE_DONE ? 0 : fail(st, "recent probes");
 }
 
-json_t *ctl_store_delivery_json(struct ctl_store *st, const char *probe_id)
+int ctl_store_delivery(struct ctl_store *st, const char *probe_id,
+                       struct ctl_delivery_row *r)
 {
-    return ctl_delivery_json(st->db, probe_id);
+    int rc = ctl_delivery_read(st->db, probe_id, r);
+
+    if (rc == -EIO)
+        fail(st, "read delivery");
+    return rc;
 }
 
 /* Steps s to its end, handing each row to row(); 0, row's nonzero, or -EIO. */

@@ -64,8 +64,23 @@ int ctl_store_extra_json(const struct proto_result *r, char **out);
 const char *ctl_store_error(const struct ctl_store *st);
 /* The SQLite backend's handle: for its own files and its tests only. */
 struct sqlite3 *ctl_store_db(struct ctl_store *st);
-/* The "delivery" object of a probe in /api/v1/probes (store/delivery.c). */
-json_t *ctl_store_delivery_json(struct ctl_store *st, const char *probe_id);
+/* What the store knows of a probe's delivery (store/delivery.c). */
+#define CTL_DELIVERY_LIST_MAX 20
+struct ctl_delivery_row {
+    int64_t stored, duplicates, refused;
+    int64_t missing;          /* records in the holes of its sequence numbers */
+    int64_t dropped_reported; /* records its health said it dropped */
+    char *health;             /* its latest health as JSON (malloc'd), or NULL */
+    int64_t health_ms;        /* when that came */
+    size_t ngaps, ndrops;
+    int64_t gaps[CTL_DELIVERY_LIST_MAX][2];  /* first and last seq, newest first */
+    int64_t drops[CTL_DELIVERY_LIST_MAX][2]; /* window start (ms) and records */
+};
+/* 0 (a probe that delivered nothing reads as zeros), or -EIO or -ENOMEM;
+ * ctl_delivery_row_free() afterwards either way. */
+int ctl_store_delivery(struct ctl_store *st, const char *probe_id,
+                       struct ctl_delivery_row *r);
+void ctl_delivery_row_free(struct ctl_delivery_row *r);
 
 /* ---- reads: decoded rows handed to a callback ------------------------------ */
 

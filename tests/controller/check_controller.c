@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "check_controller.h"
 
 void test_hello(struct proto_hello *h, const char *id, const char *addr)
@@ -18,6 +19,18 @@ void test_hello(struct proto_hello *h, const char *id, const char *addr)
     strcpy(h->addrs[0], addr);
     h->naddrs = 1;
     h->stamp_port = 8620;
+}
+
+json_t *test_delivery_json(struct ctl_store *st, const char *probe_id)
+{
+    struct ctl_delivery_row r;
+    json_t *j;
+
+    ck_assert_int_eq(ctl_store_delivery(st, probe_id, &r), 0);
+    j = ctl_delivery_json(&r);
+    ctl_delivery_row_free(&r);
+    ck_assert_ptr_nonnull(j);
+    return j;
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,9 @@ Suite *guard_suite(void);
 Suite *quota_suite(void);
 Suite *pairs_suite(void);
 
+/* The "delivery" object of /api/v1/probes for a probe of st. */
+json_t *test_delivery_json(struct ctl_store *st, const char *probe_id);
+
 /* A HELLO for tests: id, one address. */
 void test_hello(struct proto_hello *h, const char *id, const char *addr);
 

@@ -379,7 +379,7 @@ START_TEST(store_refused)
     rs.results = &r[2]; /* 12: after the refused 11, no hole */
     ck_assert_int_eq(ctl_store_results_checked(st, "p1", &rs, NULL, NOW_MS, &in), 0);
     ck_assert_uint_eq(in.missing, 0);
-    ck_assert_ptr_nonnull(d = ctl_store_delivery_json(st, "p1"));
+    ck_assert_ptr_nonnull(d = test_delivery_json(st, "p1"));
     ck_assert_int_eq(json_integer_value(json_object_get(d, "stored")), 2);
     ck_assert_int_eq(json_integer_value(json_object_get(d, "refused")), 1);
     ck_assert_int_eq(json_integer_value(json_object_get(d, "missing")), 0);

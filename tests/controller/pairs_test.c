@@ -258,6 +258,45 @@ START_TEST(probe_pair_json)
 }
 END_TEST
 
+/* The delivery object from a row, no database: health with when it came,
+ * the newest holes and drops; a health that does not parse is null. */
+START_TEST(delivery_json_from_row)
+{
+    struct ctl_delivery_row r = {.stored = 8,
+                                 .duplicates = 6,
+                                 .refused = 1,
+                                 .missing = 6,
+                                 .dropped_reported = 6,
+                                 .health = "{\"seq0\":5000}",
+                                 .health_ms = 1234,
+                                 .ngaps = 1,
+                                 .ndrops = 2,
+                                 .gaps = {{104, 109}},
+                                 .drops = {{2000, 4}, {1000, 2}}};
+    json_t *j = ctl_delivery_json(&r), *h;
+
+    ck_assert_ptr_nonnull(j);
+    ck_assert_double_eq(num(j, "stored"), 8);
+    ck_assert_double_eq(num(j, "duplicates"), 6);
+    ck_assert_double_eq(num(j, "refused"), 1);
+    ck_assert_double_eq(num(j, "missing"), 6);
+    ck_assert_double_eq(num(j, "dropped_reported"), 6);
+    h = json_object_get(j, "health");
+    ck_assert_double_eq(num(h, "seq0"), 5000);
+    ck_assert_double_eq(num(h, "reported_ms"), 1234);
+    ck_assert_double_eq(num(json_array_get(json_object_get(j, "gaps"), 0), "last"), 109);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "drop_windows")), 2);
+    ck_assert_double_eq(
+        num(json_array_get(json_object_get(j, "drop_windows"), 1), "window_start_ms"),
+        1000);
+    json_decref(j);
+    r.health = "[1,2";
+    j = ctl_delivery_json(&r);
+    ck_assert(json_is_null(json_object_get(j, "health")));
+    json_decref(j);
+}
+END_TEST
+
 Suite *pairs_suite(void)
 {
     Suite *s = suite_create("pairs");
@@ -266,6 +305,7 @@ Suite *pairs_suite(void)
     tcase_add_loop_test(tc, merge_equals_union, 0, 8);
     tcase_add_test(tc, extra_and_damage);
     tcase_add_test(tc, probe_pair_json);
+    tcase_add_test(tc, delivery_json_from_row);
     suite_add_tcase(s, tc);
     return s;
 }

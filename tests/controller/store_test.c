@@ -150,7 +150,7 @@ START_TEST(delivery_is_accounted)
     ck_assert_uint_eq(in.missing, 0);
     free_batch(r, 1);
 
-    j = ctl_store_delivery_json(st, "a");
+    j = test_delivery_json(st, "a");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "stored")), 8);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "duplicates")), 6);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "missing")), 6);
@@ -251,7 +251,7 @@ END_TEST
 
 static json_int_t stored_of(struct ctl_store *st, const char *probe)
 {
-    json_t *j = ctl_store_delivery_json(st, probe);
+    json_t *j = test_delivery_json(st, probe);
     json_int_t n = json_integer_value(json_object_get(j, "stored"));
 
     json_decref(j);
