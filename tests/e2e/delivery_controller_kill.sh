@@ -34,7 +34,9 @@ main() {
     note "stored $(($(db_count) - n0)) records of the burst before the kill"
     sleep 2
     start_controller
-    wait_connected 30 p1 p2 p3
+    # A probe that tried while it was down waits its backoff, up to 60 s
+    # (PROTO_BACKOFF_CAP_MS) after many tries: the controller was down twice.
+    wait_connected 75 p1 p2 p3
     sleep 3
     deliver_all --windows 1
 }
