@@ -300,24 +300,11 @@ static int unbound_answers(void)
     return ok;
 }
 
-/*
- * Starts unbound in the foreground as ourselves: ixmesh.test is a static
- * zone with content.ixmesh.test (A 127.0.0.53, AAAA ::1), refuse.test is
- * refused.  0, or -1 when there is no unbound (the test then skips, loudly).
- */
-static int start_unbound(void)
+static void write_unbound_conf(char *conf, size_t len)
 {
-    char conf[128];
     FILE *f;
 
-    if (access("/usr/sbin/unbound", X_OK) != 0) {
-        fprintf(stderr, "SKIP: no /usr/sbin/unbound: dns_io tests not run\n");
-        return -1;
-    }
-    strcpy(unbound_dir, "/tmp/ixmesh-dns-test.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(unbound_dir));
-    unbound_port = free_port();
-    snprintf(conf, sizeof(conf), "%s/unbound.conf", unbound_dir);
+    snprintf(conf, len, "%s/unbound.conf", unbound_dir);
     f = fopen(conf, "w");
     ck_assert_ptr_nonnull(f);
     fprintf(f,
@@ -332,16 +319,45 @@ static int start_unbound(void)
             "  local-zone: \"refuse.test.\" refuse\n",
             unbound_dir, unbound_dir, unbound_port, unbound_port);
     fclose(f);
-    unbound_pid = fork();
-    ck_assert_int_ge(unbound_pid, 0);
-    if (unbound_pid == 0) {
-        /* It goes with the test process, whatever ends that. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        execl("/usr/sbin/unbound", "unbound", "-d", "-c", conf, (char *)NULL);
-        _exit(127);
+}
+
+/*
+ * Starts unbound in the foreground as ourselves: ixmesh.test is a static
+ * zone with content.ixmesh.test (A 127.0.0.53, AAAA ::1), refuse.test is
+ * refused.  0, or -1 when there is no unbound (the test then skips, loudly).
+ */
+static int start_unbound(void)
+{
+    char conf[128];
+
+    if (access("/usr/sbin/unbound", X_OK) != 0) {
+        fprintf(stderr, "SKIP: no /usr/sbin/unbound: dns_io tests not run\n");
+        return -1;
     }
-    ck_assert_msg(unbound_answers(), "unbound did not answer on port %u", unbound_port);
-    return 0;
+    strcpy(unbound_dir, "/tmp/ixmesh-dns-test.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(unbound_dir));
+    /* Three tries, each on a fresh port: the port free_port() saw free
+     * may be taken before unbound binds it, and then unbound exits. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt > 0) {
+            kill(unbound_pid, SIGTERM);
+            waitpid(unbound_pid, NULL, 0);
+        }
+        unbound_port = free_port();
+        write_unbound_conf(conf, sizeof(conf));
+        unbound_pid = fork();
+        ck_assert_int_ge(unbound_pid, 0);
+        if (unbound_pid == 0) {
+            /* It goes with the test process, whatever ends that. */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            execl("/usr/sbin/unbound", "unbound", "-d", "-c", conf, (char *)NULL);
+            _exit(127);
+        }
+        if (unbound_answers())
+            return 0;
+    }
+    ck_abort_msg("unbound did not answer on port %u (three tries)", unbound_port);
+    return -1;
 }
 
 static void stop_unbound(void)
