@@ -24,6 +24,7 @@ struct ctl_pair {
     int ttl;                    /* lowest known TTL of its windows, 0 when none is */
     struct proto_sketch sketch; /* the merge of its windows' sketches */
     uint64_t outcomes[PROTO_OUTCOME_MAX]; /* summed over the windows */
+    int64_t last_ms;                      /* the newest window's start */
     uint64_t last_sent, last_lost;        /* of the newest window alone */
     json_t *latest; /* the newest value of each other key of the extra column */
 };
@@ -36,12 +37,24 @@ int ctl_pair_is(const struct ctl_pair *p, const struct ctl_window_row *r);
 /* Empties p and makes it r's pair (r is not added). */
 void ctl_pair_start(struct ctl_pair *p, const struct ctl_window_row *r);
 /*
- * Adds one window, given oldest first: counts add up, the sketches merge
- * (percentiles come from the merge, never from averaging windows), every
- * key of the extra column but the outcomes keeps its newest value.  A
- * sketch or extra column that does not decode is skipped; the counts hold.
+ * Adds one window or rollup row, in any order: counts add up, the sketches
+ * merge (percentiles come from the merge, never from averaging windows),
+ * outcomes add up and every other key of the extra column keeps the value
+ * of the newest row (a row older than the newest only fills keys not yet
+ * set).  A sketch or extra column that does not decode is skipped; the
+ * counts hold.
  */
 void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r);
+/*
+ * p as a rollup row of the bucket starting at bucket_ms, level_s long:
+ * *sketch and *extra are malloc'd (extra NULL when there is nothing) and
+ * the row points at them; ctl_pair_add() of the row gives back p's sums.
+ * 0 or -ENOMEM.
+ */
+int ctl_pair_row(const struct ctl_pair *p, int64_t bucket_ms, uint32_t level_s,
+                 struct ctl_window_row *row, uint8_t **sketch, char **extra);
+/* The start of the bucket of level_s seconds that time ms falls in. */
+int64_t ctl_bucket_start(int64_t ms, uint32_t level_s);
 /* The q-quantile of the merged sketch, within [min, max] of the windows. */
 double ctl_pair_quantile(const struct ctl_pair *p, double q);
 

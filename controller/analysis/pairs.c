@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analysis.h"
@@ -48,8 +49,8 @@ void ctl_pair_start(struct ctl_pair *p, const struct ctl_window_row *r)
     p->method = r->method;
 }
 
-/* Outcomes add up; every other key keeps its newest value. */
-static void add_extra(struct ctl_pair *p, const char *text)
+/* Outcomes add up; every other key keeps the newest row's value. */
+static void add_extra(struct ctl_pair *p, const char *text, int newest)
 {
     json_t *x = text != NULL ? json_loads(text, 0, NULL) : NULL;
     const char *key;
@@ -68,20 +69,34 @@ static void add_extra(struct ctl_pair *p, const char *text)
                 if (i > PROTO_OUT_OK && json_integer_value(n) > 0)
                     p->outcomes[i] += (uint64_t)json_integer_value(n);
             }
-        } else {
+        } else if (newest || json_object_get(p->latest, key) == NULL) {
             json_object_set(p->latest, key, v);
         }
     }
     json_decref(x);
 }
 
+/* The newest window r holds: itself, or a rollup's own newest. */
+static void note_newest(struct ctl_pair *p, const struct ctl_window_row *r, int *newest)
+{
+    int rollup = r->windows > 0;
+    int64_t ms = rollup ? r->last_ms : r->window_start_ms;
+
+    *newest = p->windows == 0 || ms >= p->last_ms;
+    if (!*newest)
+        return;
+    p->last_ms = ms;
+    p->last_sent = rollup ? r->last_sent : r->sent;
+    p->last_lost = rollup ? r->last_lost : r->lost;
+}
+
 void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r)
 {
     struct proto_sketch sk;
+    int newest;
 
-    p->windows++;
-    p->last_sent = r->sent;
-    p->last_lost = r->lost;
+    note_newest(p, r, &newest);
+    p->windows += r->windows > 0 ? r->windows : 1;
     p->sent += r->sent;
     p->lost += r->lost;
     p->ipdv_sum_ns += r->ipdv_sum_ns;
@@ -90,7 +105,7 @@ void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r)
     p->reordered += r->reordered;
     if (r->ttl > 0 && (p->ttl == 0 || r->ttl < p->ttl))
         p->ttl = r->ttl;
-    add_extra(p, r->extra);
+    add_extra(p, r->extra, newest);
     if (r->received == 0)
         return; /* its min and max mean nothing */
     if (p->received == 0 || r->rtt_min_ns < p->min_ns)
@@ -102,6 +117,73 @@ void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r)
     if (proto_sketch_from_bytes(&sk, r->sketch, r->sketch_len) == 0)
         proto_sketch_merge(&p->sketch, &sk);
     proto_sketch_free(&sk);
+}
+
+/* The outcomes under "oc" and the newest other keys; NULL when none. */
+static int pair_extra(const struct ctl_pair *p, char **out)
+{
+    json_t *o = json_deep_copy(p->latest), *oc = json_object();
+    int bad = o == NULL || oc == NULL;
+
+    for (unsigned i = PROTO_OUT_OK + 1; !bad && i < PROTO_OUTCOME_MAX; i++)
+        if (p->outcomes[i] > 0)
+            bad = json_object_set_new(oc, proto_outcome_name(i),
+                                      json_integer((json_int_t)p->outcomes[i])) < 0;
+    if (!bad && json_object_size(oc) > 0)
+        bad = json_object_set(o, "oc", oc) < 0;
+    *out = NULL;
+    if (!bad && json_object_size(o) > 0)
+        bad = (*out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS)) == NULL;
+    json_decref(oc);
+    json_decref(o);
+    return bad ? -ENOMEM : 0;
+}
+
+int ctl_pair_row(const struct ctl_pair *p, int64_t bucket_ms, uint32_t level_s,
+                 struct ctl_window_row *row, uint8_t **sketch, char **extra)
+{
+    size_t len = 0;
+
+    *sketch = NULL;
+    if (pair_extra(p, extra) < 0)
+        return -ENOMEM;
+    if (proto_sketch_to_bytes(&p->sketch, sketch, &len) < 0) {
+        free(*extra);
+        *extra = NULL;
+        return -ENOMEM;
+    }
+    *row = (struct ctl_window_row){
+        .probe_id = p->src,
+        .target_id = p->dst,
+        .method = p->method,
+        .window_start_ms = bucket_ms,
+        .window_s = level_s,
+        .sent = p->sent,
+        .received = p->received,
+        .lost = p->lost,
+        .duplicates = p->duplicates,
+        .reordered = p->reordered,
+        .rtt_min_ns = p->min_ns,
+        .rtt_max_ns = p->max_ns,
+        .ipdv_sum_ns = p->ipdv_sum_ns,
+        .ipdv_count = p->ipdv_count,
+        .ttl = p->ttl,
+        .sketch = *sketch,
+        .sketch_len = len,
+        .extra = *extra,
+        .windows = p->windows,
+        .last_ms = p->last_ms,
+        .last_sent = p->last_sent,
+        .last_lost = p->last_lost,
+    };
+    return 0;
+}
+
+int64_t ctl_bucket_start(int64_t ms, uint32_t level_s)
+{
+    int64_t len = (int64_t)level_s * 1000, r = ms % len;
+
+    return r < 0 ? ms - r - len : ms - r;
 }
 
 double ctl_pair_quantile(const struct ctl_pair *p, double q)

@@ -16,9 +16,22 @@
 
 #include "controller.h"
 #include "delivery.h"
+#include "rollup.h"
+
+/* A window stored by the current transaction, for the rollups. */
+struct stored_window {
+    struct ctl_window_row row; /* pointing at the members below */
+    uint8_t *sketch;
+    char *extra;
+    char probe_id[PROTO_ID_MAX + 1], target_id[PROTO_ID_MAX + 1];
+};
 
 struct ctl_store {
     sqlite3 *db;
+    struct ctl_rollup *rollup;
+    struct stored_window *stored;
+    const struct ctl_window_row **stored_rows;
+    size_t nstored, stored_cap;
     sqlite3_stmt *insert_result;
     sqlite3_stmt *upsert_probe;
     sqlite3_stmt *touch_probe;
@@ -114,6 +127,21 @@ static int fail(struct ctl_store *st, const char *what)
     return -EIO;
 }
 
+/* PRAGMA user_version: 0 before the rollups were built, else 1 (positive:
+ * already done; 0: to do; negative: an error). */
+static int store_version(struct ctl_store *st)
+{
+    sqlite3_stmt *s;
+    int v = -EIO;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return fail(st, "user_version");
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
 static int prepare(struct ctl_store *st)
 {
     static const char ins[] =
@@ -135,6 +163,8 @@ static int prepare(struct ctl_store *st)
     return 0;
 }
 
+static int build_rollups(struct ctl_store *st);
+
 int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen)
 {
     struct ctl_store *st = calloc(1, sizeof(*st));
@@ -150,11 +180,16 @@ int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t e
     }
     sqlite3_busy_timeout(st->db, 5000);
     if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-        ctl_delivery_schema(st->db) < 0 || add_columns(st->db) != SQLITE_OK) {
+        ctl_delivery_schema(st->db) < 0 || ctl_rollup_schema(st->db) < 0 ||
+        add_columns(st->db) != SQLITE_OK) {
         fail(st, path);
         goto done;
     }
     rc = prepare(st);
+    if (rc == 0 && ctl_rollup_open(st->db, &st->rollup) < 0)
+        rc = fail(st, "prepare the rollups");
+    if (rc == 0)
+        rc = build_rollups(st);
 done:
     if (rc < 0) {
         snprintf(err, errlen, "%s", st->err);
@@ -172,6 +207,9 @@ void ctl_store_close(struct ctl_store *st)
     sqlite3_finalize(st->insert_result);
     sqlite3_finalize(st->upsert_probe);
     sqlite3_finalize(st->touch_probe);
+    ctl_rollup_close(st->rollup);
+    free(st->stored);
+    free(st->stored_rows);
     sqlite3_close(st->db);
     free(st);
 }
@@ -312,6 +350,155 @@ done:
     return rc;
 }
 
+/* A new entry at the end of st->stored, its row pointing at its names. */
+static struct stored_window *new_stored(struct ctl_store *st, const char *probe_id,
+                                        const char *target_id)
+{
+    struct stored_window *w;
+
+    if (st->nstored == st->stored_cap) {
+        size_t cap = st->stored_cap ? st->stored_cap * 2 : 256;
+        struct stored_window *v = realloc(st->stored, cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        st->stored = v;
+        st->stored_cap = cap;
+        /* The rows point into the entries, which have moved. */
+        for (size_t i = 0; i < st->nstored; i++) {
+            v[i].row.probe_id = v[i].probe_id;
+            v[i].row.target_id = v[i].target_id;
+        }
+    }
+    w = &st->stored[st->nstored++];
+    snprintf(w->probe_id, sizeof(w->probe_id), "%s", probe_id);
+    snprintf(w->target_id, sizeof(w->target_id), "%s", target_id);
+    return w;
+}
+
+/* Keeps what r's row needs for the rollups; takes sketch and extra. */
+static int keep_stored(struct ctl_store *st, const char *probe_id,
+                       const struct proto_result *r, uint8_t *sketch, size_t len,
+                       char *extra)
+{
+    struct stored_window *w = new_stored(st, probe_id, r->target_id);
+
+    if (w == NULL)
+        return -ENOMEM;
+    w->sketch = sketch;
+    w->extra = extra;
+    w->row = (struct ctl_window_row){
+        .probe_id = w->probe_id,
+        .target_id = w->target_id,
+        .method = r->method,
+        .seq = r->seq,
+        .window_start_ms = r->window_start_ms,
+        .window_s = r->window_s,
+        .sent = r->sent,
+        .received = r->received,
+        .lost = r->lost,
+        .duplicates = r->duplicates,
+        .reordered = r->reordered,
+        .rtt_min_ns = r->rtt_min_ns,
+        .rtt_max_ns = r->rtt_max_ns,
+        .ipdv_sum_ns = r->ipdv_sum_ns,
+        .ipdv_count = r->ipdv_count,
+        .ttl = r->ttl,
+        .sketch = sketch,
+        .sketch_len = len,
+        .extra = extra,
+    };
+    return 0;
+}
+
+static void drop_stored(struct ctl_store *st)
+{
+    for (size_t i = 0; i < st->nstored; i++) {
+        free(st->stored[i].sketch);
+        free(st->stored[i].extra);
+    }
+    st->nstored = 0;
+}
+
+/* Folds the windows this transaction stored into the rollups. */
+static int roll_up_stored(struct ctl_store *st)
+{
+    const struct ctl_window_row **rows = NULL;
+    int rc;
+
+    if (st->nstored == 0)
+        return 0;
+    rows = realloc(st->stored_rows, st->stored_cap * sizeof(*rows));
+    if (rows == NULL)
+        return -ENOMEM;
+    st->stored_rows = rows;
+    for (size_t i = 0; i < st->nstored; i++)
+        rows[i] = &st->stored[i].row;
+    rc = ctl_rollup_add(st->rollup, rows, st->nstored);
+    return rc == -EIO ? fail(st, "store rollups") : rc;
+}
+
+#define BACKFILL_CHUNK 4096 /* windows read back a rollup step */
+
+/* A stored window read back, copied for the rollups (build_rollups). */
+static int keep_row(void *arg, const struct ctl_window_row *r)
+{
+    struct ctl_store *st = arg;
+    struct stored_window *w = new_stored(st, r->probe_id, r->target_id);
+    int rc;
+
+    if (w == NULL)
+        return -ENOMEM;
+    w->sketch = malloc(r->sketch_len + 1);
+    w->extra = r->extra != NULL ? strdup(r->extra) : NULL;
+    if (w->sketch == NULL || (r->extra != NULL && w->extra == NULL)) {
+        free(w->sketch);
+        free(w->extra);
+        st->nstored--;
+        return -ENOMEM;
+    }
+    memcpy(w->sketch, r->sketch, r->sketch_len);
+    w->row = *r;
+    w->row.probe_id = w->probe_id;
+    w->row.target_id = w->target_id;
+    w->row.sketch = w->sketch;
+    w->row.extra = w->extra;
+    if (st->nstored < BACKFILL_CHUNK)
+        return 0;
+    rc = roll_up_stored(st);
+    drop_stored(st);
+    return rc;
+}
+
+/*
+ * A database from before the rollups gets them built from its records,
+ * once (user_version 1 says they are), in one transaction: an interrupted
+ * build leaves nothing half done.
+ */
+static int build_rollups(struct ctl_store *st)
+{
+    struct ctl_window_range all = {.from_ms = INT64_MIN / 4, .to_ms = INT64_MAX};
+    int rc;
+
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(st, "begin");
+    rc = store_version(st);
+    if (rc == 0) {
+        rc = ctl_store_windows(st, &all, keep_row, st);
+        if (rc == 0)
+            rc = roll_up_stored(st);
+        drop_stored(st);
+        if (rc == 0 && sqlite3_exec(st->db, "PRAGMA user_version = 1", NULL, NULL,
+                                    NULL) != SQLITE_OK)
+            rc = fail(st, "mark the rollups built");
+    }
+    if (sqlite3_exec(st->db, rc >= 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
+            SQLITE_OK &&
+        rc >= 0)
+        rc = fail(st, "commit the rollups");
+    return rc < 0 ? rc : 0;
+}
+
 static int insert_one(struct ctl_store *st, const char *probe_id,
                       const struct proto_result *r, int64_t now_ms)
 {
@@ -357,9 +544,11 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         rc = 1; /* there already: the key de-duplicates */
     sqlite3_reset(s);
+    if (rc == 0 && keep_stored(st, probe_id, r, sk, sklen, extra) == 0)
+        return 0;
     free(sk);
     free(extra);
-    return rc;
+    return rc == 0 ? -ENOMEM : rc;
 }
 
 /* Stores the records of rs but those refused, counting what was there and
@@ -405,6 +594,8 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
         if (seq > in->acked)
             in->acked = seq;
     }
+    if (rc >= 0)
+        rc = roll_up_stored(st);
     if (rc >= 0 &&
         ctl_delivery_note(st->db, probe_id, rs, in->duplicates, stored, now_ms) < 0)
         rc = fail(st, "store delivery");
@@ -434,6 +625,7 @@ int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return fail(st, "begin");
     rc = insert_all(st, probe_id, rs, refused, now_ms, in);
+    drop_stored(st);
     if (rc < 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -640,4 +832,45 @@ int ctl_store_windows(struct ctl_store *st, const struct ctl_window_range *range
         sqlite3_bind_int64(s, 3, range->from_ms);
     }
     return each_row(st, s, window_row, &rd);
+}
+
+static int rollup_row(sqlite3_stmt *s, void *ctx)
+{
+    const struct window_reader *rd = ctx;
+    struct ctl_window_row r = {
+        .probe_id = text(s, 0),
+        .target_id = text(s, 1),
+        .method = sqlite3_column_int(s, 2),
+        .window_start_ms = sqlite3_column_int64(s, 3),
+        .window_s = (uint32_t)sqlite3_column_int64(s, 4),
+    };
+
+    ctl_rollup_row_read(s, 5, &r);
+    return rd->fn(rd->arg, &r);
+}
+
+int ctl_store_rollups(struct ctl_store *st, int level,
+                      const struct ctl_window_range *range, ctl_window_row_fn fn,
+                      void *arg)
+{
+    struct window_reader rd = {fn, arg};
+    sqlite3_stmt *s = NULL;
+    char sql[512];
+
+    if (level < 0 || level >= CTL_ROLLUP_LEVELS)
+        return -EINVAL;
+    snprintf(sql, sizeof(sql),
+             "SELECT p.probe_id, p.target_id, p.method, r.bucket_ms, %u, r.windows,"
+             " r.sent, r.received, r.lost, r.duplicates, r.reordered, r.rtt_min_ns,"
+             " r.rtt_max_ns, r.ipdv_sum_ns, r.ipdv_count, r.ttl, r.last_ms, r.last_sent,"
+             " r.last_lost, r.sketch, r.extra FROM rollup_%u r JOIN pairs p"
+             " ON p.key = r.pair WHERE r.bucket_ms >= ? AND r.bucket_ms < ?"
+             " ORDER BY p.probe_id, p.target_id, p.method, r.bucket_ms",
+             ctl_rollup_levels[level], ctl_rollup_levels[level]);
+    sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, range->from_ms);
+        sqlite3_bind_int64(s, 2, range->to_ms);
+    }
+    return each_row(st, s, rollup_row, &rd);
 }

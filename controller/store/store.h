@@ -111,6 +111,14 @@ struct ctl_window_row {
     const void *sketch; /* proto_sketch_to_bytes() */
     size_t sketch_len;
     const char *extra; /* the JSON of ctl_store_extra_json(), or NULL */
+    /*
+     * A rollup row (ctl_store_rollups) sums windows of its bucket: how many,
+     * and the newest one's start, sent and lost.  0 windows: a raw window,
+     * which is its own newest.
+     */
+    uint64_t windows;
+    int64_t last_ms;
+    uint64_t last_sent, last_lost;
 };
 typedef int (*ctl_window_row_fn)(void *arg, const struct ctl_window_row *row);
 /* The windows that end after from_ms and start before to_ms. */
@@ -124,6 +132,21 @@ struct ctl_window_range {
  */
 int ctl_store_windows(struct ctl_store *st, const struct ctl_window_range *range,
                       ctl_window_row_fn fn, void *arg);
+/*
+ * The coarse levels, in seconds: every stored window is also folded into
+ * the bucket of each level that its start falls in (store/rollup.c).
+ */
+#define CTL_ROLLUP_LEVELS 3
+extern const uint32_t ctl_rollup_levels[CTL_ROLLUP_LEVELS];
+/*
+ * The rows of level (an index into ctl_rollup_levels) whose buckets start
+ * in [from_ms, to_ms), grouped by (probe, target, method), oldest first;
+ * each is a ctl_window_row with windows > 0.  0, fn's nonzero, or -EIO.
+ */
+int ctl_store_rollups(struct ctl_store *st, int level,
+                      const struct ctl_window_range *range, ctl_window_row_fn fn,
+                      void *arg);
+
 /* No window is longer than this ("wl" in PROTOCOL.md 4.3). */
 #define CTL_RECORD_WINDOW_MAX_S 3600
 

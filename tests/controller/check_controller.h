@@ -13,6 +13,8 @@ Suite *roster_suite(void);
 Suite *guard_suite(void);
 Suite *quota_suite(void);
 Suite *pairs_suite(void);
+Suite *rollup_suite(void);
+Suite *history_suite(void);
 
 /* The "delivery" object of /api/v1/probes for a probe of st. */
 json_t *test_delivery_json(struct ctl_store *st, const char *probe_id);
