@@ -37,6 +37,12 @@
  *   dscp = 0
  *   schedule = periodic             ; or poisson: exponential gaps of mean interval_ms
  *
+ *   [store]                         ; how long each level is kept: N with s, m,
+ *   raw = 6h                        ;   h, d, w or y (365 d), or "forever"
+ *   minute = 2d                     ; 1-minute rollups
+ *   hour = 60d                      ; 1-hour rollups
+ *   day = 3y                        ; 1-day rollups
+ *
  *   [content ID]                    ; a content node every probe measures
  *   name = ...                      ; display name, default ID
  *   host = cdn.example.net          ; SNI, Host, and what the probe resolves
@@ -240,6 +246,55 @@ static int set_mesh(struct parse_ctx *pc, const char *name, const char *v)
         return 0;
     }
     return fail(pc, "unknown key '%s' in [mesh]", name);
+}
+
+/* ---- [store] --------------------------------------------------------------- */
+
+/* "6h", "90d", "3y", "forever" (0): seconds, at least an hour, at most 100 y. */
+static int parse_duration(const char *v, int64_t *out, struct parse_ctx *pc)
+{
+    static const struct {
+        char unit;
+        int64_t s;
+    } units[] = {{'s', 1},     {'m', 60},     {'h', 3600},
+                 {'d', 86400}, {'w', 604800}, {'y', 31536000}};
+    unsigned long long n;
+    char *end;
+
+    if (strcmp(v, "forever") == 0) {
+        *out = 0;
+        return 0;
+    }
+    errno = 0;
+    n = v[0] >= '0' && v[0] <= '9' ? strtoull(v, &end, 10) : 0;
+    if (n == 0 || errno != 0 || end[0] == '\0' || end[1] != '\0')
+        return fail(pc,
+                    "'%s' is not a duration: a number and a unit (s m h d w y), "
+                    "or forever",
+                    v);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (end[0] != units[i].unit)
+            continue;
+        if (n > 100ULL * 31536000 / (unsigned long long)units[i].s ||
+            (int64_t)n * units[i].s < 3600)
+            return fail(pc, "'%s': keep a level from 1 h to 100 y, or forever", v);
+        *out = (int64_t)n * units[i].s;
+        return 0;
+    }
+    return fail(pc, "'%s': the unit must be s, m, h, d, w or y", v);
+}
+
+static int set_store(struct parse_ctx *pc, const char *name, const char *v)
+{
+    static const char *const levels[CTL_ROLLUP_LEVELS] = {"minute", "hour", "day"};
+    struct ctl_retention *rt = &pc->cfg->retention;
+
+    if (strcmp(name, "raw") == 0)
+        return parse_duration(v, &rt->raw_s, pc);
+    for (int i = 0; i < CTL_ROLLUP_LEVELS; i++)
+        if (strcmp(name, levels[i]) == 0)
+            return parse_duration(v, &rt->level_s[i], pc);
+    return fail(pc, "unknown key '%s' in [store]", name);
 }
 
 /* ---- [content ID] ------------------------------------------------------ */
@@ -590,6 +645,8 @@ static int entry(struct parse_ctx *pc, const char *section, const char *name,
         return set_mesh(pc, name, value);
     if (strcmp(section, "exchange") == 0)
         return set_exchange(pc, name, value);
+    if (strcmp(section, "store") == 0)
+        return set_store(pc, name, value);
     if (strncmp(section, CONTENT_PREFIX, strlen(CONTENT_PREFIX)) == 0) {
         /* read_line opened it at its header (an id it refused stopped the
          * parse): by index, since inih cuts section names at 49 octets. */
@@ -636,6 +693,9 @@ static void set_defaults(struct ctl_config *cfg)
                                   .timeout_ms = 1000,
                                   .size = PROTO_STAMP_BASE_LEN,
                                   .dscp = 0};
+    cfg->retention = (struct ctl_retention){
+        .raw_s = CTL_KEEP_RAW_S,
+        .level_s = {CTL_KEEP_MINUTE_S, CTL_KEEP_HOUR_S, CTL_KEEP_DAY_S}};
     cfg->exchange = (struct ctl_exchange){.port_lo = 862,
                                           .port_hi = 65535,
                                           .addr_change_s = 60,

@@ -130,7 +130,13 @@ struct ctl_config {
     struct ctl_mesh mesh;
     struct ctl_content *content; /* ncontent nodes, in file order; owned */
     size_t ncontent;
+    struct ctl_retention retention; /* [store] */
 };
+/* [store]'s defaults: see README's "How long history is kept". */
+#define CTL_KEEP_RAW_S    (6 * 3600)
+#define CTL_KEEP_MINUTE_S (2 * 86400)
+#define CTL_KEEP_HOUR_S   (60 * 86400)
+#define CTL_KEEP_DAY_S    (3 * 365 * 86400LL)
 
 /*
  * On failure returns -1 with "FILE:LINE: reason" (or "FILE: reason") in err
@@ -386,6 +392,15 @@ extern const size_t ctl_web_index_html_len;
 
 /* ---- main.c -------------------------------------------------------------- */
 
+/* retention_io.c: the store's retention, run from the loop. */
+struct ctl_retention_state {
+    uv_timer_t timer;
+    struct ctl_expired gone; /* since the last log line */
+    uint64_t next_log_ms;    /* loop time of the next; 0: not logged yet */
+};
+void ctl_retention_start(struct ctl *c);
+void ctl_retention_stop(struct ctl *c);
+
 struct ctl {
     uv_loop_t *loop;
     struct ctl_config cfg;
@@ -414,6 +429,7 @@ struct ctl {
     /* Connections not yet authenticated (channel_io.c), and HTTP's (http_io.c). */
     struct ctl_gate gate;
     struct ctl_http_guard http_guard;
+    struct ctl_retention_state retention;
     int stopping;
 };
 

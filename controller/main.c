@@ -75,6 +75,7 @@ static void begin_stop(struct ctl *c)
     log_info("stopping");
     ctl_http_stop(c);
     ctl_channel_stop(c);
+    ctl_retention_stop(c);
     uv_close((uv_handle_t *)&c->sigint, NULL);
     uv_close((uv_handle_t *)&c->sigterm, NULL);
 }
@@ -148,6 +149,7 @@ static int setup(struct ctl *c, const struct privs_user *u)
     }
     if (ctl_channel_start(c) < 0 || ctl_http_start(c) < 0)
         return -1;
+    ctl_retention_start(c);
     return 0;
 }
 

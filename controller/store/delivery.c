@@ -60,25 +60,40 @@ static int exec_bound(sqlite3 *db, const char *sql, const char *probe_id, int64_
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max)
+int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max,
+                         uint64_t *expired)
 {
     sqlite3_stmt *s;
     int rc;
 
-    *max = 0;
-    /* Refused records used their numbers too (ctl_delivery_refused). */
+    *max = *expired = 0;
+    /* Refused records used their numbers too (ctl_delivery_refused), and
+     * so did those retention deleted (ctl_delivery_expired). */
     if (sqlite3_prepare_v2(db,
                            "SELECT max(coalesce((SELECT max(seq) FROM results"
-                           " WHERE probe_id=?1), 0), coalesce((SELECT refused_seq"
-                           " FROM delivery WHERE probe_id=?1), 0))",
+                           " WHERE probe_id=?1), 0), coalesce((SELECT max(refused_seq,"
+                           " expired_seq) FROM delivery WHERE probe_id=?1), 0)),"
+                           " coalesce((SELECT expired_seq FROM delivery"
+                           " WHERE probe_id=?1), 0)",
                            -1, &s, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         *max = (uint64_t)sqlite3_column_int64(s, 0);
+        *expired = (uint64_t)sqlite3_column_int64(s, 1);
+    }
     sqlite3_finalize(s);
     return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int ctl_delivery_expired(sqlite3 *db, const char *probe_id, int64_t seq)
+{
+    return exec_bound(db,
+                      "INSERT INTO delivery (probe_id, expired_seq) VALUES (?1, ?2)"
+                      " ON CONFLICT (probe_id) DO UPDATE"
+                      " SET expired_seq = max(expired_seq, ?2)",
+                      probe_id, seq, 0, 0);
 }
 
 /*

@@ -10,8 +10,12 @@
 #include "store.h"
 
 int ctl_delivery_schema(sqlite3 *db);
-/* The highest sequence number stored for the probe, 0 when none. */
-int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max);
+/* The highest sequence number used by the probe (0: none), and the highest
+ * that retention deleted (0: none). */
+int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max,
+                         uint64_t *expired);
+/* Retention deleted the probe's record seq. */
+int ctl_delivery_expired(sqlite3 *db, const char *probe_id, int64_t seq);
 /* Records the hole between prev (highest stored before, 0: none) and seq,
  * at or above seq0 (the probe's health says it, and it is >= 1); adds its
  * size to *missing. */

@@ -16,6 +16,7 @@
 
 #include "controller.h"
 #include "delivery.h"
+#include "retention.h"
 #include "rollup.h"
 
 /* A window stored by the current transaction, for the rollups. */
@@ -98,6 +99,9 @@ static const struct {
      "INSERT OR IGNORE INTO delivery (probe_id) SELECT DISTINCT probe_id FROM results;"
      "UPDATE delivery SET stored ="
      " (SELECT count(*) FROM results r WHERE r.probe_id = delivery.probe_id)"},
+    /* The highest sequence number retention deleted (retention.c). */
+    {"SELECT expired_seq FROM delivery LIMIT 0",
+     "ALTER TABLE delivery ADD COLUMN expired_seq INTEGER NOT NULL DEFAULT 0"},
 };
 
 static int add_columns(sqlite3 *db)
@@ -561,10 +565,10 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
     uint32_t stored = 0;
     /* A probe that does not send its health (older than the spool) may
      * number from its clock at each start: no hole can be told there. */
-    uint64_t prev, seq0 = rs->has_health ? rs->health.seq0 : 0;
+    uint64_t prev, expired, seq0 = rs->has_health ? rs->health.seq0 : 0;
     int rc = 0;
 
-    if (ctl_delivery_max_seq(st->db, probe_id, &prev) < 0)
+    if (ctl_delivery_max_seq(st->db, probe_id, &prev, &expired) < 0)
         return fail(st, "highest sequence number");
     for (uint32_t i = 0; i < rs->nresults && rc >= 0; i++) {
         uint64_t seq = rs->results[i].seq;
@@ -578,6 +582,8 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
             in->refused++;
             refused_seq = seq;
             rc = 2;
+        } else if (seq <= expired) {
+            rc = 1; /* stored once and since deleted: a resend (retention.c) */
         } else {
             rc = insert_one(st, probe_id, &rs->results[i], now_ms);
         }
@@ -873,4 +879,16 @@ int ctl_store_rollups(struct ctl_store *st, int level,
         sqlite3_bind_int64(s, 2, range->to_ms);
     }
     return each_row(st, s, rollup_row, &rd);
+}
+
+int ctl_store_expire(struct ctl_store *st, const struct ctl_retention *rt, int64_t now_ms,
+                     uint32_t batch, struct ctl_expired *out)
+{
+    return ctl_retention_step(st->db, rt, now_ms, batch, out) < 0 ? fail(st, "retention")
+                                                                  : 0;
+}
+
+int ctl_store_size(struct ctl_store *st, struct ctl_store_size *sz)
+{
+    return ctl_retention_size(st->db, sz) < 0 ? fail(st, "database size") : 0;
 }

@@ -147,6 +147,30 @@ int ctl_store_rollups(struct ctl_store *st, int level,
                       const struct ctl_window_range *range, ctl_window_row_fn fn,
                       void *arg);
 
+/* ---- retention (store/retention.c) ---------------------------------------- */
+
+/* How long each level is kept, in seconds; 0 keeps it for ever. */
+struct ctl_retention {
+    int64_t raw_s;
+    int64_t level_s[CTL_ROLLUP_LEVELS]; /* as ctl_rollup_levels */
+};
+/* What one step deleted. */
+struct ctl_expired {
+    uint64_t raw, level[CTL_ROLLUP_LEVELS];
+};
+/*
+ * Deletes up to batch rows of each level that ended at or before now_ms
+ * minus its horizon, each level in a transaction of its own: call again
+ * while anything was deleted.  0 or -EIO.
+ */
+int ctl_store_expire(struct ctl_store *st, const struct ctl_retention *rt, int64_t now_ms,
+                     uint32_t batch, struct ctl_expired *out);
+/* The database file's size and what of it is free pages (reused first). */
+struct ctl_store_size {
+    uint64_t file_octets, free_octets;
+};
+int ctl_store_size(struct ctl_store *st, struct ctl_store_size *sz);
+
 /* No window is longer than this ("wl" in PROTOCOL.md 4.3). */
 #define CTL_RECORD_WINDOW_MAX_S 3600
 

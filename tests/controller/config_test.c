@@ -18,11 +18,13 @@ static void describe(const struct ctl_config *c, char *out, size_t len)
     proto_addr_ntop((const struct sockaddr *)&c->http_addr, h, sizeof(h));
     snprintf(out, len,
              "listen=%s port=%u http=%s port=%u db=%s window=%u interval=%u timeout=%u "
-             "size=%u dscp=%u schedule=%s",
+             "size=%u dscp=%u schedule=%s keep=%lld,%lld,%lld,%lld",
              l, proto_addr_port((const struct sockaddr *)&c->listen_addr), h,
              proto_addr_port((const struct sockaddr *)&c->http_addr), c->database,
              c->mesh.window_s, c->mesh.interval_ms, c->mesh.timeout_ms, c->mesh.size,
-             c->mesh.dscp, c->mesh.poisson ? "poisson" : "periodic");
+             c->mesh.dscp, c->mesh.poisson ? "poisson" : "periodic",
+             (long long)c->retention.raw_s, (long long)c->retention.level_s[0],
+             (long long)c->retention.level_s[1], (long long)c->retention.level_s[2]);
     for (size_t i = 0; i < c->ncontent; i++) {
         const struct ctl_content *n = &c->content[i];
         size_t used = strlen(out);

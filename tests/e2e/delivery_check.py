@@ -11,8 +11,14 @@ With --missing, holes are allowed only as many as said, and they must be
 the ones the controller recorded in its gaps table and the probe reported
 per window in drops.
 
+The rollups (1 minute, 1 hour, 1 day) are checked too: every bucket's row
+must hold the counts, sums, minimum and maximum of the stored records whose
+windows start in it, and there must be no other row: a record stored twice
+or lost between the raw table and its rollups shows there.
+
 usage: delivery_check.py DB ID=SPOOLDIR[:UPTO]... [--missing ID=N] [--windows S]
        delivery_check.py --top SPOOLDIR    the highest number the spool holds
+       delivery_check.py --rollups DB      only the rollups against the records
   UPTO          the numbers up to UPTO must all be stored (a probe stopped
                 once before its tail was acknowledged, and was started again
                 to deliver it); the spool may hold more above it
@@ -104,10 +110,40 @@ def check_windows(db, window_s, until_ms):
     print(f"windows: {len(series)} series, {len(rows)} records, none missing")
 
 
+ROLLUP_LEVELS = (60, 3600, 86400)
+
+
+def check_rollups(db):
+    for level in ROLLUP_LEVELS:
+        step = level * 1000
+        raw = db.execute(
+            "SELECT probe_id, target_id, method, window_start_ms - window_start_ms % ?,"
+            " count(*), sum(sent), sum(received), sum(lost), sum(duplicates),"
+            " sum(reordered), sum(ipdv_sum_ns), sum(ipdv_count),"
+            " coalesce(min(CASE WHEN received > 0 THEN rtt_min_ns END), 0),"
+            " coalesce(max(CASE WHEN received > 0 THEN rtt_max_ns END), 0),"
+            " max(window_start_ms) FROM results GROUP BY 1, 2, 3, 4", (step,)).fetchall()
+        rolled = db.execute(
+            "SELECT p.probe_id, p.target_id, p.method, r.bucket_ms, r.windows, r.sent,"
+            " r.received, r.lost, r.duplicates, r.reordered, r.ipdv_sum_ns,"
+            " r.ipdv_count, r.rtt_min_ns, r.rtt_max_ns, r.last_ms"
+            f" FROM rollup_{level} r JOIN pairs p ON p.key = r.pair").fetchall()
+        a, b = set(raw), set(rolled)
+        if a != b:
+            fail(f"rollup_{level}: {len(a - b)} buckets of the records are not in the"
+                 f" rollups (e.g. {sorted(a - b)[:2]}), {len(b - a)} rollup rows match no"
+                 f" records (e.g. {sorted(b - a)[:2]})")
+        print(f"rollup_{level}: {len(b)} buckets, {sum(r[4] for r in rolled)} windows,"
+              " equal to the records' sums")
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--top":
         seqs = spool_seqs(sys.argv[2])
         print(seqs[-1] if seqs else 0)
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--rollups":
+        check_rollups(sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("db")
@@ -124,6 +160,7 @@ def main():
         check_probe(db, probe, spool, int(upto) if upto else None, missing.get(probe, 0))
     if a.windows:
         check_windows(db, a.windows, a.until)
+    check_rollups(db)
 
 
 main()

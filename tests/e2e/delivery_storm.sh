@@ -162,6 +162,8 @@ if sum(acked.values()) == 0:
 print("; ".join(bad))
 ' "$TMP/ixmesh.db" "$TMP/acked.txt" "$PROBES" 2>&1) || fail "cannot check $TMP/ixmesh.db: $why"
     [[ -z $why ]] || fail "the database does not match the ACKs: $why"
+    "$PY" "$(dirname "${BASH_SOURCE[0]}")/delivery_check.py" --rollups "$TMP/ixmesh.db" ||
+        fail "the rollups do not match the records (above)"
 }
 
 main() {
