@@ -26,7 +26,8 @@ struct ctl_pair {
     uint64_t outcomes[PROTO_OUTCOME_MAX]; /* summed over the windows */
     int64_t last_ms;                      /* the newest window's start */
     uint64_t last_sent, last_lost;        /* of the newest window alone */
-    json_t *latest; /* the newest value of each other key of the extra column */
+    json_t *latest; /* the newest value of each other key of the extra column;
+                       NULL until one is seen */
 };
 
 /* 0, or -ENOMEM; ctl_pair_free() either way. */
@@ -45,6 +46,8 @@ void ctl_pair_start(struct ctl_pair *p, const struct ctl_window_row *r);
  * counts hold.
  */
 void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r);
+/* Adds the windows q holds to p, as ctl_pair_add() of each would. */
+void ctl_pair_merge(struct ctl_pair *p, const struct ctl_pair *q);
 /*
  * p as a rollup row of the bucket starting at bucket_ms, level_s long:
  * *sketch and *extra are malloc'd (extra NULL when there is nothing) and

@@ -17,8 +17,7 @@ int ctl_pair_init(struct ctl_pair *p)
 {
     memset(p, 0, sizeof(*p));
     proto_sketch_init(&p->sketch);
-    p->latest = json_object();
-    return p->latest != NULL ? 0 : -ENOMEM;
+    return 0;
 }
 
 void ctl_pair_free(struct ctl_pair *p)
@@ -43,10 +42,21 @@ void ctl_pair_start(struct ctl_pair *p, const struct ctl_window_row *r)
     p->sketch = sketch;
     p->latest = latest;
     proto_sketch_reset(&p->sketch);
-    json_object_clear(p->latest);
+    if (p->latest != NULL)
+        json_object_clear(p->latest);
     snprintf(p->src, sizeof(p->src), "%s", r->probe_id);
     snprintf(p->dst, sizeof(p->dst), "%s", r->target_id);
     p->method = r->method;
+}
+
+/* Sets key unless p has it from a newer row; the object is made when
+ * first needed (most pairs never need it: STAMP has no extra column). */
+static void set_latest(struct ctl_pair *p, const char *key, json_t *v, int newest)
+{
+    if (p->latest == NULL && (p->latest = json_object()) == NULL)
+        return;
+    if (newest || json_object_get(p->latest, key) == NULL)
+        json_object_set(p->latest, key, v);
 }
 
 /* Outcomes add up; every other key keeps the newest row's value. */
@@ -69,34 +79,33 @@ static void add_extra(struct ctl_pair *p, const char *text, int newest)
                 if (i > PROTO_OUT_OK && json_integer_value(n) > 0)
                     p->outcomes[i] += (uint64_t)json_integer_value(n);
             }
-        } else if (newest || json_object_get(p->latest, key) == NULL) {
-            json_object_set(p->latest, key, v);
+        } else {
+            set_latest(p, key, v, newest);
         }
     }
     json_decref(x);
 }
 
-/* The newest window r holds: itself, or a rollup's own newest. */
-static void note_newest(struct ctl_pair *p, const struct ctl_window_row *r, int *newest)
+/* Keeps the newest window's start, sent and lost; 1 when that was it. */
+static int note_newest(struct ctl_pair *p, int64_t ms, uint64_t sent, uint64_t lost)
 {
-    int rollup = r->windows > 0;
-    int64_t ms = rollup ? r->last_ms : r->window_start_ms;
-
-    *newest = p->windows == 0 || ms >= p->last_ms;
-    if (!*newest)
-        return;
+    if (p->windows > 0 && ms < p->last_ms)
+        return 0;
     p->last_ms = ms;
-    p->last_sent = rollup ? r->last_sent : r->sent;
-    p->last_lost = rollup ? r->last_lost : r->lost;
+    p->last_sent = sent;
+    p->last_lost = lost;
+    return 1;
 }
 
 void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r)
 {
     struct proto_sketch sk;
-    int newest;
+    int rollup = r->windows > 0;
+    int newest = note_newest(p, rollup ? r->last_ms : r->window_start_ms,
+                             rollup ? r->last_sent : r->sent,
+                             rollup ? r->last_lost : r->lost);
 
-    note_newest(p, r, &newest);
-    p->windows += r->windows > 0 ? r->windows : 1;
+    p->windows += rollup ? r->windows : 1;
     p->sent += r->sent;
     p->lost += r->lost;
     p->ipdv_sum_ns += r->ipdv_sum_ns;
@@ -119,10 +128,41 @@ void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r)
     proto_sketch_free(&sk);
 }
 
+void ctl_pair_merge(struct ctl_pair *p, const struct ctl_pair *q)
+{
+    int newest;
+    const char *key;
+    json_t *v;
+
+    if (q->windows == 0)
+        return;
+    newest = note_newest(p, q->last_ms, q->last_sent, q->last_lost);
+    p->windows += q->windows;
+    p->sent += q->sent;
+    p->lost += q->lost;
+    p->ipdv_sum_ns += q->ipdv_sum_ns;
+    p->ipdv_count += q->ipdv_count;
+    p->duplicates += q->duplicates;
+    p->reordered += q->reordered;
+    if (q->ttl > 0 && (p->ttl == 0 || q->ttl < p->ttl))
+        p->ttl = q->ttl;
+    for (int i = 0; i < PROTO_OUTCOME_MAX; i++)
+        p->outcomes[i] += q->outcomes[i];
+    json_object_foreach((json_t *)q->latest, key, v) set_latest(p, key, v, newest);
+    if (q->received == 0)
+        return;
+    if (p->received == 0 || q->min_ns < p->min_ns)
+        p->min_ns = q->min_ns;
+    if (q->max_ns > p->max_ns)
+        p->max_ns = q->max_ns;
+    p->received += q->received;
+    proto_sketch_merge(&p->sketch, &q->sketch);
+}
+
 /* The outcomes under "oc" and the newest other keys; NULL when none. */
 static int pair_extra(const struct ctl_pair *p, char **out)
 {
-    json_t *o = json_deep_copy(p->latest), *oc = json_object();
+    json_t *o = p->latest ? json_deep_copy(p->latest) : json_object(), *oc = json_object();
     int bad = o == NULL || oc == NULL;
 
     for (unsigned i = PROTO_OUT_OK + 1; !bad && i < PROTO_OUTCOME_MAX; i++)

@@ -17,6 +17,7 @@
 
 #include "controller.h"
 #include "delivery.h"
+#include "stmt.h"
 #include "log.h"
 
 static const char schema[] =
@@ -49,42 +50,51 @@ static int exec_bound(sqlite3 *db, const char *sql, const char *probe_id, int64_
     sqlite3_stmt *s;
     int rc;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+    if ((s = ctl_stmt(db, sql)) == NULL)
         return -EIO;
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, a);
     sqlite3_bind_int64(s, 3, b);
     sqlite3_bind_int64(s, 4, c);
     rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    ctl_stmt_done(s);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max,
-                         uint64_t *expired)
+                         uint64_t *expired, uint64_t *rolled)
 {
     sqlite3_stmt *s;
     int rc;
 
-    *max = *expired = 0;
+    *max = *expired = *rolled = 0;
     /* Refused records used their numbers too (ctl_delivery_refused), and
      * so did those retention deleted (ctl_delivery_expired). */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT max(coalesce((SELECT max(seq) FROM results"
-                           " WHERE probe_id=?1), 0), coalesce((SELECT max(refused_seq,"
-                           " expired_seq) FROM delivery WHERE probe_id=?1), 0)),"
-                           " coalesce((SELECT expired_seq FROM delivery"
-                           " WHERE probe_id=?1), 0)",
-                           -1, &s, NULL) != SQLITE_OK)
+    if ((s = ctl_stmt(db, "SELECT max(coalesce((SELECT max(seq) FROM results"
+                          " WHERE probe_id=?1), 0), coalesce((SELECT max(refused_seq,"
+                          " expired_seq) FROM delivery WHERE probe_id=?1), 0)),"
+                          " coalesce((SELECT expired_seq FROM delivery"
+                          " WHERE probe_id=?1), 0), coalesce((SELECT rolled_seq"
+                          " FROM delivery WHERE probe_id=?1), 0)")) == NULL)
         return -EIO;
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *max = (uint64_t)sqlite3_column_int64(s, 0);
         *expired = (uint64_t)sqlite3_column_int64(s, 1);
+        *rolled = (uint64_t)sqlite3_column_int64(s, 2);
     }
-    sqlite3_finalize(s);
+    ctl_stmt_done(s);
     return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int ctl_delivery_rolled(sqlite3 *db, const char *probe_id, int64_t seq)
+{
+    return exec_bound(db,
+                      "INSERT INTO delivery (probe_id, rolled_seq) VALUES (?1, ?2)"
+                      " ON CONFLICT (probe_id) DO UPDATE"
+                      " SET rolled_seq = max(rolled_seq, ?2)",
+                      probe_id, seq, 0, 0);
 }
 
 int ctl_delivery_expired(sqlite3 *db, const char *probe_id, int64_t seq)
@@ -169,13 +179,11 @@ int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_resu
             return health == NULL ? -ENOMEM : -EIO;
         }
     }
-    if (sqlite3_prepare_v2(
-            db,
-            "INSERT INTO delivery (probe_id, duplicates, health, health_ms, stored)"
-            " VALUES (?1,?2,?3,?4,?5) ON CONFLICT (probe_id) DO UPDATE SET"
-            " duplicates=duplicates+?2, health=coalesce(?3, health),"
-            " health_ms=coalesce(?4, health_ms), stored=stored+?5",
-            -1, &s, NULL) != SQLITE_OK) {
+    if ((s = ctl_stmt(
+             db, "INSERT INTO delivery (probe_id, duplicates, health, health_ms, stored)"
+                 " VALUES (?1,?2,?3,?4,?5) ON CONFLICT (probe_id) DO UPDATE SET"
+                 " duplicates=duplicates+?2, health=coalesce(?3, health),"
+                 " health_ms=coalesce(?4, health_ms), stored=stored+?5")) == NULL) {
         free(health);
         return -EIO;
     }
@@ -187,7 +195,7 @@ int ctl_delivery_note(sqlite3 *db, const char *probe_id, const struct proto_resu
         sqlite3_bind_int64(s, 4, now_ms);
     }
     rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(s);
+    ctl_stmt_done(s);
     free(health);
     return rc;
 }
@@ -199,14 +207,14 @@ static int64_t int_query(sqlite3 *db, const char *sql, const char *probe_id, int
     sqlite3_stmt *s;
     int64_t v = 0;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+    if ((s = ctl_stmt(db, sql)) == NULL) {
         *rc = -EIO;
         return 0;
     }
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW)
         v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    ctl_stmt_done(s);
     return v;
 }
 
@@ -217,7 +225,7 @@ static size_t pairs_query(sqlite3 *db, const char *sql, const char *probe_id,
     sqlite3_stmt *s;
     size_t n = 0;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+    if ((s = ctl_stmt(db, sql)) == NULL) {
         *rc = -EIO;
         return 0;
     }
@@ -227,7 +235,7 @@ static size_t pairs_query(sqlite3 *db, const char *sql, const char *probe_id,
         out[n][1] = sqlite3_column_int64(s, 1);
         n++;
     }
-    sqlite3_finalize(s);
+    ctl_stmt_done(s);
     return n;
 }
 
@@ -237,10 +245,8 @@ static int delivery_counts(sqlite3 *db, const char *probe_id, struct ctl_deliver
     sqlite3_stmt *s;
     int rc = 0;
 
-    if (sqlite3_prepare_v2(db,
-                           "SELECT duplicates, health, health_ms, stored, refused"
-                           " FROM delivery WHERE probe_id=?",
-                           -1, &s, NULL) != SQLITE_OK)
+    if ((s = ctl_stmt(db, "SELECT duplicates, health, health_ms, stored, refused"
+                          " FROM delivery WHERE probe_id=?")) == NULL)
         return -EIO;
     sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW) {
@@ -252,7 +258,7 @@ static int delivery_counts(sqlite3 *db, const char *probe_id, struct ctl_deliver
             (r->health = strdup((const char *)sqlite3_column_text(s, 1))) == NULL)
             rc = -ENOMEM;
     }
-    sqlite3_finalize(s);
+    ctl_stmt_done(s);
     return rc;
 }
 

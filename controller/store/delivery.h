@@ -10,10 +10,13 @@
 #include "store.h"
 
 int ctl_delivery_schema(sqlite3 *db);
-/* The highest sequence number used by the probe (0: none), and the highest
- * that retention deleted (0: none). */
+/* The highest sequence number used by the probe (0: none), the highest
+ * that retention deleted, and the highest whose windows are all in the
+ * rollups (deltas.c). */
 int ctl_delivery_max_seq(sqlite3 *db, const char *probe_id, uint64_t *max,
-                         uint64_t *expired);
+                         uint64_t *expired, uint64_t *rolled);
+/* The probe's windows up to seq are all in the rollups. */
+int ctl_delivery_rolled(sqlite3 *db, const char *probe_id, int64_t seq);
 /* Retention deleted the probe's record seq. */
 int ctl_delivery_expired(sqlite3 *db, const char *probe_id, int64_t seq);
 /* Records the hole between prev (highest stored before, 0: none) and seq,

@@ -8,6 +8,8 @@
  * so the highest sequence number deleted of each probe is kept
  * (delivery.expired_seq), and a record at or below it is taken for the
  * resend it must be (sqlite.c), not stored a second time into the rollups.
+ * And a raw window not yet in the rollups (above its probe's rolled_seq,
+ * deltas.c) stays until it is: the store may need it after a crash.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -77,7 +79,7 @@ static int expire_level(sqlite3 *db, int i, int64_t cutoff_ms, uint32_t batch,
     int rc;
 
     snprintf(sql, sizeof(sql),
-             "DELETE FROM rollup_%u WHERE (pair, bucket_ms) IN (SELECT pair, bucket_ms"
+             "DELETE FROM rollup_%u WHERE (bucket_ms, pair) IN (SELECT bucket_ms, pair"
              " FROM rollup_%u WHERE bucket_ms <= ? LIMIT ?)",
              ctl_rollup_levels[i], ctl_rollup_levels[i]);
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)

@@ -4,16 +4,17 @@
  * windows that start in it (analysis/pairs.c folds; this file only reads
  * and writes rows).
  *
- * The rows are brought up to date in the transaction that stores the
- * windows, from the windows that transaction newly stored: a resent record
- * is not stored again, so it changes nothing, and a late one lands in the
- * bucket of its own window.  The sums of every level are therefore the
- * sums of the raw windows they cover, exactly, whatever the order of
- * arrival and whatever failed in between (a failed transaction takes its
- * rollups with it).
+ * A row is written from what was stored of it, merged with windows newly
+ * stored or with a delta of them gathered in memory (store/deltas.c says
+ * when, and why the sums stay exact).
  *
  * A pair is named by a small integer (table pairs), so that a row is the
- * key, the sums and the merged sketch.
+ * key, the sums and the merged sketch.  The key is (bucket, pair): a
+ * bucket's rows are together, so writing a probe's rows of one minute
+ * touches a page or two (a key of (pair, bucket) touched a page per pair,
+ * and the write-ahead log took them all at each commit), a map over a
+ * range is one range of the table, and retention takes from its start; a
+ * pair's series looks its buckets up one by one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,10 +28,22 @@
 
 const uint32_t ctl_rollup_levels[CTL_ROLLUP_LEVELS] = {60, 3600, 86400};
 
+/* A pair's key, remembered: looking it up is most of a record's cost. */
+struct known_pair {
+    uint64_t hash; /* 0: an empty slot */
+    int64_t key;
+    int method;
+    char probe_id[PROTO_ID_MAX + 1], target_id[PROTO_ID_MAX + 1];
+};
+
 struct ctl_rollup {
     sqlite3 *db;
+    struct known_pair *known; /* open addressing, nknown_slots a power of two */
+    size_t nknown, nknown_slots;
+    int made_keys; /* pairs added by the open transaction */
     sqlite3_stmt *pair_key, *pair_add;
-    sqlite3_stmt *get[CTL_ROLLUP_LEVELS], *put[CTL_ROLLUP_LEVELS];
+    sqlite3_stmt *get[CTL_ROLLUP_LEVELS], *insert[CTL_ROLLUP_LEVELS],
+        *update[CTL_ROLLUP_LEVELS];
     struct ctl_pair acc;
 };
 
@@ -62,9 +75,8 @@ int ctl_rollup_schema(sqlite3 *db)
                  "  ttl INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
                  "  last_sent INTEGER NOT NULL, last_lost INTEGER NOT NULL,"
                  "  sketch BLOB NOT NULL, extra TEXT,"
-                 "  PRIMARY KEY (pair, bucket_ms)) WITHOUT ROWID;"
-                 "CREATE INDEX IF NOT EXISTS rollup_%u_by_time ON rollup_%u (bucket_ms);",
-                 ctl_rollup_levels[i], ctl_rollup_levels[i], ctl_rollup_levels[i]);
+                 "  PRIMARY KEY (bucket_ms, pair)) WITHOUT ROWID;",
+                 ctl_rollup_levels[i]);
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
     return rc == SQLITE_OK ? 0 : -EIO;
@@ -79,11 +91,21 @@ static int prepare_level(struct ctl_rollup *ru, int i)
              "SELECT " ROLLUP_COLUMNS " FROM rollup_%u WHERE pair=? AND bucket_ms=?", l);
     if (sqlite3_prepare_v2(ru->db, sql, -1, &ru->get[i], NULL) != SQLITE_OK)
         return -EIO;
+    /* The same order of parameters for both: the columns, then the key. */
     snprintf(sql, sizeof(sql),
-             "INSERT OR REPLACE INTO rollup_%u (pair, bucket_ms, " ROLLUP_COLUMNS
-             ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             "INSERT INTO rollup_%u (" ROLLUP_COLUMNS ", pair, bucket_ms)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
              l);
-    return sqlite3_prepare_v2(ru->db, sql, -1, &ru->put[i], NULL) == SQLITE_OK ? 0 : -EIO;
+    if (sqlite3_prepare_v2(ru->db, sql, -1, &ru->insert[i], NULL) != SQLITE_OK)
+        return -EIO;
+    snprintf(sql, sizeof(sql),
+             "UPDATE rollup_%u SET windows=?, sent=?, received=?, lost=?, duplicates=?,"
+             " reordered=?, rtt_min_ns=?, rtt_max_ns=?, ipdv_sum_ns=?, ipdv_count=?,"
+             " ttl=?, last_ms=?, last_sent=?, last_lost=?, sketch=?, extra=?"
+             " WHERE pair=? AND bucket_ms=?",
+             l);
+    return sqlite3_prepare_v2(ru->db, sql, -1, &ru->update[i], NULL) == SQLITE_OK ? 0
+                                                                                  : -EIO;
 }
 
 int ctl_rollup_open(sqlite3 *db, struct ctl_rollup **out)
@@ -124,9 +146,11 @@ void ctl_rollup_close(struct ctl_rollup *ru)
     sqlite3_finalize(ru->pair_add);
     for (int i = 0; i < CTL_ROLLUP_LEVELS; i++) {
         sqlite3_finalize(ru->get[i]);
-        sqlite3_finalize(ru->put[i]);
+        sqlite3_finalize(ru->insert[i]);
+        sqlite3_finalize(ru->update[i]);
     }
     ctl_pair_free(&ru->acc);
+    free(ru->known);
     free(ru);
 }
 
@@ -149,12 +173,86 @@ static int key_query(sqlite3_stmt *s, const struct ctl_window_row *r, int64_t *k
     return rc;
 }
 
+static uint64_t pair_hash(const struct ctl_window_row *r)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (const char *c = r->probe_id; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *c = r->target_id; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    h = (h ^ (uint64_t)(r->method + 1)) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+static struct known_pair *known_slot(struct known_pair *v, size_t nslots, uint64_t h,
+                                     const struct ctl_window_row *r)
+{
+    for (size_t i = h & (nslots - 1);; i = (i + 1) & (nslots - 1))
+        if (v[i].hash == 0 || (v[i].hash == h && v[i].method == r->method &&
+                               strcmp(v[i].probe_id, r->probe_id) == 0 &&
+                               strcmp(v[i].target_id, r->target_id) == 0))
+            return &v[i];
+}
+
+/* Room for one more, at most half full. */
+static int known_grow(struct ctl_rollup *ru)
+{
+    size_t n = ru->nknown_slots ? ru->nknown_slots * 2 : 1024;
+    struct known_pair *v;
+
+    if (2 * (ru->nknown + 1) <= ru->nknown_slots)
+        return 0;
+    if ((v = calloc(n, sizeof(*v))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < ru->nknown_slots; i++) {
+        struct known_pair *k = &ru->known[i];
+        struct ctl_window_row r = {
+            .probe_id = k->probe_id, .target_id = k->target_id, .method = k->method};
+
+        if (k->hash != 0)
+            *known_slot(v, n, k->hash, &r) = *k;
+    }
+    free(ru->known);
+    ru->known = v;
+    ru->nknown_slots = n;
+    return 0;
+}
+
 int ctl_rollup_pair_key(struct ctl_rollup *ru, const struct ctl_window_row *r,
                         int64_t *key)
 {
-    int rc = key_query(ru->pair_key, r, key);
+    uint64_t h = pair_hash(r);
+    struct known_pair *k;
+    int rc;
 
-    return rc == -ENOENT ? key_query(ru->pair_add, r, key) : rc;
+    if (ru->nknown_slots > 0 && (k = known_slot(ru->known, ru->nknown_slots, h, r))->hash)
+        return *key = k->key, 0;
+    rc = key_query(ru->pair_key, r, key);
+    if (rc == -ENOENT) {
+        rc = key_query(ru->pair_add, r, key);
+        ru->made_keys |= rc == 0;
+    }
+    if (rc < 0 || known_grow(ru) < 0)
+        return rc;
+    k = known_slot(ru->known, ru->nknown_slots, h, r);
+    *k = (struct known_pair){.hash = h, .key = *key, .method = r->method};
+    snprintf(k->probe_id, sizeof(k->probe_id), "%s", r->probe_id);
+    snprintf(k->target_id, sizeof(k->target_id), "%s", r->target_id);
+    ru->nknown++;
+    return 0;
+}
+
+void ctl_rollup_end(struct ctl_rollup *ru, int committed)
+{
+    /* Keys made by a transaction rolled back were never made. */
+    if (!committed && ru->made_keys) {
+        free(ru->known);
+        ru->known = NULL;
+        ru->nknown = ru->nknown_slots = 0;
+    }
+    ru->made_keys = 0;
 }
 
 void ctl_rollup_row_read(sqlite3_stmt *s, int col, struct ctl_window_row *r)
@@ -178,27 +276,31 @@ void ctl_rollup_row_read(sqlite3_stmt *s, int col, struct ctl_window_row *r)
     r->extra = (const char *)sqlite3_column_text(s, col + 15);
 }
 
-/* Folds the stored row of (pair, bucket) into ru->acc, if there is one. */
+/* Folds the stored row of (pair, bucket) into ru->acc; 1 if there is one. */
 static int fold_stored(struct ctl_rollup *ru, int level, int64_t pair, int64_t bucket)
 {
     sqlite3_stmt *s = ru->get[level];
     struct ctl_window_row r = {.probe_id = "", .target_id = ""};
-    int step;
+    int step, found = 0;
 
     sqlite3_bind_int64(s, 1, pair);
     sqlite3_bind_int64(s, 2, bucket);
     if ((step = sqlite3_step(s)) == SQLITE_ROW) {
         ctl_rollup_row_read(s, 0, &r);
         ctl_pair_add(&ru->acc, &r);
+        found = 1;
         step = sqlite3_step(s);
     }
     sqlite3_reset(s);
-    return step == SQLITE_DONE ? 0 : -EIO;
+    return step == SQLITE_DONE ? found : -EIO;
 }
 
-static int write_row(struct ctl_rollup *ru, int level, int64_t pair, int64_t bucket)
+/* Writes ru->acc as the row of (pair, bucket): an UPDATE of the row there
+ * (its key, and so the time index, unchanged), else an INSERT. */
+static int write_row(struct ctl_rollup *ru, int level, int64_t pair, int64_t bucket,
+                     int exists)
 {
-    sqlite3_stmt *s = ru->put[level];
+    sqlite3_stmt *s = exists ? ru->update[level] : ru->insert[level];
     struct ctl_window_row r;
     uint8_t *sketch;
     char *extra;
@@ -207,8 +309,6 @@ static int write_row(struct ctl_rollup *ru, int level, int64_t pair, int64_t buc
 
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(s, i++, pair);
-    sqlite3_bind_int64(s, i++, bucket);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r.windows);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r.sent);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)r.received);
@@ -228,6 +328,8 @@ static int write_row(struct ctl_rollup *ru, int level, int64_t pair, int64_t buc
         sqlite3_bind_text(s, i++, r.extra, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i++);
+    sqlite3_bind_int64(s, i++, pair);
+    sqlite3_bind_int64(s, i++, bucket);
     rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
     sqlite3_reset(s);
     free(sketch);
@@ -235,67 +337,20 @@ static int write_row(struct ctl_rollup *ru, int level, int64_t pair, int64_t buc
     return rc;
 }
 
-static int64_t bucket_of(const struct ctl_window_row *r, int level)
+int ctl_rollup_write(struct ctl_rollup *ru, int level, int64_t pair, int64_t bucket,
+                     const struct ctl_pair *delta,
+                     const struct ctl_window_row *const *rows, size_t nrows)
 {
-    return ctl_bucket_start(r->window_start_ms, ctl_rollup_levels[level]);
-}
+    static const struct ctl_window_row nameless = {.probe_id = "", .target_id = ""};
+    int exists;
 
-static int same_pair(const struct ctl_window_row *x, const struct ctl_window_row *y)
-{
-    return x->method == y->method && strcmp(x->target_id, y->target_id) == 0 &&
-           strcmp(x->probe_id, y->probe_id) == 0;
-}
-
-/* Orders rows by probe, target, method and window start: a pair's buckets
- * are then runs, at every level. */
-static int row_order(const void *a, const void *b)
-{
-    const struct ctl_window_row *x = *(const struct ctl_window_row *const *)a;
-    const struct ctl_window_row *y = *(const struct ctl_window_row *const *)b;
-    int c = strcmp(x->probe_id, y->probe_id);
-
-    if (c == 0)
-        c = strcmp(x->target_id, y->target_id);
-    if (c != 0)
-        return c;
-    if (x->method != y->method)
-        return x->method < y->method ? -1 : 1;
-    return (x->window_start_ms > y->window_start_ms) -
-           (x->window_start_ms < y->window_start_ms);
-}
-
-/* rows[0..n) are one pair's, by window start: each bucket of level is
- * folded with what is stored of it and written back. */
-static int add_level(struct ctl_rollup *ru, int level, int64_t pair,
-                     const struct ctl_window_row *const *rows, size_t n)
-{
-    int rc = 0;
-
-    for (size_t i = 0, j; rc == 0 && i < n; i = j) {
-        int64_t bucket = bucket_of(rows[i], level);
-
-        ctl_pair_start(&ru->acc, rows[i]);
-        rc = fold_stored(ru, level, pair, bucket);
-        for (j = i; rc == 0 && j < n && bucket_of(rows[j], level) == bucket; j++)
-            ctl_pair_add(&ru->acc, rows[j]);
-        if (rc == 0)
-            rc = write_row(ru, level, pair, bucket);
-    }
-    return rc;
-}
-
-int ctl_rollup_add(struct ctl_rollup *ru, const struct ctl_window_row **rows, size_t n)
-{
-    int64_t pair = 0;
-    int rc = 0;
-
-    qsort(rows, n, sizeof(*rows), row_order);
-    for (size_t i = 0, j; rc == 0 && i < n; i = j) {
-        for (j = i + 1; j < n && same_pair(rows[j], rows[i]); j++)
-            ;
-        rc = ctl_rollup_pair_key(ru, rows[i], &pair);
-        for (int level = 0; rc == 0 && level < CTL_ROLLUP_LEVELS; level++)
-            rc = add_level(ru, level, pair, rows + i, j - i);
-    }
-    return rc;
+    ctl_pair_start(&ru->acc, nrows > 0 ? rows[0] : &nameless);
+    exists = fold_stored(ru, level, pair, bucket);
+    if (exists < 0)
+        return exists;
+    if (delta != NULL)
+        ctl_pair_merge(&ru->acc, delta);
+    for (size_t i = 0; i < nrows; i++)
+        ctl_pair_add(&ru->acc, rows[i]);
+    return write_row(ru, level, pair, bucket, exists);
 }

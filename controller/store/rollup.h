@@ -15,14 +15,20 @@ struct ctl_rollup;
 int ctl_rollup_schema(sqlite3 *db);
 int ctl_rollup_open(sqlite3 *db, struct ctl_rollup **out);
 void ctl_rollup_close(struct ctl_rollup *ru);
+struct ctl_pair;
 /*
- * Folds newly stored windows into every level, inside the caller's
- * transaction; rows is reordered.  0, -EIO or -ENOMEM.
+ * Inside the caller's transaction: the row of (pair, bucket) of level
+ * becomes what it held, plus delta (NULL: none), plus the rows.  0, -EIO
+ * or -ENOMEM.
  */
-int ctl_rollup_add(struct ctl_rollup *ru, const struct ctl_window_row **rows, size_t n);
-/* The pair's key, made when it is new. */
+int ctl_rollup_write(struct ctl_rollup *ru, int level, int64_t pair, int64_t bucket,
+                     const struct ctl_pair *delta,
+                     const struct ctl_window_row *const *rows, size_t nrows);
+/* The pair's key, made when it is new; remembered. */
 int ctl_rollup_pair_key(struct ctl_rollup *ru, const struct ctl_window_row *r,
                         int64_t *key);
+/* The caller's transaction ended: committed, or rolled back. */
+void ctl_rollup_end(struct ctl_rollup *ru, int committed);
 /* Reads the ROLLUP_COLUMNS of s from column col on into r. */
 void ctl_rollup_row_read(sqlite3_stmt *s, int col, struct ctl_window_row *r);
 

@@ -15,9 +15,10 @@
 #include <sqlite3.h>
 
 #include "controller.h"
+#include "deltas.h"
 #include "delivery.h"
 #include "retention.h"
-#include "rollup.h"
+#include "stmt.h"
 
 /* A window stored by the current transaction, for the rollups. */
 struct stored_window {
@@ -30,6 +31,7 @@ struct stored_window {
 struct ctl_store {
     sqlite3 *db;
     struct ctl_rollup *rollup;
+    struct ctl_deltas *deltas;
     struct stored_window *stored;
     const struct ctl_window_row **stored_rows;
     size_t nstored, stored_cap;
@@ -99,9 +101,12 @@ static const struct {
      "INSERT OR IGNORE INTO delivery (probe_id) SELECT DISTINCT probe_id FROM results;"
      "UPDATE delivery SET stored ="
      " (SELECT count(*) FROM results r WHERE r.probe_id = delivery.probe_id)"},
-    /* The highest sequence number retention deleted (retention.c). */
+    /* The highest sequence number retention deleted (retention.c), and the
+     * highest whose windows are all in the rollups (deltas.c). */
     {"SELECT expired_seq FROM delivery LIMIT 0",
      "ALTER TABLE delivery ADD COLUMN expired_seq INTEGER NOT NULL DEFAULT 0"},
+    {"SELECT rolled_seq FROM delivery LIMIT 0",
+     "ALTER TABLE delivery ADD COLUMN rolled_seq INTEGER NOT NULL DEFAULT 0"},
 };
 
 static int add_columns(sqlite3 *db)
@@ -131,21 +136,6 @@ static int fail(struct ctl_store *st, const char *what)
     return -EIO;
 }
 
-/* PRAGMA user_version: 0 before the rollups were built, else 1 (positive:
- * already done; 0: to do; negative: an error). */
-static int store_version(struct ctl_store *st)
-{
-    sqlite3_stmt *s;
-    int v = -EIO;
-
-    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return fail(st, "user_version");
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 static int prepare(struct ctl_store *st)
 {
     static const char ins[] =
@@ -167,7 +157,7 @@ static int prepare(struct ctl_store *st)
     return 0;
 }
 
-static int build_rollups(struct ctl_store *st);
+static int recover_rollups(struct ctl_store *st);
 
 int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen)
 {
@@ -190,10 +180,11 @@ int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t e
         goto done;
     }
     rc = prepare(st);
-    if (rc == 0 && ctl_rollup_open(st->db, &st->rollup) < 0)
+    if (rc == 0 && (ctl_rollup_open(st->db, &st->rollup) < 0 ||
+                    ctl_deltas_new(st->rollup, &st->deltas) < 0))
         rc = fail(st, "prepare the rollups");
     if (rc == 0)
-        rc = build_rollups(st);
+        rc = recover_rollups(st);
 done:
     if (rc < 0) {
         snprintf(err, errlen, "%s", st->err);
@@ -208,10 +199,17 @@ void ctl_store_close(struct ctl_store *st)
 {
     if (st == NULL)
         return;
+    if (st->deltas != NULL && ctl_store_flush(st, 0, 1) < 0)
+        fprintf(stderr,
+                "ixmesh: store: the rollups' last minute was not written (%s);"
+                " it is folded again at the next opening\n",
+                st->err);
     sqlite3_finalize(st->insert_result);
     sqlite3_finalize(st->upsert_probe);
     sqlite3_finalize(st->touch_probe);
+    ctl_deltas_free(st->deltas);
     ctl_rollup_close(st->rollup);
+    ctl_stmt_finalize_all(st->db); /* stmt.c's, after those finalized above */
     free(st->stored);
     free(st->stored_rows);
     sqlite3_close(st->db);
@@ -424,10 +422,16 @@ static void drop_stored(struct ctl_store *st)
     st->nstored = 0;
 }
 
-/* Folds the windows this transaction stored into the rollups. */
-static int roll_up_stored(struct ctl_store *st)
+/*
+ * Hands the windows this transaction stored to the rollups' deltas; those
+ * at or below rolled_seq go into the rollups at once.  When the probe's
+ * deltas were written, its rolled_seq moves in the same transaction.
+ */
+static int roll_up_stored(struct ctl_store *st, const char *probe_id, uint64_t rolled_seq,
+                          int64_t now_ms)
 {
     const struct ctl_window_row **rows = NULL;
+    uint64_t rolled = 0;
     int rc;
 
     if (st->nstored == 0)
@@ -438,13 +442,56 @@ static int roll_up_stored(struct ctl_store *st)
     st->stored_rows = rows;
     for (size_t i = 0; i < st->nstored; i++)
         rows[i] = &st->stored[i].row;
-    rc = ctl_rollup_add(st->rollup, rows, st->nstored);
+    rc = ctl_deltas_stage(st->deltas, probe_id, rows, st->nstored, rolled_seq, now_ms,
+                          &rolled);
+    if (rc == 0 && rolled > 0 &&
+        ctl_delivery_rolled(st->db, probe_id, (int64_t)rolled) < 0)
+        rc = -EIO;
     return rc == -EIO ? fail(st, "store rollups") : rc;
 }
 
-#define BACKFILL_CHUNK 4096 /* windows read back a rollup step */
+/* Ends the open transaction: COMMIT when rc >= 0, else ROLLBACK; the deltas
+ * follow.  rc, or -EIO when the commit failed. */
+static int end_transaction(struct ctl_store *st, int rc, int64_t now_ms)
+{
+    if (rc >= 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = fail(st, "commit");
+    if (rc < 0)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    ctl_deltas_end(st->deltas, rc >= 0, now_ms);
+    drop_stored(st);
+    return rc;
+}
 
-/* A stored window read back, copied for the rollups (build_rollups). */
+int ctl_store_flush(struct ctl_store *st, int64_t now_ms, int all)
+{
+    const char *id;
+    uint64_t rolled;
+    size_t from = 0;
+    int rc = 0, found = 1;
+
+    while (found > 0 && rc == 0) {
+        if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            return fail(st, "begin");
+        found = rc = ctl_deltas_stage_flush(st->deltas, now_ms, all, &from, &id, &rolled);
+        if (found > 0)
+            rc = ctl_delivery_rolled(st->db, id, (int64_t)rolled);
+        if (rc < 0)
+            fail(st, "write the rollups");
+        rc = end_transaction(st, rc, now_ms);
+        from++;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+#define RECOVER_CHUNK 4096 /* windows read back a rollup step */
+
+static int probe_windows(struct ctl_store *st, const char *probe_id, int64_t seq,
+                         ctl_window_row_fn fn, void *arg);
+static int max_stored_seq(struct ctl_store *st, const char *probe_id, int64_t *top);
+static const char *text(sqlite3_stmt *s, int col);
+
+/* A stored window read back for the rollups (recover_rollups). */
 static int keep_row(void *arg, const struct ctl_window_row *r)
 {
     struct ctl_store *st = arg;
@@ -467,40 +514,71 @@ static int keep_row(void *arg, const struct ctl_window_row *r)
     w->row.target_id = w->target_id;
     w->row.sketch = w->sketch;
     w->row.extra = w->extra;
-    if (st->nstored < BACKFILL_CHUNK)
+    if (st->nstored < RECOVER_CHUNK)
         return 0;
-    rc = roll_up_stored(st);
+    /* Every record is at or below "rolled": all go into the rollups now. */
+    rc = roll_up_stored(st, r->probe_id, UINT64_MAX, 0);
+    ctl_deltas_end(st->deltas, 1, 0); /* nothing was kept for memory */
     drop_stored(st);
     return rc;
 }
 
-/*
- * A database from before the rollups gets them built from its records,
- * once (user_version 1 says they are), in one transaction: an interrupted
- * build leaves nothing half done.
- */
-static int build_rollups(struct ctl_store *st)
+/* Folds the probe's records above rolled into the rollups, in one
+ * transaction with its new rolled_seq. */
+static int recover_probe(struct ctl_store *st, const char *probe_id, int64_t rolled)
 {
-    struct ctl_window_range all = {.from_ms = INT64_MIN / 4, .to_ms = INT64_MAX};
+    int64_t top = 0;
     int rc;
 
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return fail(st, "begin");
-    rc = store_version(st);
-    if (rc == 0) {
-        rc = ctl_store_windows(st, &all, keep_row, st);
-        if (rc == 0)
-            rc = roll_up_stored(st);
-        drop_stored(st);
-        if (rc == 0 && sqlite3_exec(st->db, "PRAGMA user_version = 1", NULL, NULL,
-                                    NULL) != SQLITE_OK)
-            rc = fail(st, "mark the rollups built");
+    rc = probe_windows(st, probe_id, rolled, keep_row, st);
+    if (rc == 0)
+        rc = roll_up_stored(st, probe_id, UINT64_MAX, 0);
+    if (rc == 0)
+        rc = max_stored_seq(st, probe_id, &top);
+    if (rc == 0 && ctl_delivery_rolled(st->db, probe_id, top) < 0)
+        rc = fail(st, "rolled_seq");
+    return end_transaction(st, rc, 0);
+}
+
+/*
+ * The records above a probe's rolled_seq are in no rollup: their deltas
+ * were in the memory of a controller that did not stop cleanly, or the
+ * database is from before the rollups.  Folded again at opening.
+ */
+static int recover_rollups(struct ctl_store *st)
+{
+    struct todo {
+        char id[PROTO_ID_MAX + 1];
+        int64_t rolled;
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *s;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT probe_id, rolled_seq FROM delivery d WHERE EXISTS"
+                           " (SELECT 1 FROM results r WHERE r.probe_id = d.probe_id"
+                           " AND r.seq > d.rolled_seq)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return fail(st, "rollups to recover");
+    while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+        struct todo *t = v;
+
+        if (n == cap && (t = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v))) == NULL)
+            rc = -ENOMEM;
+        else {
+            v = t;
+            snprintf(v[n].id, sizeof(v[n].id), "%s", text(s, 0));
+            v[n++].rolled = sqlite3_column_int64(s, 1);
+        }
     }
-    if (sqlite3_exec(st->db, rc >= 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
-            SQLITE_OK &&
-        rc >= 0)
-        rc = fail(st, "commit the rollups");
-    return rc < 0 ? rc : 0;
+    sqlite3_finalize(s);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = recover_probe(st, v[i].id, v[i].rolled);
+    free(v);
+    return rc;
 }
 
 static int insert_one(struct ctl_store *st, const char *probe_id,
@@ -565,10 +643,10 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
     uint32_t stored = 0;
     /* A probe that does not send its health (older than the spool) may
      * number from its clock at each start: no hole can be told there. */
-    uint64_t prev, expired, seq0 = rs->has_health ? rs->health.seq0 : 0;
+    uint64_t prev, expired, rolled, seq0 = rs->has_health ? rs->health.seq0 : 0;
     int rc = 0;
 
-    if (ctl_delivery_max_seq(st->db, probe_id, &prev, &expired) < 0)
+    if (ctl_delivery_max_seq(st->db, probe_id, &prev, &expired, &rolled) < 0)
         return fail(st, "highest sequence number");
     for (uint32_t i = 0; i < rs->nresults && rc >= 0; i++) {
         uint64_t seq = rs->results[i].seq;
@@ -601,7 +679,7 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
             in->acked = seq;
     }
     if (rc >= 0)
-        rc = roll_up_stored(st);
+        rc = roll_up_stored(st, probe_id, rolled, now_ms);
     if (rc >= 0 &&
         ctl_delivery_note(st->db, probe_id, rs, in->duplicates, stored, now_ms) < 0)
         rc = fail(st, "store delivery");
@@ -631,17 +709,7 @@ int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return fail(st, "begin");
     rc = insert_all(st, probe_id, rs, refused, now_ms, in);
-    drop_stored(st);
-    if (rc < 0) {
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = fail(st, "commit");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    return 0;
+    return end_transaction(st, rc, now_ms);
 }
 
 int ctl_store_probe_id(struct ctl_store *st, int64_t key, char *id)
@@ -838,6 +906,48 @@ int ctl_store_windows(struct ctl_store *st, const struct ctl_window_range *range
         sqlite3_bind_int64(s, 3, range->from_ms);
     }
     return each_row(st, s, window_row, &rd);
+}
+
+#define WINDOW_COLUMNS                                                                   \
+    "probe_id, target_id, method, sent, received, lost, rtt_min_ns, rtt_max_ns,"         \
+    " ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl, extra,"               \
+    " window_start_ms, window_s, seq"
+
+/* The probe's windows numbered above seq, in their order. */
+static int probe_windows(struct ctl_store *st, const char *probe_id, int64_t seq,
+                         ctl_window_row_fn fn, void *arg)
+{
+    struct window_reader rd = {fn, arg};
+    sqlite3_stmt *s = NULL;
+
+    sqlite3_prepare_v2(st->db,
+                       "SELECT " WINDOW_COLUMNS " FROM results WHERE probe_id = ?"
+                       " AND seq > ? ORDER BY seq",
+                       -1, &s, NULL);
+    if (s != NULL) {
+        sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, seq);
+    }
+    return each_row(st, s, window_row, &rd);
+}
+
+static int max_stored_seq(struct ctl_store *st, const char *probe_id, int64_t *top)
+{
+    sqlite3_stmt *s;
+    int rc = -EIO;
+
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT coalesce(max(seq), 0) FROM results"
+                           " WHERE probe_id = ?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return fail(st, "highest stored");
+    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *top = sqlite3_column_int64(s, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? fail(st, "highest stored") : 0;
 }
 
 static int rollup_row(sqlite3_stmt *s, void *ctx)

@@ -141,11 +141,20 @@ extern const uint32_t ctl_rollup_levels[CTL_ROLLUP_LEVELS];
 /*
  * The rows of level (an index into ctl_rollup_levels) whose buckets start
  * in [from_ms, to_ms), grouped by (probe, target, method), oldest first;
- * each is a ctl_window_row with windows > 0.  0, fn's nonzero, or -EIO.
+ * each is a ctl_window_row with windows > 0.  Windows stored within about
+ * the last minute may not be in them yet (ctl_store_flush).  0, fn's
+ * nonzero, or -EIO.
  */
 int ctl_store_rollups(struct ctl_store *st, int level,
                       const struct ctl_window_range *range, ctl_window_row_fn fn,
                       void *arg);
+
+/*
+ * The rollups take new windows from memory about once a minute a probe
+ * (store/deltas.c): this writes what is due (all: everything) now, a
+ * probe a transaction.  ctl_store_close() does it for all.  0 or -EIO.
+ */
+int ctl_store_flush(struct ctl_store *st, int64_t now_ms, int all);
 
 /* ---- retention (store/retention.c) ---------------------------------------- */
 

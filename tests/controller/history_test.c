@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -76,8 +77,10 @@ static int64_t rollup_mismatches(struct ctl_store *st, uint32_t level_s)
     return query_int(st, sql);
 }
 
+/* Every level against the raw records, once the deltas are written. */
 static void assert_rollups_match(struct ctl_store *st)
 {
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
     for (int i = 0; i < CTL_ROLLUP_LEVELS; i++)
         ck_assert_msg(rollup_mismatches(st, ctl_rollup_levels[i]) == 0,
                       "the %u-s rollups differ from the raw records",
@@ -167,6 +170,7 @@ START_TEST(rollups_equal_raw_records)
     sent_before = query_int(st, "SELECT sum(sent) FROM rollup_60");
     store_run(st, "a", 1, 400, BASE_MS + 86400000LL, &again, &in); /* sent again */
     ck_assert_uint_eq(in.duplicates, 400);
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
     ck_assert_int_eq(query_int(st, "SELECT sum(sent) FROM rollup_60"), sent_before);
     ck_assert_int_eq(query_int(st, "SELECT sum(sent) FROM rollup_86400"), sent_before);
     ctl_store_close(st);
@@ -188,20 +192,79 @@ START_TEST(old_database_gains_rollups)
 
     store_run(st, "a", 1, 5000, BASE_MS, &seed, &in); /* more than one step */
     store_run(st, "b", 1, 700, BASE_MS - 7200000, &seed, &in);
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
     ck_assert_int_eq(sqlite3_exec(ctl_store_db(st),
                                   "DROP TABLE rollup_60; DROP TABLE rollup_3600;"
                                   " DROP TABLE rollup_86400; DROP TABLE pairs;"
-                                  " PRAGMA user_version = 0",
+                                  " UPDATE delivery SET rolled_seq = 0",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     ctl_store_close(st);
     st = open_path(path);
     ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_60"), 5700);
     assert_rollups_match(st);
-    ck_assert_int_eq(query_int(st, "PRAGMA user_version"), 1);
+    ck_assert_int_eq(query_int(st, "SELECT min(rolled_seq) FROM delivery"), 700);
     ctl_store_close(st);
     st = open_path(path); /* and only once */
     ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_86400"), 5700);
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
+/*
+ * A controller that dies with windows only in its memory's deltas: the
+ * next opening folds them again from the raw records, once.
+ */
+START_TEST(crash_loses_no_rollup)
+{
+    char path[] = "/tmp/ixmesh-history-XXXXXX";
+    struct ctl_store *st = open_new(path);
+    struct ctl_ingest in;
+    uint32_t seed = 13;
+    pid_t pid;
+    int status;
+
+    store_run(st, "a", 1, 300, BASE_MS, &seed, &in);
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
+    ctl_store_close(st);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) { /* stores more, then dies without closing */
+        st = open_path(path);
+        store_run(st, "a", 301, 500, BASE_MS + 3000000, &seed, &in);
+        store_run(st, "b", 1, 200, BASE_MS, &seed, &in);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    st = open_path(path);
+    ck_assert_int_eq(query_int(st, "SELECT count(*) FROM results"), 1000);
+    assert_rollups_match(st);
+    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_86400"), 1000);
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
+/* A hole filled after its probe's deltas were written goes into the
+ * rollups at once. */
+START_TEST(late_hole_goes_in_at_once)
+{
+    char path[] = "/tmp/ixmesh-history-XXXXXX";
+    struct ctl_store *st = open_new(path);
+    struct ctl_ingest in;
+    uint32_t seed = 17, hole;
+
+    store_run(st, "a", 1, 50, BASE_MS, &seed, &in);
+    hole = seed;
+    store_run(st, "a", 60, 41, BASE_MS + 600000, &seed, &in);
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
+    ck_assert_int_eq(query_int(st, "SELECT rolled_seq FROM delivery"), 100);
+    store_run(st, "a", 51, 9, BASE_MS + 500000, &hole, &in);
+    ck_assert_uint_eq(in.duplicates, 0);
+    for (int i = 0; i < CTL_ROLLUP_LEVELS; i++) /* no flush in between */
+        ck_assert_int_eq(rollup_mismatches(st, ctl_rollup_levels[i]), 0);
     ctl_store_close(st);
     unlink(path);
 }
@@ -216,6 +279,8 @@ START_TEST(mismatch_is_seen)
     uint32_t seed = 3;
 
     store_run(st, "a", 1, 50, BASE_MS, &seed, &in);
+    ck_assert_int_gt(rollup_mismatches(st, 60), 0); /* still in memory */
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
     ck_assert_int_eq(rollup_mismatches(st, 60), 0);
     ck_assert_int_eq(sqlite3_exec(ctl_store_db(st),
                                   "UPDATE rollup_60 SET sent = sent + 1 WHERE bucket_ms ="
@@ -247,6 +312,7 @@ static void expire_all(struct ctl_store *st, const struct ctl_retention *rt, int
     uint64_t n;
 
     memset(sum, 0, sizeof(*sum));
+    ck_assert_int_eq(ctl_store_flush(st, now, 1), 0); /* retention spares the rest */
     do {
         ck_assert_int_eq(ctl_store_expire(st, rt, now, 300, &e), 0);
         n = e.raw;
@@ -277,6 +343,7 @@ START_TEST(retention_deletes_past_each_horizon)
     uint32_t seed = 5, again = 5;
 
     store_spaced(st, "a", 1, 2600, BASE_MS, 100000, &seed, &in); /* 3 days */
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
     raw_before = query_int(st, "SELECT count(*) FROM results");
     want_raw = count_ended(st, "results", "window_start_ms + window_s * 1000",
                            now - rt.raw_s * 1000);
@@ -371,6 +438,8 @@ Suite *history_suite(void)
     tcase_add_test(tc, rollups_equal_raw_records);
     tcase_add_test(tc, mismatch_is_seen);
     tcase_add_test(tc, old_database_gains_rollups);
+    tcase_add_test(tc, crash_loses_no_rollup);
+    tcase_add_test(tc, late_hole_goes_in_at_once);
     tcase_add_test(tc, retention_deletes_past_each_horizon);
     tcase_add_test(tc, file_stops_growing);
     suite_add_tcase(s, tc);
