@@ -40,7 +40,7 @@
  *   [store]                         ; how long each level is kept: N with s, m,
  *   raw = 6h                        ;   h, d, w or y (365 d), or "forever"
  *   minute = 2d                     ; 1-minute rollups
- *   hour = 60d                      ; 1-hour rollups
+ *   hour = 30d                      ; 1-hour rollups
  *   day = 3y                        ; 1-day rollups
  *
  *   [content ID]                    ; a content node every probe measures

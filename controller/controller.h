@@ -135,7 +135,7 @@ struct ctl_config {
 /* [store]'s defaults: see README's "How long history is kept". */
 #define CTL_KEEP_RAW_S    (6 * 3600)
 #define CTL_KEEP_MINUTE_S (2 * 86400)
-#define CTL_KEEP_HOUR_S   (60 * 86400)
+#define CTL_KEEP_HOUR_S   (30 * 86400)
 #define CTL_KEEP_DAY_S    (3 * 365 * 86400LL)
 
 /*

@@ -6,7 +6,8 @@
  * long; once nothing is older than its horizon, a step a minute.
  *
  * What went and how large the file is are logged at start and then at most
- * once an hour: deleting is steady work, not news.
+ * once an hour: deleting is steady work, not news.  Each step first writes
+ * the rollups' deltas of probes that went quiet (store/deltas.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,6 +44,10 @@ static void on_retention_cb(uv_timer_t *h)
     struct ctl_expired e;
     uint64_t n;
 
+    /* The rollups' deltas of probes that stopped sending: theirs are not
+     * written by their own batches (store/deltas.c). */
+    if (ctl_store_flush(c->store, ctl_now_ms(), 0) < 0)
+        log_warn("store: writing the rollups: %s", ctl_store_error(c->store));
     if (ctl_store_expire(c->store, &c->cfg.retention, ctl_now_ms(), RETENTION_BATCH, &e) <
         0) {
         log_warn("store: retention: %s; trying again in a minute",

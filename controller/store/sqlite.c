@@ -19,6 +19,7 @@
 #include "delivery.h"
 #include "retention.h"
 #include "stmt.h"
+#include "store_int.h"
 
 /* A window stored by the current transaction, for the rollups. */
 struct stored_window {
@@ -130,7 +131,7 @@ static int add_columns(sqlite3 *db)
     return rc;
 }
 
-static int fail(struct ctl_store *st, const char *what)
+int ctl_store_fail(struct ctl_store *st, const char *what)
 {
     snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
     return -EIO;
@@ -153,7 +154,7 @@ static int prepare(struct ctl_store *st)
     if (sqlite3_prepare_v2(st->db, ins, -1, &st->insert_result, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, ups, -1, &st->upsert_probe, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, touch, -1, &st->touch_probe, NULL) != SQLITE_OK)
-        return fail(st, "prepare");
+        return ctl_store_fail(st, "prepare");
     return 0;
 }
 
@@ -169,20 +170,20 @@ int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t e
         return -ENOMEM;
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                         NULL) != SQLITE_OK) {
-        fail(st, path);
+        ctl_store_fail(st, path);
         goto done;
     }
     sqlite3_busy_timeout(st->db, 5000);
     if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
         ctl_delivery_schema(st->db) < 0 || ctl_rollup_schema(st->db) < 0 ||
         add_columns(st->db) != SQLITE_OK) {
-        fail(st, path);
+        ctl_store_fail(st, path);
         goto done;
     }
     rc = prepare(st);
     if (rc == 0 && (ctl_rollup_open(st->db, &st->rollup) < 0 ||
                     ctl_deltas_new(st->rollup, &st->deltas) < 0))
-        rc = fail(st, "prepare the rollups");
+        rc = ctl_store_fail(st, "prepare the rollups");
     if (rc == 0)
         rc = recover_rollups(st);
 done:
@@ -266,7 +267,7 @@ int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
         rc = 0;
     }
     if (sqlite3_step(s) != SQLITE_DONE || rc < 0)
-        rc = fail(st, "store probe");
+        rc = ctl_store_fail(st, "store probe");
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     free(addrs);
@@ -281,7 +282,7 @@ int ctl_store_probe_touch(struct ctl_store *st, const char *id, int64_t now_ms)
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, now_ms);
     if (sqlite3_step(s) != SQLITE_DONE)
-        rc = fail(st, "touch probe");
+        rc = ctl_store_fail(st, "touch probe");
     sqlite3_reset(s);
     return rc;
 }
@@ -447,7 +448,7 @@ static int roll_up_stored(struct ctl_store *st, const char *probe_id, uint64_t r
     if (rc == 0 && rolled > 0 &&
         ctl_delivery_rolled(st->db, probe_id, (int64_t)rolled) < 0)
         rc = -EIO;
-    return rc == -EIO ? fail(st, "store rollups") : rc;
+    return rc == -EIO ? ctl_store_fail(st, "store rollups") : rc;
 }
 
 /* Ends the open transaction: COMMIT when rc >= 0, else ROLLBACK; the deltas
@@ -455,7 +456,7 @@ static int roll_up_stored(struct ctl_store *st, const char *probe_id, uint64_t r
 static int end_transaction(struct ctl_store *st, int rc, int64_t now_ms)
 {
     if (rc >= 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = fail(st, "commit");
+        rc = ctl_store_fail(st, "commit");
     if (rc < 0)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     ctl_deltas_end(st->deltas, rc >= 0, now_ms);
@@ -472,12 +473,12 @@ int ctl_store_flush(struct ctl_store *st, int64_t now_ms, int all)
 
     while (found > 0 && rc == 0) {
         if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-            return fail(st, "begin");
+            return ctl_store_fail(st, "begin");
         found = rc = ctl_deltas_stage_flush(st->deltas, now_ms, all, &from, &id, &rolled);
         if (found > 0)
             rc = ctl_delivery_rolled(st->db, id, (int64_t)rolled);
         if (rc < 0)
-            fail(st, "write the rollups");
+            ctl_store_fail(st, "write the rollups");
         rc = end_transaction(st, rc, now_ms);
         from++;
     }
@@ -485,11 +486,6 @@ int ctl_store_flush(struct ctl_store *st, int64_t now_ms, int all)
 }
 
 #define RECOVER_CHUNK 4096 /* windows read back a rollup step */
-
-static int probe_windows(struct ctl_store *st, const char *probe_id, int64_t seq,
-                         ctl_window_row_fn fn, void *arg);
-static int max_stored_seq(struct ctl_store *st, const char *probe_id, int64_t *top);
-static const char *text(sqlite3_stmt *s, int col);
 
 /* A stored window read back for the rollups (recover_rollups). */
 static int keep_row(void *arg, const struct ctl_window_row *r)
@@ -531,14 +527,14 @@ static int recover_probe(struct ctl_store *st, const char *probe_id, int64_t rol
     int rc;
 
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(st, "begin");
-    rc = probe_windows(st, probe_id, rolled, keep_row, st);
+        return ctl_store_fail(st, "begin");
+    rc = ctl_store_probe_windows(st, probe_id, rolled, keep_row, st);
     if (rc == 0)
         rc = roll_up_stored(st, probe_id, UINT64_MAX, 0);
     if (rc == 0)
-        rc = max_stored_seq(st, probe_id, &top);
+        rc = ctl_store_max_seq(st, probe_id, &top);
     if (rc == 0 && ctl_delivery_rolled(st->db, probe_id, top) < 0)
-        rc = fail(st, "rolled_seq");
+        rc = ctl_store_fail(st, "rolled_seq");
     return end_transaction(st, rc, 0);
 }
 
@@ -562,7 +558,7 @@ static int recover_rollups(struct ctl_store *st)
                            " (SELECT 1 FROM results r WHERE r.probe_id = d.probe_id"
                            " AND r.seq > d.rolled_seq)",
                            -1, &s, NULL) != SQLITE_OK)
-        return fail(st, "rollups to recover");
+        return ctl_store_fail(st, "rollups to recover");
     while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
         struct todo *t = v;
 
@@ -570,7 +566,7 @@ static int recover_rollups(struct ctl_store *st)
             rc = -ENOMEM;
         else {
             v = t;
-            snprintf(v[n].id, sizeof(v[n].id), "%s", text(s, 0));
+            snprintf(v[n].id, sizeof(v[n].id), "%s", sqlite3_column_text(s, 0));
             v[n++].rolled = sqlite3_column_int64(s, 1);
         }
     }
@@ -622,7 +618,7 @@ static int insert_one(struct ctl_store *st, const char *probe_id,
         sqlite3_bind_text(s, i++, extra, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i++);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : fail(st, "store result");
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : ctl_store_fail(st, "store result");
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         rc = 1; /* there already: the key de-duplicates */
     sqlite3_reset(s);
@@ -647,7 +643,7 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
     int rc = 0;
 
     if (ctl_delivery_max_seq(st->db, probe_id, &prev, &expired, &rolled) < 0)
-        return fail(st, "highest sequence number");
+        return ctl_store_fail(st, "highest sequence number");
     for (uint32_t i = 0; i < rs->nresults && rc >= 0; i++) {
         uint64_t seq = rs->results[i].seq;
 
@@ -672,7 +668,7 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
         else if (rc == 0 && seq > prev && rs->has_health &&
                  ctl_delivery_gap(st->db, probe_id, prev, seq, seq0, now_ms,
                                   &in->missing) < 0)
-            rc = fail(st, "store gap");
+            rc = ctl_store_fail(st, "store gap");
         if (rc >= 0 && seq > prev)
             prev = seq;
         if (seq > in->acked)
@@ -682,10 +678,10 @@ static int insert_all(struct ctl_store *st, const char *probe_id,
         rc = roll_up_stored(st, probe_id, rolled, now_ms);
     if (rc >= 0 &&
         ctl_delivery_note(st->db, probe_id, rs, in->duplicates, stored, now_ms) < 0)
-        rc = fail(st, "store delivery");
+        rc = ctl_store_fail(st, "store delivery");
     if (rc >= 0 && in->refused > 0 &&
         ctl_delivery_refused(st->db, probe_id, in->refused, refused_seq) < 0)
-        rc = fail(st, "store refusals");
+        rc = ctl_store_fail(st, "store refusals");
     /* In the same commit: one fsync a batch, not two. */
     if (rc >= 0 && ctl_store_probe_touch(st, probe_id, now_ms) < 0)
         rc = -EIO;
@@ -707,7 +703,7 @@ int ctl_store_results_checked(struct ctl_store *st, const char *probe_id,
 
     memset(in, 0, sizeof(*in));
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(st, "begin");
+        return ctl_store_fail(st, "begin");
     rc = insert_all(st, probe_id, rs, refused, now_ms, in);
     return end_transaction(st, rc, now_ms);
 }
@@ -719,7 +715,7 @@ int ctl_store_probe_id(struct ctl_store *st, int64_t key, char *id)
 
     if (sqlite3_prepare_v2(st->db, "SELECT id FROM probes WHERE key=?", -1, &s, NULL) !=
         SQLITE_OK)
-        return fail(st, "probe by key");
+        return ctl_store_fail(st, "probe by key");
     sqlite3_bind_int64(s, 1, key);
     if (sqlite3_step(s) == SQLITE_ROW) {
         snprintf(id, PROTO_ID_MAX + 1, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -769,14 +765,14 @@ int ctl_store_recent_probes(struct ctl_store *st, int64_t since_ms,
             "SELECT key, id, name, addresses, stamp_port, lat, lon, sw_version,"
             " caps FROM probes WHERE last_seen_ms >= ? ORDER BY id",
             -1, &s, NULL) != SQLITE_OK)
-        return fail(st, "recent probes");
+        return ctl_store_fail(st, "recent probes");
     sqlite3_bind_int64(s, 1, since_ms);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         row_to_hello(s, &h);
         fn(arg, &h, sqlite3_column_int64(s, 0));
     }
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : fail(st, "recent probes");
+    return rc == SQLITE_DONE ? 0 : ctl_store_fail(st, "recent probes");
 }
 
 int ctl_store_delivery(struct ctl_store *st, const char *probe_id,
@@ -785,220 +781,19 @@ int ctl_store_delivery(struct ctl_store *st, const char *probe_id,
     int rc = ctl_delivery_read(st->db, probe_id, r);
 
     if (rc == -EIO)
-        fail(st, "read delivery");
+        ctl_store_fail(st, "read delivery");
     return rc;
-}
-
-/* Steps s to its end, handing each row to row(); 0, row's nonzero, or -EIO. */
-static int each_row(struct ctl_store *st, sqlite3_stmt *s,
-                    int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
-{
-    int rc = SQLITE_DONE, stop = 0;
-
-    if (s == NULL)
-        return fail(st, "prepare a read");
-    while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        stop = row(s, ctx);
-    if (stop == 0 && rc != SQLITE_DONE)
-        stop = fail(st, "read");
-    sqlite3_finalize(s);
-    return stop;
-}
-
-static const char *text(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-
-    return t != NULL ? (const char *)t : "";
-}
-
-struct probe_reader {
-    ctl_probe_row_fn fn;
-    void *arg;
-};
-
-static int probe_row(sqlite3_stmt *s, void *ctx)
-{
-    const struct probe_reader *rd = ctx;
-    struct ctl_probe_row r = {
-        .id = text(s, 0),
-        .name = text(s, 1),
-        .addresses = text(s, 2),
-        .has_location = sqlite3_column_type(s, 3) != SQLITE_NULL,
-        .lat = sqlite3_column_double(s, 3),
-        .lon = sqlite3_column_double(s, 4),
-        .last_seen_ms = sqlite3_column_int64(s, 5),
-    };
-
-    return rd->fn(rd->arg, &r);
-}
-
-int ctl_store_probes(struct ctl_store *st, ctl_probe_row_fn fn, void *arg)
-{
-    struct probe_reader rd = {fn, arg};
-    sqlite3_stmt *s = NULL;
-
-    sqlite3_prepare_v2(st->db,
-                       "SELECT id, name, addresses, lat, lon, last_seen_ms FROM probes"
-                       " ORDER BY id",
-                       -1, &s, NULL);
-    return each_row(st, s, probe_row, &rd);
-}
-
-static uint64_t u64(sqlite3_stmt *s, int col)
-{
-    return (uint64_t)sqlite3_column_int64(s, col);
-}
-
-struct window_reader {
-    ctl_window_row_fn fn;
-    void *arg;
-};
-
-static int window_row(sqlite3_stmt *s, void *ctx)
-{
-    const struct window_reader *rd = ctx;
-    struct ctl_window_row r = {
-        .probe_id = text(s, 0),
-        .target_id = text(s, 1),
-        .method = sqlite3_column_int(s, 2),
-        .sent = u64(s, 3),
-        .received = u64(s, 4),
-        .lost = u64(s, 5),
-        .rtt_min_ns = u64(s, 6),
-        .rtt_max_ns = u64(s, 7),
-        .ipdv_sum_ns = u64(s, 8),
-        .ipdv_count = u64(s, 9),
-        .sketch = sqlite3_column_blob(s, 10),
-        .sketch_len = (size_t)sqlite3_column_bytes(s, 10),
-        .duplicates = u64(s, 11),
-        .reordered = u64(s, 12),
-        .ttl = sqlite3_column_int(s, 13),
-        .extra = (const char *)sqlite3_column_text(s, 14),
-        .window_start_ms = sqlite3_column_int64(s, 15),
-        .window_s = (uint32_t)sqlite3_column_int64(s, 16),
-        .seq = u64(s, 17),
-    };
-
-    return rd->fn(rd->arg, &r);
-}
-
-int ctl_store_windows(struct ctl_store *st, const struct ctl_window_range *range,
-                      ctl_window_row_fn fn, void *arg)
-{
-    struct window_reader rd = {fn, arg};
-    sqlite3_stmt *s = NULL;
-
-    /* The look-back of the longest window bounds the index scan. */
-    sqlite3_prepare_v2(
-        st->db,
-        "SELECT probe_id, target_id, method, sent, received, lost, rtt_min_ns,"
-        " rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl,"
-        " extra, window_start_ms, window_s, seq FROM results"
-        " WHERE window_start_ms >= ? AND window_start_ms < ?"
-        " AND window_start_ms + window_s * 1000 > ?"
-        " ORDER BY probe_id, target_id, method, window_start_ms, seq",
-        -1, &s, NULL);
-    if (s != NULL) {
-        sqlite3_bind_int64(s, 1,
-                           range->from_ms - (int64_t)CTL_RECORD_WINDOW_MAX_S * 1000);
-        sqlite3_bind_int64(s, 2, range->to_ms);
-        sqlite3_bind_int64(s, 3, range->from_ms);
-    }
-    return each_row(st, s, window_row, &rd);
-}
-
-#define WINDOW_COLUMNS                                                                   \
-    "probe_id, target_id, method, sent, received, lost, rtt_min_ns, rtt_max_ns,"         \
-    " ipdv_sum_ns, ipdv_count, sketch, duplicates, reordered, ttl, extra,"               \
-    " window_start_ms, window_s, seq"
-
-/* The probe's windows numbered above seq, in their order. */
-static int probe_windows(struct ctl_store *st, const char *probe_id, int64_t seq,
-                         ctl_window_row_fn fn, void *arg)
-{
-    struct window_reader rd = {fn, arg};
-    sqlite3_stmt *s = NULL;
-
-    sqlite3_prepare_v2(st->db,
-                       "SELECT " WINDOW_COLUMNS " FROM results WHERE probe_id = ?"
-                       " AND seq > ? ORDER BY seq",
-                       -1, &s, NULL);
-    if (s != NULL) {
-        sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, seq);
-    }
-    return each_row(st, s, window_row, &rd);
-}
-
-static int max_stored_seq(struct ctl_store *st, const char *probe_id, int64_t *top)
-{
-    sqlite3_stmt *s;
-    int rc = -EIO;
-
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT coalesce(max(seq), 0) FROM results"
-                           " WHERE probe_id = ?",
-                           -1, &s, NULL) != SQLITE_OK)
-        return fail(st, "highest stored");
-    sqlite3_bind_text(s, 1, probe_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        *top = sqlite3_column_int64(s, 0);
-        rc = 0;
-    }
-    sqlite3_finalize(s);
-    return rc < 0 ? fail(st, "highest stored") : 0;
-}
-
-static int rollup_row(sqlite3_stmt *s, void *ctx)
-{
-    const struct window_reader *rd = ctx;
-    struct ctl_window_row r = {
-        .probe_id = text(s, 0),
-        .target_id = text(s, 1),
-        .method = sqlite3_column_int(s, 2),
-        .window_start_ms = sqlite3_column_int64(s, 3),
-        .window_s = (uint32_t)sqlite3_column_int64(s, 4),
-    };
-
-    ctl_rollup_row_read(s, 5, &r);
-    return rd->fn(rd->arg, &r);
-}
-
-int ctl_store_rollups(struct ctl_store *st, int level,
-                      const struct ctl_window_range *range, ctl_window_row_fn fn,
-                      void *arg)
-{
-    struct window_reader rd = {fn, arg};
-    sqlite3_stmt *s = NULL;
-    char sql[512];
-
-    if (level < 0 || level >= CTL_ROLLUP_LEVELS)
-        return -EINVAL;
-    snprintf(sql, sizeof(sql),
-             "SELECT p.probe_id, p.target_id, p.method, r.bucket_ms, %u, r.windows,"
-             " r.sent, r.received, r.lost, r.duplicates, r.reordered, r.rtt_min_ns,"
-             " r.rtt_max_ns, r.ipdv_sum_ns, r.ipdv_count, r.ttl, r.last_ms, r.last_sent,"
-             " r.last_lost, r.sketch, r.extra FROM rollup_%u r JOIN pairs p"
-             " ON p.key = r.pair WHERE r.bucket_ms >= ? AND r.bucket_ms < ?"
-             " ORDER BY p.probe_id, p.target_id, p.method, r.bucket_ms",
-             ctl_rollup_levels[level], ctl_rollup_levels[level]);
-    sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    if (s != NULL) {
-        sqlite3_bind_int64(s, 1, range->from_ms);
-        sqlite3_bind_int64(s, 2, range->to_ms);
-    }
-    return each_row(st, s, rollup_row, &rd);
 }
 
 int ctl_store_expire(struct ctl_store *st, const struct ctl_retention *rt, int64_t now_ms,
                      uint32_t batch, struct ctl_expired *out)
 {
-    return ctl_retention_step(st->db, rt, now_ms, batch, out) < 0 ? fail(st, "retention")
-                                                                  : 0;
+    return ctl_retention_step(st->db, rt, now_ms, batch, out) < 0
+               ? ctl_store_fail(st, "retention")
+               : 0;
 }
 
 int ctl_store_size(struct ctl_store *st, struct ctl_store_size *sz)
 {
-    return ctl_retention_size(st->db, sz) < 0 ? fail(st, "database size") : 0;
+    return ctl_retention_size(st->db, sz) < 0 ? ctl_store_fail(st, "database size") : 0;
 }
