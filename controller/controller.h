@@ -28,6 +28,7 @@
 
 #include "privs.h"
 #include "proto.h"
+#include "analysis.h"
 #include "store.h"
 
 #define CTL_CHANNEL_PORT 7862
@@ -303,6 +304,33 @@ json_t *ctl_map_probes(struct ctl_store *st, ctl_connected_fn connected, void *a
  * content nodes of cfg (may be NULL) are listed among its nodes. */
 json_t *ctl_map_matrix(struct ctl_store *st, const struct ctl_config *cfg, int64_t now_ms,
                        uint32_t window_s, ctl_connected_fn connected, void *arg);
+/* A history request (/api/v1/map?from&to, a pair's series or windows), as
+ * the HTTP layer parsed it; what it reads is fixed when it is made. */
+enum ctl_query_kind { CTL_Q_RANGE, CTL_Q_SERIES, CTL_Q_WINDOWS };
+struct ctl_query {
+    enum ctl_query_kind kind;
+    int64_t now_ms, from_ms, to_ms, step_ms;
+    int matrix; /* format=matrix */
+    int method;
+    char src[PROTO_ID_MAX + 1], dst[PROTO_ID_MAX + 1];
+    struct ctl_horizons horizons;
+    /* Looked at every few thousand rows: nonzero abandons the request. */
+    int (*cancelled)(void *arg);
+    void *cancel_arg;
+};
+/* What each level holds at now_ms under retention (analysis.h). */
+void ctl_query_horizons(const struct ctl_retention *rt, int64_t now_ms,
+                        struct ctl_horizons *h);
+/*
+ * /api/v1/map over [from, to) from the coarsest levels that cover it; *err
+ * is 0, or -ECANCELED, -EIO, -ENOMEM (NULL then).
+ */
+json_t *ctl_map_range(struct ctl_store *st, const struct ctl_config *cfg,
+                      const struct ctl_query *q, ctl_connected_fn connected, void *arg,
+                      int *err);
+/* A pair's series or raw windows (history.c); as ctl_map_range. */
+json_t *ctl_pair_history(struct ctl_store *st, const struct ctl_query *q, int *err);
+#define CTL_WINDOWS_MAX 20000 /* raw windows in one answer */
 /* The map's ?window=SECONDS: a whole number in [1, CTL_WINDOW_MAX_S]; -EINVAL
  * for anything else (signs, spaces, trailing text, overflow). */
 #define CTL_WINDOW_MAX_S (30 * 86400)
@@ -392,6 +420,18 @@ extern const size_t ctl_web_index_html_len;
 
 /* ---- main.c -------------------------------------------------------------- */
 
+/* query_io.c: the map and history queries run off the loop. */
+struct ctl_job;
+struct ctl_queries {
+    uv_mutex_t lock;          /* the reader, used by one worker at a time */
+    struct ctl_store *reader; /* read-only, opened by the first query */
+    struct ctl_job *jobs;     /* running or answered, newest first */
+    size_t njobs;
+    unsigned running;
+};
+/* http_io.c: lets MHD run now (a suspended connection was resumed). */
+void ctl_http_kick(struct ctl *c);
+
 /* retention_io.c: the store's retention, run from the loop. */
 struct ctl_retention_state {
     uv_timer_t timer;
@@ -430,6 +470,7 @@ struct ctl {
     struct ctl_gate gate;
     struct ctl_http_guard http_guard;
     struct ctl_retention_state retention;
+    struct ctl_queries queries;
     int stopping;
 };
 

@@ -35,11 +35,11 @@
 
 #include "controller.h"
 #include "log.h"
+#include "query_io.h"
 
-#define WINDOW_DEFAULT_S 60
-#define IDLE_TICK_MS     1000        /* how often MHD is run when it names no timeout */
-#define CONN_MEMORY      (16 * 1024) /* MHD's pool per connection: a GET's head */
-#define HARD_LIMIT       2           /* MHD refuses at this times http_max_connections */
+#define IDLE_TICK_MS 1000        /* how often MHD is run when it names no timeout */
+#define CONN_MEMORY  (16 * 1024) /* MHD's pool per connection: a GET's head */
+#define HARD_LIMIT   2           /* MHD refuses at this times http_max_connections */
 
 /* One open connection, from MHD's STARTED notice to its CLOSED one. */
 struct ctl_http_conn {
@@ -118,26 +118,30 @@ static enum MHD_Result refuse_body(struct MHD_Connection *conn)
     return ret;
 }
 
-/* ?window=SECONDS; absent means 60. */
-static int parse_window(struct MHD_Connection *conn, uint32_t *window_s)
+static const char *arg_of(void *conn, const char *name)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "window");
-
-    *window_s = WINDOW_DEFAULT_S;
-    return v == NULL ? 0 : ctl_parse_window(v, window_s);
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static enum MHD_Result serve_map(struct ctl *c, struct MHD_Connection *conn)
+/* The map and the history API: parsed here, run off the loop (query_io.c). */
+static enum MHD_Result serve_query(struct ctl *c, struct MHD_Connection *conn,
+                                   const char *url, void **state, int *mine)
 {
-    uint32_t window_s;
+    struct ctl_query_req r;
+    char why[256];
+    int rc;
 
-    if (parse_window(conn, &window_s) < 0)
-        return respond_error(
-            conn, MHD_HTTP_BAD_REQUEST,
-            "window must be a whole number of seconds from 1 to 2592000");
-    return respond_json(conn, MHD_HTTP_OK,
-                        ctl_map_matrix(c->store, &c->cfg, ctl_now_ms(), window_s,
-                                       ctl_channel_connected, c));
+    *mine = 1;
+    if (*state != NULL) /* resumed: its answer is ready */
+        return ctl_query_serve(c, conn, NULL, state);
+    rc = ctl_api_parse(url, arg_of, conn, &c->cfg, ctl_now_ms(), &r, why, sizeof(why));
+    if (rc == 0) {
+        *mine = 0;
+        return MHD_NO;
+    }
+    if (rc < 0)
+        return respond_error(conn, MHD_HTTP_BAD_REQUEST, why);
+    return ctl_query_serve(c, conn, &r, state);
 }
 
 /* The probes from the store, with what the channel refused of each. */
@@ -158,8 +162,12 @@ static enum MHD_Result on_request_cb(void *cls, struct MHD_Connection *conn,
     struct ctl *c = cls;
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    enum MHD_Result ret;
+    int mine;
 
-    (void)version, (void)upload, (void)state;
+    (void)version, (void)upload;
+    if (*state != NULL) /* a query resumed */
+        return serve_query(c, conn, url, state, &mine);
     /* The head is in: from now on MHD's timeout applies. */
     if (info != NULL && info->socket_context != NULL)
         ((struct ctl_http_conn *)info->socket_context)->head_due_ms = 0;
@@ -174,8 +182,9 @@ static enum MHD_Result on_request_cb(void *cls, struct MHD_Connection *conn,
                        MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/api/v1/probes") == 0)
         return respond_json(conn, MHD_HTTP_OK, probes_doc(c));
-    if (strcmp(url, "/api/v1/map") == 0)
-        return serve_map(c, conn);
+    ret = serve_query(c, conn, url, state, &mine);
+    if (mine)
+        return ret;
     return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such resource");
 }
 
@@ -263,7 +272,8 @@ static void on_http_done_cb(void *cls, struct MHD_Connection *conn, void **state
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-    (void)state, (void)toe;
+    (void)toe;
+    ctl_query_done(cls, state);
     if (info != NULL && info->socket_context != NULL)
         ((struct ctl_http_conn *)info->socket_context)->head_due_ms = head_deadline(cls);
 }
@@ -352,7 +362,8 @@ int ctl_http_start(struct ctl *c)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&c->cfg.http_addr;
     const struct ctl_limits *lim = &c->cfg.limits;
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    unsigned flags =
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     const union MHD_DaemonInfo *info;
     char a[PROTO_ADDRSTR_MAX];
 
@@ -393,10 +404,18 @@ static void on_http_closed_cb(uv_handle_t *h)
     c->http = NULL;
 }
 
+void ctl_http_kick(struct ctl *c)
+{
+    if (c->http != NULL && !c->stopping)
+        run_mhd(c);
+}
+
 void ctl_http_stop(struct ctl *c)
 {
     if (c->http == NULL)
         return;
+    ctl_query_stop(c);
+    MHD_run(c->http); /* the resumed ones are closed */
     uv_close((uv_handle_t *)&c->http_timer, NULL);
     uv_close((uv_handle_t *)&c->http_poll, on_http_closed_cb);
 }

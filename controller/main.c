@@ -13,6 +13,7 @@
 
 #include "controller.h"
 #include "log.h"
+#include "query_io.h"
 
 static void usage(FILE *f)
 {
@@ -147,7 +148,7 @@ static int setup(struct ctl *c, const struct privs_user *u)
         log_error("database: %s", err);
         return -1;
     }
-    if (ctl_channel_start(c) < 0 || ctl_http_start(c) < 0)
+    if (ctl_query_init(c) < 0 || ctl_channel_start(c) < 0 || ctl_http_start(c) < 0)
         return -1;
     ctl_retention_start(c);
     return 0;
@@ -238,6 +239,7 @@ int main(int argc, char **argv)
         log_info("controller started, database %s", c.cfg.database);
     }
     uv_run(c.loop, UV_RUN_DEFAULT);
+    ctl_query_close(&c);
     ctl_store_close(c.store);
     ctl_roster_free(&c.roster);
     ctl_config_free(&c.cfg);

@@ -194,3 +194,107 @@ json_t *ctl_map_matrix(struct ctl_store *st, const struct ctl_config *cfg, int64
                      "window_s", (json_int_t)window_s, "nodes", nodes_json, "pairs",
                      pairs);
 }
+
+/* ---- any range, from the rollups (issue 14) -------------------------------- */
+
+struct range_doc {
+    struct ctl_fold fold;
+    const struct ctl_query *q;
+    uint64_t rows;
+    int err;
+};
+
+#define CANCEL_EVERY 4096 /* rows between two looks at the client */
+
+static int fold_row(void *arg, const struct ctl_window_row *r)
+{
+    struct range_doc *d = arg;
+
+    if (++d->rows % CANCEL_EVERY == 0 && d->q->cancelled != NULL &&
+        d->q->cancelled(d->q->cancel_arg))
+        return -ECANCELED;
+    return ctl_fold_add(&d->fold, r);
+}
+
+/* Every piece of the range folded by pair; 0 or a negative errno. */
+static int fold_range(struct ctl_store *st, const struct ctl_query *q,
+                      struct ctl_pieces *pieces, struct range_doc *d)
+{
+    int rc = 0;
+
+    ctl_range_pieces(q->from_ms, q->to_ms, &q->horizons, pieces);
+    for (size_t i = 0; rc == 0 && i < pieces->n; i++) {
+        struct ctl_window_range r = {pieces->v[i].from_ms, pieces->v[i].to_ms};
+
+        rc = ctl_store_level_rows(st, pieces->v[i].level, &r, fold_row, d);
+    }
+    return rc;
+}
+
+/* The nodes' ids, in the order of the node list. */
+static const char **node_ids(json_t *nodes, size_t *n)
+{
+    const char **ids = malloc((json_array_size(nodes) + 1) * sizeof(*ids));
+    size_t i;
+    json_t *v;
+
+    *n = 0;
+    if (ids == NULL)
+        return NULL;
+    json_array_foreach(nodes, i, v)
+    {
+        ids[(*n)++] = json_string_value(json_object_get(v, "id"));
+    }
+    return ids;
+}
+
+static json_t *range_body(struct range_doc *d, json_t *nodes_json,
+                          const struct ctl_node *nodes, size_t nnodes,
+                          const struct ctl_config *cfg)
+{
+    size_t n;
+    const char **ids;
+    json_t *m, *methods;
+
+    if (!d->q->matrix)
+        return json_pack("{s:o}", "pairs",
+                         ctl_fold_pairs_json(&d->fold, nodes, nnodes, cfg));
+    ids = node_ids(nodes_json, &n);
+    m = ids != NULL ? ctl_fold_matrix_json(&d->fold, ids, n) : NULL;
+    free((void *)ids);
+    methods = json_incref(json_object_get(m, "methods"));
+    json_decref(m);
+    return methods != NULL
+               ? json_pack("{s:s, s:o}", "format", "matrix", "methods", methods)
+               : NULL;
+}
+
+json_t *ctl_map_range(struct ctl_store *st, const struct ctl_config *cfg,
+                      const struct ctl_query *q, ctl_connected_fn connected, void *arg,
+                      int *err)
+{
+    struct range_doc d = {.q = q};
+    struct ctl_pieces pieces;
+    struct ctl_node *nodes;
+    size_t nnodes;
+    json_t *nodes_json = load_nodes(st, &nodes, &nnodes, connected, arg), *body = NULL;
+
+    ctl_fold_init(&d.fold);
+    *err = nodes_json != NULL ? fold_range(st, q, &pieces, &d) : -EIO;
+    if (*err == 0 && ctl_content_nodes_json(nodes_json, cfg) < 0)
+        *err = -ENOMEM;
+    if (*err == 0 && (body = range_body(&d, nodes_json, nodes, nnodes, cfg)) == NULL)
+        *err = -ENOMEM;
+    ctl_fold_free(&d.fold);
+    free(nodes);
+    if (*err != 0) {
+        json_decref(nodes_json);
+        json_decref(body);
+        return NULL;
+    }
+    json_object_set_new(body, "generated_at", ctl_iso_time(q->now_ms));
+    json_object_set_new(body, "from", ctl_iso_time(pieces.from_ms));
+    json_object_set_new(body, "to", ctl_iso_time(pieces.to_ms));
+    json_object_set_new(body, "nodes", nodes_json);
+    return body;
+}

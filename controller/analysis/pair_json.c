@@ -32,8 +32,7 @@ json_t *ctl_iso_time(int64_t ms)
     return json_string(buf);
 }
 
-/* Milliseconds with microsecond resolution, or null. */
-static json_t *ms_value(double ns, int valid)
+json_t *ctl_ms_json(double ns, int valid)
 {
     if (!valid || !isfinite(ns))
         return json_null();
@@ -135,7 +134,7 @@ static json_t *phases_json(const struct ctl_pair *p)
         json_int_t ns = latest_int(p, keys[i][0]);
 
         if (ns > 0)
-            json_object_set_new(o, keys[i][1], ms_value((double)ns, 1));
+            json_object_set_new(o, keys[i][1], ctl_ms_json((double)ns, 1));
     }
     if (o != NULL && json_object_size(o) == 0) {
         json_decref(o);
@@ -238,8 +237,9 @@ static json_t *probe_pair_json(const struct ctl_pair *p, const struct ctl_node *
     double p50 = ctl_pair_quantile(p, 0.5);
     json_t *loss =
         p->sent ? json_real(round(p->lost * 10000.0 / p->sent) / 100) : json_null();
-    json_t *jitter =
-        p->ipdv_count ? ms_value((double)p->ipdv_sum_ns / p->ipdv_count, 1) : json_null();
+    json_t *jitter = p->ipdv_count
+                         ? ctl_ms_json((double)p->ipdv_sum_ns / p->ipdv_count, 1)
+                         : json_null();
 
     const char *pc = proto_path_class((uint8_t)p->ttl);
 
@@ -249,10 +249,10 @@ static json_t *probe_pair_json(const struct ctl_pair *p, const struct ctl_node *
         "src", p->src, "dst", p->dst, "method", proto_method_name((uint8_t)p->method),
         "sent", (json_int_t)p->sent, "received", (json_int_t)p->received, "duplicates",
         (json_int_t)p->duplicates, "reordered", (json_int_t)p->reordered, "loss_pct",
-        loss, "rtt_min_ms", ms_value((double)p->min_ns, ok), "rtt_p50_ms",
-        ms_value(p50, ok), "rtt_p90_ms", ms_value(ctl_pair_quantile(p, 0.9), ok),
-        "rtt_p99_ms", ms_value(ctl_pair_quantile(p, 0.99), ok), "rtt_max_ms",
-        ms_value((double)p->max_ns, ok), "jitter_ms", jitter, "path_class",
+        loss, "rtt_min_ms", ctl_ms_json((double)p->min_ns, ok), "rtt_p50_ms",
+        ctl_ms_json(p50, ok), "rtt_p90_ms", ctl_ms_json(ctl_pair_quantile(p, 0.9), ok),
+        "rtt_p99_ms", ctl_ms_json(ctl_pair_quantile(p, 0.99), ok), "rtt_max_ms",
+        ctl_ms_json((double)p->max_ns, ok), "jitter_ms", jitter, "path_class",
         pc ? json_string(pc) : json_null(), "stretch",
         stretch_json(find_node(nodes, nnodes, p->src), find_node(nodes, nnodes, p->dst),
                      p50, ok));

@@ -101,9 +101,9 @@ void ctl_pair_add(struct ctl_pair *p, const struct ctl_window_row *r)
 {
     struct proto_sketch sk;
     int rollup = r->windows > 0;
-    int newest = note_newest(p, rollup ? r->last_ms : r->window_start_ms,
-                             rollup ? r->last_sent : r->sent,
-                             rollup ? r->last_lost : r->lost);
+    int newest =
+        note_newest(p, rollup ? r->last_ms : r->window_start_ms,
+                    rollup ? r->last_sent : r->sent, rollup ? r->last_lost : r->lost);
 
     p->windows += rollup ? r->windows : 1;
     p->sent += r->sent;
@@ -162,7 +162,8 @@ void ctl_pair_merge(struct ctl_pair *p, const struct ctl_pair *q)
 /* The outcomes under "oc" and the newest other keys; NULL when none. */
 static int pair_extra(const struct ctl_pair *p, char **out)
 {
-    json_t *o = p->latest ? json_deep_copy(p->latest) : json_object(), *oc = json_object();
+    json_t *o = p->latest ? json_deep_copy(p->latest) : json_object(),
+           *oc = json_object();
     int bad = o == NULL || oc == NULL;
 
     for (unsigned i = PROTO_OUT_OK + 1; !bad && i < PROTO_OUTCOME_MAX; i++)

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "analysis.h"
 #include "rollup.h"
 #include "store_int.h"
 
@@ -101,6 +102,7 @@ static int window_row(sqlite3_stmt *s, void *ctx)
         .window_start_ms = sqlite3_column_int64(s, 15),
         .window_s = (uint32_t)sqlite3_column_int64(s, 16),
         .seq = u64(s, 17),
+        .pair = sqlite3_column_count(s) > 18 ? sqlite3_column_int64(s, 18) : 0,
     };
 
     return rd->fn(rd->arg, &r);
@@ -185,6 +187,7 @@ static int rollup_row(sqlite3_stmt *s, void *ctx)
     };
 
     ctl_rollup_row_read(s, 5, &r);
+    r.pair = sqlite3_column_count(s) > 21 ? sqlite3_column_int64(s, 21) : 0;
     return rd->fn(rd->arg, &r);
 }
 
@@ -210,6 +213,121 @@ int ctl_store_rollups(struct ctl_store *st, int level,
     if (s != NULL) {
         sqlite3_bind_int64(s, 1, range->from_ms);
         sqlite3_bind_int64(s, 2, range->to_ms);
+    }
+    return each_row(st, s, rollup_row, &rd);
+}
+
+/* A rollup level's columns, in rollup_row()'s order, then the pair's key. */
+#define ROLLUP_SELECT                                                                    \
+    "SELECT p.probe_id, p.target_id, p.method, r.bucket_ms, %u, r.windows, r.sent,"      \
+    " r.received, r.lost, r.duplicates, r.reordered, r.rtt_min_ns, r.rtt_max_ns,"        \
+    " r.ipdv_sum_ns, r.ipdv_count, r.ttl, r.last_ms, r.last_sent, r.last_lost,"          \
+    " r.sketch, r.extra, r.pair"
+
+int ctl_store_level_rows(struct ctl_store *st, int level,
+                         const struct ctl_window_range *range, ctl_window_row_fn fn,
+                         void *arg)
+{
+    struct window_reader rd = {fn, arg};
+    sqlite3_stmt *s = NULL;
+    char sql[1024];
+
+    if (level < CTL_LEVEL_RAW || level >= CTL_ROLLUP_LEVELS)
+        return -EINVAL;
+    if (level == CTL_LEVEL_RAW)
+        snprintf(sql, sizeof(sql),
+                 "SELECT r.probe_id, r.target_id, r.method, sent, received, lost,"
+                 " rtt_min_ns, rtt_max_ns, ipdv_sum_ns, ipdv_count, sketch, duplicates,"
+                 " reordered, ttl, extra, window_start_ms, window_s, seq, p.key"
+                 " FROM results r JOIN pairs p ON p.probe_id = r.probe_id"
+                 " AND p.target_id = r.target_id AND p.method = r.method"
+                 " WHERE window_start_ms >= ?1 AND window_start_ms < ?2");
+    else /* the key's first column is the bucket: one range of the table */
+        snprintf(sql, sizeof(sql),
+                 ROLLUP_SELECT " FROM rollup_%u r JOIN pairs p ON p.key = r.pair"
+                               " WHERE r.bucket_ms >= ?1 AND r.bucket_ms < ?2",
+                 ctl_rollup_levels[level], ctl_rollup_levels[level]);
+    sqlite3_prepare_v2(ctl_store_db(st), sql, -1, &s, NULL);
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, range->from_ms);
+        sqlite3_bind_int64(s, 2, range->to_ms);
+    }
+    return each_row(st, s, level == CTL_LEVEL_RAW ? window_row : rollup_row, &rd);
+}
+
+/* The key of (src, dst, method): 0 and *key, -ENOENT, or -EIO. */
+static int pair_key(struct ctl_store *st, const char *src, const char *dst, int method,
+                    int64_t *key)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (sqlite3_prepare_v2(ctl_store_db(st),
+                           "SELECT key FROM pairs WHERE probe_id = ? AND target_id = ?"
+                           " AND method = ?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return ctl_store_fail(st, "pair");
+    sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, dst, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, method);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *key = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? -ENOENT : ctl_store_fail(st, "pair");
+}
+
+int ctl_store_pair_rows(struct ctl_store *st, int level, const char *src, const char *dst,
+                        int method, const struct ctl_window_range *range,
+                        ctl_window_row_fn fn, void *arg)
+{
+    struct window_reader rd = {fn, arg};
+    sqlite3_stmt *s = NULL;
+    int64_t key = 0, len;
+    char sql[1024];
+    int rc;
+
+    if (level < CTL_LEVEL_RAW || level >= CTL_ROLLUP_LEVELS)
+        return -EINVAL;
+    rc = pair_key(st, src, dst, method, &key);
+    if (rc < 0)
+        return rc == -ENOENT ? 0 : rc;
+    if (level == CTL_LEVEL_RAW) {
+        sqlite3_prepare_v2(ctl_store_db(st),
+                           "SELECT " WINDOW_COLUMNS " FROM results WHERE probe_id = ?1"
+                           " AND target_id = ?2 AND method = ?3 AND window_start_ms >= ?4"
+                           " AND window_start_ms < ?5 ORDER BY window_start_ms, seq",
+                           -1, &s, NULL);
+        if (s != NULL) {
+            sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, dst, -1, SQLITE_STATIC);
+            sqlite3_bind_int(s, 3, method);
+            sqlite3_bind_int64(s, 4, range->from_ms);
+            sqlite3_bind_int64(s, 5, range->to_ms);
+        }
+        return each_row(st, s, window_row, &rd);
+    }
+    /*
+     * The key is (bucket, pair): the pair's buckets are looked up one by
+     * one, from the first boundary at or after from_ms.
+     */
+    len = (int64_t)ctl_rollup_levels[level] * 1000;
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE b(x) AS (SELECT ?1 UNION ALL SELECT x + ?2 FROM b"
+             " WHERE x + ?2 < ?3) " ROLLUP_SELECT " FROM b JOIN rollup_%u r"
+             " ON r.bucket_ms = b.x AND r.pair = ?4 JOIN pairs p ON p.key = r.pair"
+             " WHERE b.x < ?3 ORDER BY b.x",
+             ctl_rollup_levels[level], ctl_rollup_levels[level]);
+    sqlite3_prepare_v2(ctl_store_db(st), sql, -1, &s, NULL);
+    if (s != NULL) {
+        int64_t first = ctl_bucket_start(range->from_ms, ctl_rollup_levels[level]);
+
+        sqlite3_bind_int64(s, 1, first < range->from_ms ? first + len : first);
+        sqlite3_bind_int64(s, 2, len);
+        sqlite3_bind_int64(s, 3, range->to_ms);
+        sqlite3_bind_int64(s, 4, key);
     }
     return each_row(st, s, rollup_row, &rd);
 }

@@ -196,6 +196,23 @@ done:
     return 0;
 }
 
+int ctl_store_open_ro(const char *path, struct ctl_store **out, char *err, size_t errlen)
+{
+    struct ctl_store *st = calloc(1, sizeof(*st));
+
+    *out = NULL;
+    if (st == NULL)
+        return -ENOMEM;
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
+        ctl_store_close(st);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    *out = st;
+    return 0;
+}
+
 void ctl_store_close(struct ctl_store *st)
 {
     if (st == NULL)

@@ -18,6 +18,9 @@ struct ctl_store;
 
 /* Opens (creating if needed) the SQLite database at path, in WAL mode. */
 int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t errlen);
+/* A second connection, read-only, for reads off the loop (WAL lets it read
+ * while the writer writes); only the reads may be used on it. */
+int ctl_store_open_ro(const char *path, struct ctl_store **out, char *err, size_t errlen);
 void ctl_store_close(struct ctl_store *st);
 /* Records a probe's HELLO; *key receives its stable row id. */
 int ctl_store_probe_seen(struct ctl_store *st, const struct proto_hello *h,
@@ -119,6 +122,7 @@ struct ctl_window_row {
     uint64_t windows;
     int64_t last_ms;
     uint64_t last_sent, last_lost;
+    int64_t pair; /* the pair's key, when the read gives it (else 0) */
 };
 typedef int (*ctl_window_row_fn)(void *arg, const struct ctl_window_row *row);
 /* The windows that end after from_ms and start before to_ms. */
@@ -148,6 +152,23 @@ extern const uint32_t ctl_rollup_levels[CTL_ROLLUP_LEVELS];
 int ctl_store_rollups(struct ctl_store *st, int level,
                       const struct ctl_window_range *range, ctl_window_row_fn fn,
                       void *arg);
+
+/* ---- history: any level, any range ------------------------------------------ */
+
+#define CTL_LEVEL_RAW (-1) /* the raw windows; else an index of ctl_rollup_levels */
+/*
+ * The rows of level whose window or bucket starts in [from_ms, to_ms), each
+ * with its pair's key (a small number: an index for the caller), in no
+ * promised order.  0, fn's nonzero, -EINVAL or -EIO.
+ */
+int ctl_store_level_rows(struct ctl_store *st, int level,
+                         const struct ctl_window_range *range, ctl_window_row_fn fn,
+                         void *arg);
+/* One pair's rows of level starting in [from_ms, to_ms), oldest first; a
+ * pair never seen has none.  0, fn's nonzero, -EINVAL or -EIO. */
+int ctl_store_pair_rows(struct ctl_store *st, int level, const char *src, const char *dst,
+                        int method, const struct ctl_window_range *range,
+                        ctl_window_row_fn fn, void *arg);
 
 /*
  * The rollups take new windows from memory about once a minute a probe

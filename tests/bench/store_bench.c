@@ -25,11 +25,10 @@
 
 #include <sqlite3.h>
 
+#include "mesh_gen.h"
 #include "store.h"
 
 #define BATCH_MAX 256
-#define WINDOW_S  10
-#define SAMPLES   10
 #define BASE_MS   1764000000000LL
 
 struct clock_pair {
@@ -50,50 +49,6 @@ static void die(const char *what, const char *why)
 {
     fprintf(stderr, "store_bench: %s: %s\n", what, why);
     exit(1);
-}
-
-static uint32_t next_rand(uint32_t *seed)
-{
-    *seed = *seed * 1664525u + 1013904223u;
-    return *seed >> 8;
-}
-
-/* Probe p's record of target t for window w. */
-static void make_record(struct proto_result *r, int p, int t, int64_t w, uint64_t seq,
-                        uint32_t *seed)
-{
-    uint64_t base = 200000 + (uint64_t)((p * 7919 + t * 104729) % 5000) * 1000, prev = 0;
-
-    *r = (struct proto_result){.schema = PROTO_SCHEMA,
-                               .seq = seq,
-                               .task_id = (uint32_t)t * 16,
-                               .method = PROTO_METHOD_STAMP,
-                               .window_start_ms = BASE_MS + w * WINDOW_S * 1000,
-                               .window_s = WINDOW_S,
-                               .sent = SAMPLES,
-                               .ttl = 255};
-    snprintf(r->target_id, sizeof(r->target_id), "probe-%04d", t);
-    proto_sketch_init(&r->sketch);
-    for (int i = 0; i < SAMPLES; i++) {
-        uint64_t rtt;
-
-        if (next_rand(seed) % 200 == 0) {
-            r->lost++;
-            continue;
-        }
-        rtt = base + next_rand(seed) % 60000 + (next_rand(seed) % 50 == 0 ? 2000000 : 0);
-        proto_sketch_add(&r->sketch, (double)rtt);
-        if (r->received == 0 || rtt < r->rtt_min_ns)
-            r->rtt_min_ns = rtt;
-        if (rtt > r->rtt_max_ns)
-            r->rtt_max_ns = rtt;
-        if (r->received > 0) {
-            r->ipdv_sum_ns += rtt > prev ? rtt - prev : prev - rtt;
-            r->ipdv_count++;
-        }
-        prev = rtt;
-        r->received++;
-    }
 }
 
 /* The reference: one table with the results' columns and key. */
@@ -189,7 +144,9 @@ static void run_mesh(struct run *run)
 
                 for (; t < run->probes && rs.nresults < BATCH_MAX; t++)
                     if (t != p)
-                        make_record(&r[rs.nresults++], p, t, w, ++seq[p], &seed);
+                        mesh_gen_record(&r[rs.nresults++], p, t,
+                                        BASE_MS + w * MESH_WINDOW_S * 1000, ++seq[p],
+                                        &seed);
                 if (run->st != NULL &&
                     ctl_store_results(run->st, probe, &rs, BASE_MS + w * 10000, &in) < 0)
                     die("store", ctl_store_error(run->st));
@@ -223,11 +180,12 @@ static void table_size(sqlite3 *db, const char *table, double *octets, double *r
     sqlite3_finalize(s);
     if (table == NULL)
         return;
-    snprintf(sql, sizeof(sql),
-             "SELECT (SELECT sum(pgsize) FROM dbstat WHERE name = '%s' OR name IN"
-             " (SELECT name FROM sqlite_master WHERE tbl_name = '%s' AND type = 'index')),"
-             " (SELECT count(*) FROM %s)",
-             table, table, table);
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT (SELECT sum(pgsize) FROM dbstat WHERE name = '%s' OR name IN"
+        " (SELECT name FROM sqlite_master WHERE tbl_name = '%s' AND type = 'index')),"
+        " (SELECT count(*) FROM %s)",
+        table, table, table);
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
         die("dbstat", sqlite3_errmsg(db));
     if (sqlite3_step(s) == SQLITE_ROW) {
@@ -264,9 +222,9 @@ static void report(const struct run *ix, const struct run *bare, sqlite3 *db)
            "hour_octets=%.1f day_octets=%.1f\n",
            ix->probes, (unsigned long long)ix->records, ix->records / ix->wall,
            bare->records / bare->wall, ix->cpu * 1e6 / ix->records,
-           bare->cpu * 1e6 / bare->records, ix->wall / bare->wall,
-           octets[0] / rows[0], rows[1] ? octets[1] / rows[1] : 0,
-           rows[2] ? octets[2] / rows[2] : 0, rows[3] ? octets[3] / rows[3] : 0);
+           bare->cpu * 1e6 / bare->records, ix->wall / bare->wall, octets[0] / rows[0],
+           rows[1] ? octets[1] / rows[1] : 0, rows[2] ? octets[2] / rows[2] : 0,
+           rows[3] ? octets[3] / rows[3] : 0);
 }
 
 int main(int argc, char **argv)
@@ -280,7 +238,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ix.probes = argc > 2 ? atoi(argv[2]) : 30;
-    ix.windows = (argc > 3 ? atoi(argv[3]) : 30) * 60 / WINDOW_S;
+    ix.windows = (argc > 3 ? atoi(argv[3]) : 30) * 60 / MESH_WINDOW_S;
     if (ix.probes < 2 || ix.probes > 2000 || ix.windows < 1)
         die("usage", "PROBES from 2 to 2000, MINUTES at least 1");
     snprintf(dir, sizeof(dir), "%s/ixmesh-store-bench-XXXXXX", argv[1]);
@@ -293,14 +251,15 @@ int main(int argc, char **argv)
     bare_open(&bare, b);
     ref = (struct run){.probes = ix.probes, .windows = ix.windows, .bare = &bare};
     printf("%d probes, %d windows of %d s: %d records a window\n", ix.probes, ix.windows,
-           WINDOW_S, ix.probes * (ix.probes - 1));
+           MESH_WINDOW_S, ix.probes * (ix.probes - 1));
     run_mesh(&ref);
     run_mesh(&ix);
     report(&ix, &ref, ctl_store_db(ix.st));
     ctl_store_close(ix.st);
     sqlite3_finalize(bare.ins);
     sqlite3_close(bare.db);
-    for (const char *const *s = (const char *const[]){"", "-wal", "-shm", NULL}; *s; s++) {
+    for (const char *const *s = (const char *const[]){"", "-wal", "-shm", NULL}; *s;
+         s++) {
         snprintf(err, sizeof(err), "%.200s%s", a, *s);
         unlink(err);
         snprintf(err, sizeof(err), "%.200s%s", b, *s);
