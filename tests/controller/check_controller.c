@@ -48,6 +48,7 @@ int main(int argc, char **argv)
     srunner_add_suite(sr, pairs_suite());
     srunner_add_suite(sr, rollup_suite());
     srunner_add_suite(sr, history_suite());
+    srunner_add_suite(sr, api_suite());
     srunner_run(sr, argc > 1 ? argv[1] : NULL, NULL, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

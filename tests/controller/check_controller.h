@@ -15,6 +15,7 @@ Suite *quota_suite(void);
 Suite *pairs_suite(void);
 Suite *rollup_suite(void);
 Suite *history_suite(void);
+Suite *api_suite(void);
 
 /* The "delivery" object of /api/v1/probes for a probe of st. */
 json_t *test_delivery_json(struct ctl_store *st, const char *probe_id);

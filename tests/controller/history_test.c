@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "analysis.h"
 #include "check_controller.h"
 
 #define BASE_MS 1700000000000LL
@@ -429,6 +430,120 @@ START_TEST(file_stops_growing)
 }
 END_TEST
 
+static int fold_row(void *arg, const struct ctl_window_row *r)
+{
+    return ctl_fold_add(arg, r);
+}
+
+static void assert_same_fold(const struct ctl_fold *a, const struct ctl_fold *b)
+{
+    ck_assert_uint_eq(a->npairs, b->npairs);
+    for (size_t k = 0; k < a->cap && k < b->cap; k++) {
+        const struct ctl_pair *x = &a->v[k], *y = &b->v[k];
+
+        ck_assert_uint_eq(x->windows, y->windows);
+        ck_assert_uint_eq(x->sent, y->sent);
+        ck_assert_uint_eq(x->received, y->received);
+        ck_assert_uint_eq(x->lost, y->lost);
+        ck_assert_uint_eq(x->min_ns, y->min_ns);
+        ck_assert_uint_eq(x->max_ns, y->max_ns);
+        ck_assert_uint_eq(x->ipdv_sum_ns, y->ipdv_sum_ns);
+        ck_assert_uint_eq(x->duplicates, y->duplicates);
+        ck_assert_int_eq(x->last_ms, y->last_ms);
+        ck_assert(proto_sketch_equal(&x->sketch, &y->sketch));
+    }
+}
+
+/*
+ * A map over any range, from the pieces of the coarsest levels that cover
+ * it, holds exactly what the raw windows of that range hold: the same
+ * counts, extremes, newest window and merged sketch for every pair.
+ */
+START_TEST(range_from_levels_equals_raw)
+{
+    char path[] = "/tmp/ixmesh-history-XXXXXX";
+    struct ctl_store *st = open_new(path);
+    struct ctl_horizons h = {{INT64_MIN / 4, INT64_MIN / 4, INT64_MIN / 4, INT64_MIN / 4},
+                             INT64_MAX / 4};
+    struct ctl_ingest in;
+    uint32_t seed = 23, pick = 5;
+
+    store_spaced(st, "a", 1, 2600, BASE_MS, 100000, &seed, &in);
+    store_spaced(st, "b", 1, 1300, BASE_MS + 50000, 200000, &seed, &in);
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
+    for (int k = 0; k < 12; k++) {
+        int64_t from = BASE_MS + (int64_t)(next_rand(&pick) % 200000) * 1000;
+        int64_t to = from + 1 + (int64_t)(next_rand(&pick) % 200000) * 1000;
+        struct ctl_fold by_levels, raw;
+        struct ctl_pieces p;
+        struct ctl_window_range all;
+        int coarse = 0;
+
+        ctl_fold_init(&by_levels);
+        ctl_fold_init(&raw);
+        ctl_range_pieces(from, to, &h, &p);
+        for (size_t i = 0; i < p.n; i++) {
+            struct ctl_window_range r = {p.v[i].from_ms, p.v[i].to_ms};
+
+            coarse += p.v[i].level != CTL_LEVEL_RAW;
+            ck_assert_int_eq(
+                ctl_store_level_rows(st, p.v[i].level, &r, fold_row, &by_levels), 0);
+        }
+        all = (struct ctl_window_range){p.from_ms, p.to_ms};
+        ck_assert_int_eq(ctl_store_level_rows(st, CTL_LEVEL_RAW, &all, fold_row, &raw),
+                         0);
+        ck_assert_int_gt(raw.npairs, 0);
+        assert_same_fold(&by_levels, &raw);
+        ck_assert(coarse > 0 || to - from < 3600000);
+        ctl_fold_free(&by_levels);
+        ctl_fold_free(&raw);
+    }
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
+static int series_row(void *arg, const struct ctl_window_row *r)
+{
+    ctl_series_add(arg, r);
+    return 0;
+}
+
+/* A pair's rows of a level, oldest first, only its own, only the range. */
+START_TEST(pair_rows_of_a_level)
+{
+    char path[] = "/tmp/ixmesh-history-XXXXXX";
+    struct ctl_store *st = open_new(path);
+    /* Whole hours: 1700002800000 is 2023-11-14T23:00:00Z. */
+    struct ctl_window_range r = {1700002800000LL, 1700002800000LL + 4 * 3600000};
+    struct ctl_series hour, raw;
+    struct ctl_ingest in;
+    uint32_t seed = 29;
+
+    store_spaced(st, "a", 1, 2000, BASE_MS, 10000, &seed, &in); /* 5.5 hours */
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
+    ck_assert_int_eq(ctl_series_init(&hour, r.from_ms, r.to_ms, 3600000), 0);
+    ck_assert_int_eq(ctl_series_init(&raw, r.from_ms, r.to_ms, 3600000), 0);
+    ck_assert_int_eq(
+        ctl_store_pair_rows(st, 1, "a", "c", PROTO_METHOD_STAMP, &r, series_row, &hour),
+        0);
+    ck_assert_int_eq(ctl_store_pair_rows(st, CTL_LEVEL_RAW, "a", "c", PROTO_METHOD_STAMP,
+                                         &r, series_row, &raw),
+                     0);
+    ck_assert_uint_eq(hour.n, 4);
+    for (size_t i = 0; i < hour.n; i++) {
+        ck_assert_uint_eq(hour.points[i].windows, 120); /* a third of 360 */
+        ck_assert_uint_eq(hour.points[i].sent, raw.points[i].sent);
+        ck_assert_uint_eq(hour.points[i].received, raw.points[i].received);
+        ck_assert(proto_sketch_equal(&hour.points[i].sketch, &raw.points[i].sketch));
+    }
+    ctl_series_free(&hour);
+    ctl_series_free(&raw);
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
 Suite *history_suite(void)
 {
     Suite *s = suite_create("history");
@@ -440,6 +555,8 @@ Suite *history_suite(void)
     tcase_add_test(tc, old_database_gains_rollups);
     tcase_add_test(tc, crash_loses_no_rollup);
     tcase_add_test(tc, late_hole_goes_in_at_once);
+    tcase_add_test(tc, range_from_levels_equals_raw);
+    tcase_add_test(tc, pair_rows_of_a_level);
     tcase_add_test(tc, retention_deletes_past_each_horizon);
     tcase_add_test(tc, file_stops_growing);
     suite_add_tcase(s, tc);

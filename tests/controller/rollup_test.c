@@ -5,6 +5,7 @@
  * plus the new windows, written back), and every level must give back the
  * raw windows' sums and the sketch of all their RTTs.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +217,109 @@ START_TEST(bucket_starts)
 }
 END_TEST
 
+/* ---- the history API's pure parts ------------------------------------------ */
+
+START_TEST(times_parse)
+{
+    int64_t ms;
+
+    ck_assert_int_eq(ctl_parse_time("1765000000", &ms), 0);
+    ck_assert_int_eq(ms, 1765000000000LL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00Z", &ms), 0);
+    ck_assert_int_eq(ms, 1796623200000LL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T07:30:00+01:30", &ms), 0);
+    ck_assert_int_eq(ms, 1796623200000LL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00.25z", &ms), 0);
+    ck_assert_int_eq(ms, 1796623200250LL);
+    ck_assert_int_eq(ctl_parse_time("yesterday", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00", &ms), -EINVAL); /* no zone */
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00+25:00", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00Zjunk", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("17650000001765000000", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("-5", &ms), -EINVAL);
+}
+END_TEST
+
+static int64_t level_ms(int level)
+{
+    return level == CTL_LEVEL_RAW ? 1 : (int64_t)ctl_rollup_levels[level] * 1000;
+}
+
+/* The pieces cover [from, to) once, in order, each whole buckets of its
+ * level, and raw only where the rollups may lack windows or at the ends. */
+static void assert_cover(const struct ctl_pieces *p, const struct ctl_horizons *h)
+{
+    int64_t at = p->from_ms;
+
+    for (size_t i = 0; i < p->n; i++) {
+        const struct ctl_piece *x = &p->v[i];
+
+        ck_assert_int_eq(x->from_ms, at);
+        ck_assert_int_lt(x->from_ms, x->to_ms);
+        ck_assert_int_eq(x->from_ms % level_ms(x->level), 0);
+        ck_assert_int_eq(x->to_ms % level_ms(x->level), 0);
+        if (x->level != CTL_LEVEL_RAW)
+            ck_assert_int_le(x->to_ms, h->fresh_from);
+        at = x->to_ms;
+    }
+    ck_assert_int_eq(at, p->to_ms);
+}
+
+START_TEST(range_pieces)
+{
+    struct ctl_horizons all = {
+        {INT64_MIN / 4, INT64_MIN / 4, INT64_MIN / 4, INT64_MIN / 4}, INT64_MAX / 4};
+    int64_t from = 1796597970000LL; /* 2026-12-06T22:59:30Z */
+    int64_t to = 1796691730000LL;   /* 2026-12-08T01:02:10Z */
+    struct ctl_pieces p;
+    uint32_t seed = 99 + (uint32_t)_i;
+    int days = 0;
+
+    ctl_range_pieces(from, to, &all, &p);
+    assert_cover(&p, &all);
+    ck_assert_int_eq(p.from_ms, from);
+    for (size_t i = 0; i < p.n; i++)
+        days += p.v[i].level == 2;
+    ck_assert_int_eq(days, 1);                           /* the whole of 2026-12-07 */
+    ck_assert_int_eq(p.v[0].level, CTL_LEVEL_RAW);       /* 22:59:30 to 23:00 */
+    ck_assert_int_eq(p.v[p.n - 1].level, CTL_LEVEL_RAW); /* 01:02 to 01:02:10 */
+
+    /* Raw windows gone before 23:30 on the 6th: from moves to its minute. */
+    all.kept_from[0] = 1796599800000LL;
+    ctl_range_pieces(from, to, &all, &p);
+    ck_assert_int_eq(p.from_ms, 1796597940000LL);
+    assert_cover(&p, &all);
+
+    /* Random ranges and horizons. */
+    for (int k = 0; k < 2000; k++) {
+        struct ctl_horizons h;
+        int64_t a = 1796600000000LL + (int64_t)(next_rand(&seed) % 2000000) * 1000;
+        int64_t b = a + 1 + (int64_t)(next_rand(&seed) % 3000000) * 1000;
+
+        for (int i = 0; i < 1 + CTL_ROLLUP_LEVELS; i++)
+            h.kept_from[i] =
+                1796600000000LL + (int64_t)(next_rand(&seed) % 4000000) * 1000;
+        h.fresh_from = a + (int64_t)(next_rand(&seed) % 4000000) * 1000;
+        ctl_range_pieces(a, b, &h, &p);
+        ck_assert_int_le(p.from_ms, a);
+        ck_assert_int_ge(p.to_ms, b);
+        assert_cover(&p, &h);
+    }
+}
+END_TEST
+
+START_TEST(series_levels)
+{
+    ck_assert_int_eq(ctl_series_level(30000), CTL_LEVEL_RAW);
+    ck_assert_int_eq(ctl_series_level(90000), CTL_LEVEL_RAW);
+    ck_assert_int_eq(ctl_series_level(300000), 0);
+    ck_assert_int_eq(ctl_series_level(3600000), 1);
+    ck_assert_int_eq(ctl_series_level(5400000), 0);
+    ck_assert_int_eq(ctl_series_level(2 * 86400000LL), 2);
+}
+END_TEST
+
 Suite *rollup_suite(void)
 {
     Suite *s = suite_create("rollup");
@@ -223,6 +327,9 @@ Suite *rollup_suite(void)
 
     tcase_add_loop_test(tc, levels_equal_raw, 0, 4);
     tcase_add_test(tc, bucket_starts);
+    tcase_add_test(tc, times_parse);
+    tcase_add_loop_test(tc, range_pieces, 0, 3);
+    tcase_add_test(tc, series_levels);
     suite_add_tcase(s, tc);
     return s;
 }
