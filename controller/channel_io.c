@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -1035,6 +1036,20 @@ static void recall_roster(struct ctl *c)
 }
 
 /* One connection's clock: a HELLO in time, a heartbeat due, or silence. */
+/*
+ * Octets the probe sent that we have not read yet: when the loop was busy,
+ * or its reads are paused, the idle timeout must judge the probe by what
+ * it sent, not by when we got round to reading it.
+ */
+static int unread(struct ctl_conn *k)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+
+    return uv_fileno((uv_handle_t *)&k->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 &&
+           n > 0;
+}
+
 static void check_conn(struct ctl_conn *k, uint64_t now)
 {
     struct ctl *c = k->ctl;
@@ -1072,7 +1087,7 @@ static void check_conn(struct ctl_conn *k, uint64_t now)
         }
         return;
     }
-    if (now - k->last_rx_ms >= (uint64_t)c->cfg.idle_s * 1000) {
+    if (now - k->last_rx_ms >= (uint64_t)c->cfg.idle_s * 1000 && !unread(k)) {
         snprintf(why, sizeof(why), "silent for %llu s",
                  (unsigned long long)(now - k->last_rx_ms) / 1000);
         refuse(k, PROTO_ERR_IDLE, why);

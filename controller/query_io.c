@@ -16,6 +16,9 @@
  * look, a few thousand rows on.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +32,9 @@
 #include "log.h"
 #include "query_io.h"
 
-#define SHARE_MS 5000 /* an answer serves identical requests this long */
-#define JOBS_MAX 64   /* jobs kept (running or answered) */
+#define SHARE_MS  5000      /* an answer serves identical requests this long */
+#define JOBS_MAX  64        /* jobs kept (running or answered) */
+#define TRIM_OVER (1 << 20) /* answers larger than this return memory after */
 
 struct ctl_waiter {
     struct MHD_Connection *conn;
@@ -141,6 +145,11 @@ static void work_cb(uv_work_t *w)
     j->len = j->body != NULL ? strlen(j->body) : 0;
     j->ms = mono_ms() - t0;
     json_decref(doc);
+#ifdef __GLIBC__
+    /* A map of a large mesh folds hundreds of MB: give them back. */
+    if (j->len > TRIM_OVER)
+        malloc_trim(0);
+#endif
 }
 
 static void free_job(struct ctl_job *j)
