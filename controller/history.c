@@ -7,8 +7,10 @@
 
 #include "controller.h"
 
-/* Rollups newer than this may still be in the store's memory. */
-#define FRESH_MS (5 * 60 * 1000)
+/* Rollups newer than this may still be in the store's memory: a probe's
+ * deltas are written a minute after they begin, an idle one's within the
+ * next minute (store/deltas.c, retention_io.c). */
+#define FRESH_MS (2 * 60 * 1000 + 10000)
 
 void ctl_query_horizons(const struct ctl_retention *rt, int64_t now_ms,
                         struct ctl_horizons *h)
@@ -71,8 +73,8 @@ static json_t *series(struct ctl_store *st, struct pair_doc *d, int *err)
     if ((*err = ctl_series_init(&d->series, from, q->to_ms, q->step_ms)) < 0)
         return NULL;
     fresh = fresh < from ? from : fresh > q->to_ms ? q->to_ms : fresh;
-    old = (struct ctl_window_range){from, fresh};
-    recent = (struct ctl_window_range){fresh, q->to_ms};
+    old = (struct ctl_window_range){.from_ms = from, .to_ms = fresh};
+    recent = (struct ctl_window_range){.from_ms = fresh, .to_ms = q->to_ms};
     *err = ctl_store_pair_rows(st, level, q->src, q->dst, q->method, &old, series_row, d);
     if (*err == 0 && recent.from_ms < recent.to_ms)
         *err = ctl_store_pair_rows(st, CTL_LEVEL_RAW, q->src, q->dst, q->method, &recent,
@@ -89,7 +91,7 @@ static json_t *series(struct ctl_store *st, struct pair_doc *d, int *err)
 static json_t *windows(struct ctl_store *st, struct pair_doc *d, int *err)
 {
     const struct ctl_query *q = d->q;
-    struct ctl_window_range r = {q->from_ms, q->to_ms};
+    struct ctl_window_range r = {.from_ms = q->from_ms, .to_ms = q->to_ms};
     int rc;
 
     if ((d->windows = json_array()) == NULL) {

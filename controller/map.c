@@ -156,7 +156,14 @@ static json_t *load_pairs(struct ctl_store *st, int64_t since_ms,
 {
     struct pairs_doc d = {
         .nodes = nodes, .nnodes = nnodes, .cfg = cfg, .list = json_array()};
-    struct ctl_window_range range = {.from_ms = since_ms, .to_ms = INT64_MAX};
+    /* Windows are the mesh's length (TASKS "win"): reading further back for
+     * longer ones scanned an hour of every pair's windows for a minute's
+     * map.  Right after the window was shortened, the longer windows of
+     * before are left out of the live map, for one of their lengths. */
+    struct ctl_window_range range = {
+        .from_ms = since_ms,
+        .to_ms = INT64_MAX,
+        .longest_ms = cfg != NULL ? (int64_t)cfg->mesh.window_s * 1000 : 0};
     int rc = ctl_pair_init(&d.acc);
 
     if (rc == 0 && d.list != NULL)
@@ -224,7 +231,8 @@ static int fold_range(struct ctl_store *st, const struct ctl_query *q,
 
     ctl_range_pieces(q->from_ms, q->to_ms, &q->horizons, pieces);
     for (size_t i = 0; rc == 0 && i < pieces->n; i++) {
-        struct ctl_window_range r = {pieces->v[i].from_ms, pieces->v[i].to_ms};
+        struct ctl_window_range r = {.from_ms = pieces->v[i].from_ms,
+                                     .to_ms = pieces->v[i].to_ms};
 
         rc = ctl_store_level_rows(st, pieces->v[i].level, &r, fold_row, d);
     }

@@ -126,7 +126,10 @@ int ctl_store_windows(struct ctl_store *st, const struct ctl_window_range *range
         -1, &s, NULL);
     if (s != NULL) {
         sqlite3_bind_int64(s, 1,
-                           range->from_ms - (int64_t)CTL_RECORD_WINDOW_MAX_S * 1000);
+                           range->from_ms -
+                               (range->longest_ms > 0
+                                    ? range->longest_ms
+                                    : (int64_t)CTL_RECORD_WINDOW_MAX_S * 1000));
         sqlite3_bind_int64(s, 2, range->to_ms);
         sqlite3_bind_int64(s, 3, range->from_ms);
     }

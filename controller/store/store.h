@@ -128,6 +128,9 @@ typedef int (*ctl_window_row_fn)(void *arg, const struct ctl_window_row *row);
 /* The windows that end after from_ms and start before to_ms. */
 struct ctl_window_range {
     int64_t from_ms, to_ms;
+    /* ctl_store_windows(): no window is longer (0: CTL_RECORD_WINDOW_MAX_S);
+     * what it reads before from_ms to find those ending after it. */
+    int64_t longest_ms;
 };
 /*
  * Every stored window of range, grouped by (probe, target, method) in that

@@ -483,13 +483,14 @@ START_TEST(range_from_levels_equals_raw)
         ctl_fold_init(&raw);
         ctl_range_pieces(from, to, &h, &p);
         for (size_t i = 0; i < p.n; i++) {
-            struct ctl_window_range r = {p.v[i].from_ms, p.v[i].to_ms};
+            struct ctl_window_range r = {.from_ms = p.v[i].from_ms,
+                                         .to_ms = p.v[i].to_ms};
 
             coarse += p.v[i].level != CTL_LEVEL_RAW;
             ck_assert_int_eq(
                 ctl_store_level_rows(st, p.v[i].level, &r, fold_row, &by_levels), 0);
         }
-        all = (struct ctl_window_range){p.from_ms, p.to_ms};
+        all = (struct ctl_window_range){.from_ms = p.from_ms, .to_ms = p.to_ms};
         ck_assert_int_eq(ctl_store_level_rows(st, CTL_LEVEL_RAW, &all, fold_row, &raw),
                          0);
         ck_assert_int_gt(raw.npairs, 0);
@@ -515,7 +516,8 @@ START_TEST(pair_rows_of_a_level)
     char path[] = "/tmp/ixmesh-history-XXXXXX";
     struct ctl_store *st = open_new(path);
     /* Whole hours: 1700002800000 is 2023-11-14T23:00:00Z. */
-    struct ctl_window_range r = {1700002800000LL, 1700002800000LL + 4 * 3600000};
+    struct ctl_window_range r = {.from_ms = 1700002800000LL,
+                                 .to_ms = 1700002800000LL + 4 * 3600000};
     struct ctl_series hour, raw;
     struct ctl_ingest in;
     uint32_t seed = 29;

@@ -29,7 +29,7 @@ struct lg_opts {
     unsigned seed;
     const char *announce, *hostile; /* a hostile member: see usage() */
     unsigned stamp_port, batch;
-    int flap, delta;
+    int flap, delta, all_tasks;
 };
 
 struct lg_main {
@@ -77,6 +77,9 @@ static void usage(FILE *f)
         "  --hostile KIND            records that break a rule: unknown-task,\n"
         "                            targets (invented), future, rtt, values, mixed\n"
         "  --flap                    reconnect at once after TASKS or ERROR\n"
+        "  --all-tasks               each RESULTS holds one window of every task it\n"
+        "                            was given, the window results-every long\n"
+        "                            (ingest at a mesh's rate: tests/bench/ingest.sh)\n"
         "  --delta                   announce that it takes TASKS_DELTA (checked\n"
         "                            against its generation; ERROR STALE if not)\n"
         "  -h, --help                this text\n"
@@ -169,6 +172,9 @@ static int parse_option(struct lg_opts *o, int c, const char *arg, const char *n
     case 'D':
         o->delta = 1;
         return 0;
+    case 'T':
+        o->all_tasks = 1;
+        return 0;
     default:
         return -1;
     }
@@ -196,6 +202,7 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
         {"batch", required_argument, NULL, 'B'},
         {"flap", no_argument, NULL, 'F'},
         {"delta", no_argument, NULL, 'D'},
+        {"all-tasks", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -244,6 +251,7 @@ static int set_hostile(const struct lg_opts *o, struct lg_mesh *m)
     m->batch = o->batch ? o->batch : 1;
     m->flap = o->flap;
     m->delta = o->delta;
+    m->all_tasks = o->all_tasks;
     for (size_t i = 0; o->hostile != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (strcmp(o->hostile, kinds[i]) == 0)
             m->hostile = (int)i + 1;
@@ -483,8 +491,10 @@ static int prepare(struct lg_main *lg)
 
 static void free_all(struct lg_main *lg)
 {
-    for (unsigned i = 0; lg->sims != NULL && i < lg->o.probes; i++)
+    for (unsigned i = 0; lg->sims != NULL && i < lg->o.probes; i++) {
         SSL_CTX_free(lg->sims[i].tls);
+        free(lg->sims[i].tasks);
+    }
     free(lg->sims);
     lg_ca_free(&lg->ca);
     if (lg->mesh.loop != NULL)

@@ -81,6 +81,7 @@ struct lg_mesh {
     unsigned batch; /* records per RESULTS */
     int flap;       /* reconnect at once after each TASKS or ERROR: a HELLO flood */
     int delta;      /* announce PROTO_CAP_DELTA */
+    int all_tasks;  /* each RESULTS: one window of every task it was given */
     int stopping;
     unsigned notes; /* stderr lines written, so that a storm does not flood it */
     struct lg_stats stats;
@@ -127,6 +128,10 @@ struct lg_sim {
     uint64_t acked;                    /* highest seq acknowledged */
     int due;                           /* record next_seq is made and waits to be sent */
     int in_flight;                     /* it was sent on this connection, ACK pending */
+    unsigned flight_n;                 /* records in that batch */
+    struct proto_task *tasks;          /* --all-tasks: its list (malloc'd) */
+    uint32_t ntasks;
+    uint64_t window; /* --all-tasks: the window its next batch is of */
 };
 
 /* Initialises the timers; the first connect comes after delay_ms. */

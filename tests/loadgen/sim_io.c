@@ -207,30 +207,41 @@ static void spoil_record(int hostile, struct proto_result *r)
 /*
  * Record seq of this probe: ten plausible RTTs around 1 ms, the same ones
  * each time it is made, so that a resend is the very record sent before.
- * The caller frees r->sketch.
+ * With --all-tasks, record k of the batch is task k's, for the sim's
+ * current window of results_every, with RTTs spread over 3 ms (sketches
+ * of the size real ones have).  The caller frees r->sketch.
  */
-static int make_record(const struct lg_sim *s, uint64_t seq, struct proto_result *r)
+static int make_record(const struct lg_sim *s, uint64_t seq, unsigned k,
+                       struct proto_result *r)
 {
-    uint64_t prev = 0;
-
-    uint64_t every = s->mesh->results_every_ms ? s->mesh->results_every_ms : 1000;
+    uint64_t prev = 0,
+             every = s->mesh->results_every_ms ? s->mesh->results_every_ms : 1000;
+    int spread = s->mesh->all_tasks && s->ntasks > 0;
+    const struct proto_task *t = spread ? &s->tasks[k % s->ntasks] : &s->task;
 
     memset(r, 0, sizeof(*r));
     r->schema = PROTO_SCHEMA;
     r->seq = seq;
-    r->method = s->has_task ? s->task.method : PROTO_METHOD_ICMP;
-    r->task_id = s->has_task ? s->task.id : 0;
+    r->method = s->has_task ? t->method : PROTO_METHOD_ICMP;
+    r->task_id = s->has_task ? t->id : 0;
     snprintf(r->target_id, sizeof(r->target_id), "%s",
-             s->has_task ? s->task.target_id : "loadgen-target");
-    /* Made about every `every` ms: its window ends about when it is made. */
-    r->window_start_ms =
-        s->mesh->epoch_ms + (int64_t)(seq * every) - RECORD_WINDOW_S * 1000;
-    r->window_s = RECORD_WINDOW_S;
+             s->has_task ? t->target_id : "loadgen-target");
+    if (spread) {
+        r->window_s = (uint32_t)(every / 1000 ? every / 1000 : 1);
+        r->window_start_ms = s->mesh->epoch_ms + (int64_t)(s->window * every);
+    } else {
+        /* Made about every `every` ms: its window ends about when it is made. */
+        r->window_start_ms =
+            s->mesh->epoch_ms + (int64_t)(seq * every) - RECORD_WINDOW_S * 1000;
+        r->window_s = RECORD_WINDOW_S;
+    }
     r->sent = r->received = RECORD_SAMPLES;
     proto_sketch_init(&r->sketch);
     for (unsigned i = 0; i < RECORD_SAMPLES; i++) {
         uint64_t rtt = 1000000 + (s->index % 1000) * 100 + ((seq + i) % 7) * 2500;
 
+        if (spread)
+            rtt += ((seq * 2654435761u + i * 40503u) % 3000) * 1000;
         if (proto_sketch_add(&r->sketch, (double)rtt) < 0)
             return -ENOMEM;
         if (i == 0 || rtt < r->rtt_min_ns)
@@ -258,10 +269,12 @@ static void flush_results(struct lg_sim *s)
 
     if (s->state != LG_SESSION || !s->got_tasks || !s->due || s->in_flight)
         return;
+    if (s->mesh->all_tasks && s->ntasks > 0)
+        n = s->ntasks; /* one window of every task */
     if ((r = calloc(n, sizeof(*r))) == NULL)
         return;
     for (; made < n && rc == 0; made++)
-        rc = make_record(s, s->next_seq + made, &r[made]);
+        rc = make_record(s, s->next_seq + made, made, &r[made]);
     m.u.results.nresults = n;
     m.u.results.results = r;
     if (rc == 0)
@@ -272,6 +285,7 @@ static void flush_results(struct lg_sim *s)
     if (rc < 0)
         return;
     s->in_flight = 1;
+    s->flight_n = n;
     s->mesh->stats.records_sent += n;
     pump_out(s);
 }
@@ -290,7 +304,7 @@ static void handle_ack(struct lg_sim *s, const struct proto_ack *a)
     struct lg_stats *st = &s->mesh->stats;
     char why[96];
 
-    unsigned n = s->mesh->batch ? s->mesh->batch : 1;
+    unsigned n = s->flight_n ? s->flight_n : 1;
 
     if (!s->in_flight || a->seq != s->next_seq + n - 1) {
         st->bad_acks++;
@@ -301,6 +315,7 @@ static void handle_ack(struct lg_sim *s, const struct proto_ack *a)
     }
     s->acked = a->seq;
     s->next_seq += n;
+    s->window++;
     s->in_flight = 0;
     s->due = 0;
     st->records_acked += n;
@@ -386,6 +401,15 @@ static void handle_tasks(struct lg_sim *s, const struct proto_tasks *tl)
     if (tl->ntasks > 0) {
         s->task = tl->tasks[0];
         s->has_task = 1;
+    }
+    if (s->mesh->all_tasks && !s->in_flight) { /* a batch in flight keeps its own */
+        struct proto_task *v = realloc(s->tasks, (tl->ntasks + 1) * sizeof(*v));
+
+        if (v != NULL) {
+            memcpy(v, tl->tasks, tl->ntasks * sizeof(*v));
+            s->tasks = v;
+            s->ntasks = tl->ntasks;
+        }
     }
     if (s->mesh->flap) {
         sim_close(s); /* and back at once: a HELLO flood */
