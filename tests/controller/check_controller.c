@@ -4,8 +4,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "analysis.h"
+
 #include "check_controller.h"
 
 void test_hello(struct proto_hello *h, const char *id, const char *addr)
@@ -19,6 +23,37 @@ void test_hello(struct proto_hello *h, const char *id, const char *addr)
     strcpy(h->addrs[0], addr);
     h->naddrs = 1;
     h->stamp_port = 8620;
+}
+
+struct ctl_store *test_store_open(const char *path)
+{
+    struct ctl_store *st;
+    char err[256];
+
+    ck_assert_msg(ctl_store_open(path, &st, err, sizeof(err)) == 0, "%s", err);
+    return st;
+}
+
+struct ctl_store *test_store_new(char *path)
+{
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    return test_store_open(path);
+}
+
+int64_t test_query_int(struct ctl_store *st, const char *sql)
+{
+    sqlite3_stmt *s;
+    int64_t n;
+
+    ck_assert_msg(sqlite3_prepare_v2(ctl_store_db(st), sql, -1, &s, NULL) == SQLITE_OK,
+                  "%s: %s", sql, sqlite3_errmsg(ctl_store_db(st)));
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
 }
 
 json_t *test_delivery_json(struct ctl_store *st, const char *probe_id)

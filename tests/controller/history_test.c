@@ -17,38 +17,6 @@
 
 #define BASE_MS 1700000000000LL
 
-static struct ctl_store *open_path(const char *path)
-{
-    struct ctl_store *st;
-    char err[256];
-
-    ck_assert_msg(ctl_store_open(path, &st, err, sizeof(err)) == 0, "%s", err);
-    return st;
-}
-
-/* A database file of its own (path: "/tmp/ixmesh-history-XXXXXX"), open. */
-static struct ctl_store *open_new(char *path)
-{
-    int fd = mkstemp(path);
-
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    return open_path(path);
-}
-
-static int64_t query_int(struct ctl_store *st, const char *sql)
-{
-    sqlite3_stmt *s;
-    int64_t n;
-
-    ck_assert_msg(sqlite3_prepare_v2(ctl_store_db(st), sql, -1, &s, NULL) == SQLITE_OK,
-                  "%s: %s", sql, sqlite3_errmsg(ctl_store_db(st)));
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return n;
-}
-
 /*
  * The rows of level_s that differ from the raw records grouped into its
  * buckets, both ways: counts, sums, minimum and maximum of the windows
@@ -75,7 +43,7 @@ static int64_t rollup_mismatches(struct ctl_store *st, uint32_t level_s)
         " SELECT (SELECT count(*) FROM (SELECT * FROM raw EXCEPT SELECT * FROM roll))"
         " + (SELECT count(*) FROM (SELECT * FROM roll EXCEPT SELECT * FROM raw))",
         (long long)len, (long long)len, (long long)len, level_s);
-    return query_int(st, sql);
+    return test_query_int(st, sql);
 }
 
 /* Every level against the raw records, once the deltas are written. */
@@ -159,7 +127,7 @@ static void store_run(struct ctl_store *st, const char *probe, uint64_t first, u
 START_TEST(rollups_equal_raw_records)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_ingest in;
     uint32_t seed = 7, again = 7;
     int64_t sent_before;
@@ -168,16 +136,17 @@ START_TEST(rollups_equal_raw_records)
     store_run(st, "a", 401, 900, BASE_MS, &seed, &in);            /* the backlog */
     store_run(st, "b", 1, 300, BASE_MS + 3000000, &seed, &in);
     assert_rollups_match(st);
-    sent_before = query_int(st, "SELECT sum(sent) FROM rollup_60");
+    sent_before = test_query_int(st, "SELECT sum(sent) FROM rollup_60");
     store_run(st, "a", 1, 400, BASE_MS + 86400000LL, &again, &in); /* sent again */
     ck_assert_uint_eq(in.duplicates, 400);
     ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
-    ck_assert_int_eq(query_int(st, "SELECT sum(sent) FROM rollup_60"), sent_before);
-    ck_assert_int_eq(query_int(st, "SELECT sum(sent) FROM rollup_86400"), sent_before);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(sent) FROM rollup_60"), sent_before);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(sent) FROM rollup_86400"),
+                     sent_before);
     ctl_store_close(st);
-    st = open_path(path);
+    st = test_store_open(path);
     assert_rollups_match(st);
-    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_3600"), 1600);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_3600"), 1600);
     ctl_store_close(st);
     unlink(path);
 }
@@ -187,7 +156,7 @@ END_TEST
 START_TEST(old_database_gains_rollups)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_ingest in;
     uint32_t seed = 11;
 
@@ -201,13 +170,13 @@ START_TEST(old_database_gains_rollups)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     ctl_store_close(st);
-    st = open_path(path);
-    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_60"), 5700);
+    st = test_store_open(path);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_60"), 5700);
     assert_rollups_match(st);
-    ck_assert_int_eq(query_int(st, "SELECT min(rolled_seq) FROM delivery"), 700);
+    ck_assert_int_eq(test_query_int(st, "SELECT min(rolled_seq) FROM delivery"), 700);
     ctl_store_close(st);
-    st = open_path(path); /* and only once */
-    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_86400"), 5700);
+    st = test_store_open(path); /* and only once */
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_86400"), 5700);
     ctl_store_close(st);
     unlink(path);
 }
@@ -220,7 +189,7 @@ END_TEST
 START_TEST(crash_loses_no_rollup)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_ingest in;
     uint32_t seed = 13;
     pid_t pid;
@@ -232,17 +201,17 @@ START_TEST(crash_loses_no_rollup)
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) { /* stores more, then dies without closing */
-        st = open_path(path);
+        st = test_store_open(path);
         store_run(st, "a", 301, 500, BASE_MS + 3000000, &seed, &in);
         store_run(st, "b", 1, 200, BASE_MS, &seed, &in);
         _exit(0);
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    st = open_path(path);
-    ck_assert_int_eq(query_int(st, "SELECT count(*) FROM results"), 1000);
+    st = test_store_open(path);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results"), 1000);
     assert_rollups_match(st);
-    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_86400"), 1000);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_86400"), 1000);
     ctl_store_close(st);
     unlink(path);
 }
@@ -253,7 +222,7 @@ END_TEST
 START_TEST(late_hole_goes_in_at_once)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_ingest in;
     uint32_t seed = 17, hole;
 
@@ -261,7 +230,7 @@ START_TEST(late_hole_goes_in_at_once)
     hole = seed;
     store_run(st, "a", 60, 41, BASE_MS + 600000, &seed, &in);
     ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
-    ck_assert_int_eq(query_int(st, "SELECT rolled_seq FROM delivery"), 100);
+    ck_assert_int_eq(test_query_int(st, "SELECT rolled_seq FROM delivery"), 100);
     store_run(st, "a", 51, 9, BASE_MS + 500000, &hole, &in);
     ck_assert_uint_eq(in.duplicates, 0);
     for (int i = 0; i < CTL_ROLLUP_LEVELS; i++) /* no flush in between */
@@ -275,7 +244,7 @@ END_TEST
 START_TEST(mismatch_is_seen)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_ingest in;
     uint32_t seed = 3;
 
@@ -303,7 +272,7 @@ static int64_t count_ended(struct ctl_store *st, const char *table, const char *
 
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s <= %lld", table, end_sql,
              (long long)cutoff_ms);
-    return query_int(st, sql);
+    return test_query_int(st, sql);
 }
 
 static void expire_all(struct ctl_store *st, const struct ctl_retention *rt, int64_t now,
@@ -334,7 +303,7 @@ static void expire_all(struct ctl_store *st, const struct ctl_retention *rt, int
 START_TEST(retention_deletes_past_each_horizon)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_retention rt = {.raw_s = 6 * 3600, .level_s = {86400, 2 * 86400, 0}};
     static const char *const table[] = {"rollup_60", "rollup_3600", "rollup_86400"};
     int64_t now = BASE_MS + 3 * 86400000LL, before[CTL_ROLLUP_LEVELS], raw_before;
@@ -345,16 +314,16 @@ START_TEST(retention_deletes_past_each_horizon)
 
     store_spaced(st, "a", 1, 2600, BASE_MS, 100000, &seed, &in); /* 3 days */
     ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
-    raw_before = query_int(st, "SELECT count(*) FROM results");
+    raw_before = test_query_int(st, "SELECT count(*) FROM results");
     want_raw = count_ended(st, "results", "window_start_ms + window_s * 1000",
                            now - rt.raw_s * 1000);
     for (int i = 0; i < CTL_ROLLUP_LEVELS; i++) {
         char end[64];
 
         snprintf(end, sizeof(end), "bucket_ms + %u000", ctl_rollup_levels[i]);
-        before[i] = query_int(st, i == 0   ? "SELECT count(*) FROM rollup_60"
-                                  : i == 1 ? "SELECT count(*) FROM rollup_3600"
-                                           : "SELECT count(*) FROM rollup_86400");
+        before[i] = test_query_int(st, i == 0   ? "SELECT count(*) FROM rollup_60"
+                                       : i == 1 ? "SELECT count(*) FROM rollup_3600"
+                                                : "SELECT count(*) FROM rollup_86400");
         want[i] = rt.level_s[i]
                       ? count_ended(st, table[i], end, now - rt.level_s[i] * 1000)
                       : 0;
@@ -362,24 +331,26 @@ START_TEST(retention_deletes_past_each_horizon)
     }
     ck_assert_int_gt(want_raw, 1000);
     ck_assert_int_lt(want_raw, raw_before);
-    windows_day = query_int(st, "SELECT sum(windows) FROM rollup_86400");
+    windows_day = test_query_int(st, "SELECT sum(windows) FROM rollup_86400");
 
     expire_all(st, &rt, now, &gone);
     ck_assert_int_eq((int64_t)gone.raw, want_raw);
-    ck_assert_int_eq(query_int(st, "SELECT count(*) FROM results"),
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results"),
                      raw_before - want_raw);
     ck_assert_int_eq(count_ended(st, "results", "window_start_ms + window_s * 1000",
                                  now - rt.raw_s * 1000),
                      0);
     for (int i = 0; i < CTL_ROLLUP_LEVELS; i++)
         ck_assert_int_eq((int64_t)gone.level[i], want[i]);
-    ck_assert_int_eq(query_int(st, "SELECT count(*) FROM rollup_86400"), before[2]);
-    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_86400"), windows_day);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM rollup_86400"), before[2]);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_86400"),
+                     windows_day);
 
     /* The first records again, long gone from the raw table. */
     store_spaced(st, "a", 1, 100, BASE_MS, 100000, &again, &in);
     ck_assert_uint_eq(in.duplicates, 100);
-    ck_assert_int_eq(query_int(st, "SELECT sum(windows) FROM rollup_86400"), windows_day);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_86400"),
+                     windows_day);
     ctl_store_close(st);
     unlink(path);
 }
@@ -394,7 +365,7 @@ END_TEST
 START_TEST(file_stops_growing)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_retention rt = {.raw_s = 86400, .level_s = {3 * 86400, 8 * 86400, 0}};
     struct ctl_store_size size[31];
     struct ctl_expired gone;
@@ -424,7 +395,7 @@ START_TEST(file_stops_growing)
                   "the file grew from %llu to %llu octets between days 15 and 30",
                   (unsigned long long)size[14].file_octets,
                   (unsigned long long)size[29].file_octets);
-    ck_assert_int_eq(query_int(st, "SELECT count(*) FROM rollup_86400"), 3 * 30 + 3);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM rollup_86400"), 3 * 30 + 3);
     ctl_store_close(st);
     unlink(path);
 }
@@ -462,7 +433,7 @@ static void assert_same_fold(const struct ctl_fold *a, const struct ctl_fold *b)
 START_TEST(range_from_levels_equals_raw)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     struct ctl_horizons h = {{INT64_MIN / 4, INT64_MIN / 4, INT64_MIN / 4, INT64_MIN / 4},
                              INT64_MAX / 4};
     struct ctl_ingest in;
@@ -514,7 +485,7 @@ static int series_row(void *arg, const struct ctl_window_row *r)
 START_TEST(pair_rows_of_a_level)
 {
     char path[] = "/tmp/ixmesh-history-XXXXXX";
-    struct ctl_store *st = open_new(path);
+    struct ctl_store *st = test_store_new(path);
     /* Whole hours: 1700002800000 is 2023-11-14T23:00:00Z. */
     struct ctl_window_range r = {.from_ms = 1700002800000LL,
                                  .to_ms = 1700002800000LL + 4 * 3600000};

@@ -20,31 +20,6 @@ static struct ctl_store *open_mem(void)
     return st;
 }
 
-/* A database file of its own (path: "/tmp/ixmesh-store-XXXXXX"), open. */
-static struct ctl_store *open_file(char *path)
-{
-    int fd = mkstemp(path);
-    struct ctl_store *st;
-    char err[256];
-
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
-    return st;
-}
-
-static int64_t count_rows(struct ctl_store *st, const char *sql)
-{
-    sqlite3_stmt *s;
-    int64_t n;
-
-    ck_assert_int_eq(sqlite3_prepare_v2(ctl_store_db(st), sql, -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return n;
-}
-
 static const char *journal_mode(struct ctl_store *st)
 {
     static char mode[16];
@@ -97,10 +72,10 @@ START_TEST(resent_batch_is_stored_once)
     ck_assert_uint_eq(in.acked, 104);
     ck_assert_int_eq(ctl_store_results(st, "a", &rs, 2, &in), 0);
     ck_assert_uint_eq(in.acked, 104);
-    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 5);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results"), 5);
     /* The same numbers from another probe are other records. */
     ck_assert_int_eq(ctl_store_results(st, "b", &rs, 3, &in), 0);
-    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 10);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results"), 10);
     free_batch(r, 5);
     ctl_store_close(st);
 }
@@ -180,10 +155,10 @@ START_TEST(probe_keys_are_stable)
     ck_assert_int_eq(ctl_store_probe_seen(st, &a, 3, &ka2), 0);
     ck_assert_int_eq(ka, ka2);
     ck_assert_int_ne(ka, kb);
-    ck_assert_int_eq(count_rows(st,
-                                "SELECT count(*) FROM probes WHERE name='renamed' AND "
-                                "first_seen_ms=1 AND last_seen_ms=3"),
-                     1);
+    ck_assert_int_eq(
+        test_query_int(st, "SELECT count(*) FROM probes WHERE name='renamed' AND "
+                           "first_seen_ms=1 AND last_seen_ms=3"),
+        1);
     ctl_store_close(st);
 }
 END_TEST
@@ -191,7 +166,7 @@ END_TEST
 START_TEST(file_database_survives_reopen)
 {
     char path[] = "/tmp/ixmesh-store-XXXXXX";
-    struct ctl_store *st = open_file(path);
+    struct ctl_store *st = test_store_new(path);
     struct proto_results rs;
     struct proto_result r[3];
     struct ctl_ingest in;
@@ -201,7 +176,7 @@ START_TEST(file_database_survives_reopen)
     ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
     ctl_store_close(st);
     ck_assert_int_eq(ctl_store_open(path, &st, err, sizeof(err)), 0);
-    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results"), 3);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results"), 3);
     ck_assert_str_eq(journal_mode(st), "wal");
     ctl_store_close(st);
     free_batch(r, 3);
@@ -213,7 +188,7 @@ END_TEST
 START_TEST(old_database_gains_new_columns)
 {
     char path[] = "/tmp/ixmesh-store-XXXXXX";
-    struct ctl_store *st = open_file(path);
+    struct ctl_store *st = test_store_new(path);
     struct proto_results rs;
     struct proto_result r[2];
     struct ctl_ingest in;
@@ -239,9 +214,10 @@ START_TEST(old_database_gains_new_columns)
     r[1].ttl = 255;
     r[1].outcomes[PROTO_OUT_TIMEOUT] = 2;
     ck_assert_int_eq(ctl_store_results(st, "a", &rs, 1, &in), 0);
-    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE ttl = 255"), 1);
-    ck_assert_int_eq(count_rows(st, "SELECT count(*) FROM results WHERE seq = 2 AND"
-                                    " extra = '{\"oc\":{\"timeout\":2}}'"),
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results WHERE ttl = 255"),
+                     1);
+    ck_assert_int_eq(test_query_int(st, "SELECT count(*) FROM results WHERE seq = 2 AND"
+                                        " extra = '{\"oc\":{\"timeout\":2}}'"),
                      1);
     ctl_store_close(st);
     free_batch(r, 2);
@@ -263,7 +239,7 @@ static json_int_t stored_of(struct ctl_store *st, const char *probe)
 START_TEST(old_database_gains_stored_counts)
 {
     char path[] = "/tmp/ixmesh-store-XXXXXX";
-    struct ctl_store *st = open_file(path);
+    struct ctl_store *st = test_store_new(path);
     struct proto_results rs;
     struct proto_result r[3];
     struct ctl_ingest in;
