@@ -32,9 +32,10 @@
 #include "log.h"
 #include "query_io.h"
 
-#define SHARE_MS  5000      /* an answer serves identical requests this long */
-#define JOBS_MAX  64        /* jobs kept (running or answered) */
-#define TRIM_OVER (1 << 20) /* answers larger than this return memory after */
+#define SHARE_MS    5000       /* an answer serves identical requests this long */
+#define JOBS_MAX    64         /* jobs kept (running or answered) */
+#define TRIM_OVER   (1 << 20)  /* answers larger than this return memory after */
+#define KEEP_OCTETS (64 << 20) /* answers kept for sharing, at most */
 
 struct ctl_waiter {
     struct MHD_Connection *conn;
@@ -177,16 +178,38 @@ static void after_work_cb(uv_work_t *w, int status)
     for (struct ctl_waiter *x = j->waiters; x != NULL; x = x->next)
         MHD_resume_connection(x->conn);
     ctl_http_kick(c);
+    sweep(&c->queries, uv_now(c->loop));
 }
 
-/* Drops answers past their time that nobody waits for. */
+/* Octets of the answers kept. */
+static size_t kept_octets(const struct ctl_queries *qs)
+{
+    size_t n = 0;
+
+    for (const struct ctl_job *j = qs->jobs; j != NULL; j = j->next)
+        n += j->done ? j->len : 0;
+    return n;
+}
+
+/*
+ * Drops answers past their time that nobody waits for, and beyond
+ * KEEP_OCTETS the oldest answers (the list is newest first): a map of a
+ * large mesh is tens of MB, and sharing must not keep many of them.
+ */
 static void sweep(struct ctl_queries *qs, uint64_t now)
 {
+    int over = kept_octets(qs) > KEEP_OCTETS;
+    size_t keep = 0;
+
     for (struct ctl_job **pp = &qs->jobs; *pp != NULL;) {
         struct ctl_job *j = *pp;
+        int drop = j->done && j->waiters == NULL &&
+                   (now >= j->expires_ms || qs->njobs > JOBS_MAX ||
+                    (over && keep + j->len > KEEP_OCTETS));
 
-        if (j->done && j->waiters == NULL &&
-            (now >= j->expires_ms || qs->njobs > JOBS_MAX)) {
+        if (j->done && !drop)
+            keep += j->len;
+        if (drop) {
             *pp = j->next;
             qs->njobs--;
             free_job(j);

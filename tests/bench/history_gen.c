@@ -34,6 +34,27 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Each probe's HELLO, as /api/v1/probes lists them. */
+static void write_probes(struct ctl_store *st, int probes, int64_t now)
+{
+    struct proto_hello h;
+    int64_t key;
+
+    for (int p = 0; p < probes; p++) {
+        memset(&h, 0, sizeof(h));
+        h.version_min = h.version_max = PROTO_VERSION;
+        h.caps = PROTO_CAP_STAMP;
+        snprintf(h.probe_id, sizeof(h.probe_id), "probe-%04d", p);
+        snprintf(h.name, sizeof(h.name), "Probe %d", p);
+        snprintf(h.addrs[0], sizeof(h.addrs[0]), "10.%d.%d.1", p / 250, p % 250);
+        h.naddrs = 1;
+        h.stamp_port = 862;
+        snprintf(h.sw_version, sizeof(h.sw_version), "history_gen");
+        if (ctl_store_probe_seen(st, &h, now, &key) < 0)
+            die("store a probe", ctl_store_error(st));
+    }
+}
+
 /* The raw windows of [from_ms, from_ms + minutes): one batch a probe a window. */
 static uint64_t write_raw(struct ctl_store *st, int probes, int64_t from_ms, int minutes)
 {
@@ -142,6 +163,7 @@ int main(int argc, char **argv)
         die(argv[1], err);
     from = now - (int64_t)minutes * 60000;
     from -= from % (MESH_WINDOW_S * 1000);
+    write_probes(st, probes, now);
     raw = write_raw(st, probes, from, minutes);
     if (ctl_store_flush(st, now, 1) < 0)
         die("flush", ctl_store_error(st));

@@ -12,7 +12,7 @@
 # synchronous=FULL (durable storage alone: no TLS, no decoding, no rollups).
 #
 # usage: ingest.sh BINDIR SRCDIR LOADGEN_DIR [SIMS TASKS SECONDS]
-#        (default 100 probes x 50 tasks = 5,000 records/s for 20 s)
+#        (default 100 probes x 50 tasks = 5,000 records/s for 10 s)
 set -euo pipefail
 # shellcheck source=../e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
@@ -31,7 +31,7 @@ acked() {
 }
 
 main() {
-    local sims=${4:-100} tasks=${5:-50} secs=${6:-20} tck i a0 a1 c0 c1 t0 t1 rss
+    local sims=${4:-100} tasks=${5:-50} secs=${6:-10} tck i a0 a1 c0 c1 t0 t1 rss
     local rate cpu_us ref_us
 
     e2e_setup bench.ingest 46 "$1" "$2"
@@ -53,7 +53,7 @@ main() {
     chmod +x "$TMP/loadgen.sh"
     spawn loadgen "$TMP/loadgen.sh" /dev/null
     allow_exit loadgen
-    sleep 8 # connected, given their tasks, past the first batches
+    sleep 6 # connected, given their tasks, past the first batches
     a0=$(acked)
     c0=$(cpu_ticks)
     t0=$(date +%s.%N)

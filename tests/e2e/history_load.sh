@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SIMS=40
-SECS=30
+SECS=15
 
 # probes_ms: the time of one GET /api/v1/probes, in ms.
 probes_ms() {
