@@ -428,6 +428,7 @@ struct ctl_queries {
     struct ctl_job *jobs;     /* running or answered, newest first */
     size_t njobs;
     unsigned running;
+    int stopping; /* ctl_query_stop() was called */
 };
 /* http_io.c: lets MHD run now (a suspended connection was resumed). */
 void ctl_http_kick(struct ctl *c);

@@ -72,6 +72,10 @@ static json_t *series(struct ctl_store *st, struct pair_doc *d, int *err)
 
     if ((*err = ctl_series_init(&d->series, from, q->to_ms, q->step_ms)) < 0)
         return NULL;
+    /* Split at a boundary of the level: the bucket holding `fresh` is read
+     * from the raw windows, not whole from its rollup and again raw. */
+    if (level != CTL_LEVEL_RAW)
+        fresh = ctl_bucket_start(fresh, ctl_rollup_levels[level]);
     fresh = fresh < from ? from : fresh > q->to_ms ? q->to_ms : fresh;
     old = (struct ctl_window_range){.from_ms = from, .to_ms = fresh};
     recent = (struct ctl_window_range){.from_ms = fresh, .to_ms = q->to_ms};

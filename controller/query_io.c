@@ -50,7 +50,8 @@ struct ctl_job {
                           and this is not 0 */
     struct ctl *c;
     uv_work_t work;
-    int done, stopping;
+    int done;
+    atomic_int stopping; /* the controller stops: the query ends, nobody waits */
     unsigned status;
     char *body;
     size_t len;
@@ -63,6 +64,8 @@ struct ctl_job {
     size_t nconnected;
     struct ctl_job *next;
 };
+
+static void sweep(struct ctl_queries *qs, uint64_t now);
 
 static int id_cmp(const void *a, const void *b)
 {
@@ -96,6 +99,8 @@ static int client_gone(void *arg)
     struct ctl_job *j = arg;
     char b;
 
+    if (atomic_load(&j->stopping))
+        return 1;
     /* Only when it is the one waiting: others share the answer. */
     return atomic_load(&j->nwaiters) <= 1 && j->fd >= 0 &&
            recv(j->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
@@ -201,6 +206,8 @@ static void sweep(struct ctl_queries *qs, uint64_t now)
     int over = kept_octets(qs) > KEEP_OCTETS;
     size_t keep = 0;
 
+    if (qs->stopping)
+        return; /* MHD may still hold waiters of any job: free none */
     for (struct ctl_job **pp = &qs->jobs; *pp != NULL;) {
         struct ctl_job *j = *pp;
         int drop = j->done && j->waiters == NULL &&
@@ -286,7 +293,7 @@ enum MHD_Result ctl_query_serve(struct ctl *c, struct MHD_Connection *conn,
     uint64_t now = uv_now(c->loop);
     struct ctl_job *j;
 
-    if (w != NULL && w->job->stopping)
+    if (c->stopping || (w != NULL && atomic_load(&w->job->stopping)))
         return MHD_NO; /* the controller is stopping: close */
     if (w != NULL)     /* resumed: the job is done */
         return answer(conn, w->job);
@@ -317,6 +324,7 @@ void ctl_query_done(struct ctl *c, void **state)
     if (w == NULL)
         return;
     for (struct ctl_waiter **pp = &w->job->waiters; *pp != NULL; pp = &(*pp)->next) {
+        /* (after ctl_query_stop() the list is empty: MHD holds the waiters) */
         if (*pp == w) {
             *pp = w->next;
             atomic_fetch_sub(&w->job->nwaiters, 1);
@@ -329,8 +337,9 @@ void ctl_query_done(struct ctl *c, void **state)
 
 void ctl_query_stop(struct ctl *c)
 {
+    c->queries.stopping = 1;
     for (struct ctl_job *j = c->queries.jobs; j != NULL; j = j->next) {
-        j->stopping = 1;
+        atomic_store(&j->stopping, 1);
         for (struct ctl_waiter *w = j->waiters; w != NULL; w = w->next)
             MHD_resume_connection(w->conn);
         j->waiters = NULL; /* MHD closes them: ctl_query_done() must not look */

@@ -19,7 +19,7 @@ int ctl_parse_time(const char *v, int64_t *ms)
     struct tm tm = {0};
     const char *p;
     char *end;
-    double frac = 0;
+    double frac = 0; /* of a second: below 1 */
     long long secs;
     int sign, oh, om;
 
@@ -34,11 +34,13 @@ int ctl_parse_time(const char *v, int64_t *ms)
     p = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
     if (p == NULL && (p = strptime(v, "%Y-%m-%dt%H:%M:%S", &tm)) == NULL)
         return -EINVAL;
-    if (*p == '.') {
-        frac = strtod(p, &end);
-        if (end == p + 1)
+    if (*p == '.') { /* digits only: strtod would take "5e300" */
+        double unit = 0.1;
+
+        if (p[1] < '0' || p[1] > '9')
             return -EINVAL;
-        p = end;
+        for (p++; *p >= '0' && *p <= '9'; p++, unit /= 10)
+            frac += (*p - '0') * unit;
     }
     if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
         oh = om = 0;

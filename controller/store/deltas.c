@@ -69,6 +69,7 @@ int ctl_deltas_new(struct ctl_rollup *ru, struct ctl_deltas **out)
     if (*out == NULL)
         return -ENOMEM;
     (*out)->ru = ru;
+    (*out)->stg_probe = SIZE_MAX;
     ctl_pair_init(&(*out)->one);
     return 0;
 }
@@ -339,7 +340,7 @@ void ctl_deltas_end(struct ctl_deltas *d, int committed, int64_t now_ms)
 
     ctl_rollup_end(d->ru, committed);
     if (!committed || d->stg_probe >= d->nprobes) {
-        d->nstg = 0;
+        ctl_deltas_unstage(d); /* a later commit must not act on it */
         return;
     }
     p = &d->probes[d->stg_probe];
@@ -361,6 +362,12 @@ void ctl_deltas_end(struct ctl_deltas *d, int committed, int64_t now_ms)
         if (p->since_ms == 0 && p->n > 0)
             p->since_ms = now_ms;
     }
+    ctl_deltas_unstage(d);
+}
+
+void ctl_deltas_unstage(struct ctl_deltas *d)
+{
     d->nstg = 0;
     d->stg_probe = SIZE_MAX;
+    d->stg_flushed = 0;
 }

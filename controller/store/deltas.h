@@ -31,5 +31,8 @@ int ctl_deltas_stage_flush(struct ctl_deltas *d, int64_t now_ms, int all, size_t
                            const char **probe_id, uint64_t *new_rolled);
 /* The transaction ended; what was staged now changes memory if committed. */
 void ctl_deltas_end(struct ctl_deltas *d, int committed, int64_t now_ms);
+/* Forgets what was staged, the transaction still open (it was all written
+ * to the rollups: nothing is left for memory). */
+void ctl_deltas_unstage(struct ctl_deltas *d);
 
 #endif

@@ -59,7 +59,9 @@ static int expire_raw(sqlite3 *db, int64_t cutoff_ms, uint32_t batch, uint64_t *
             db,
             "DELETE FROM results WHERE (probe_id, seq) IN"
             " (SELECT probe_id, seq FROM results WHERE window_start_ms < ?1"
-            " AND window_start_ms + window_s * 1000 <= ?1 LIMIT ?2)"
+            " AND window_start_ms + window_s * 1000 <= ?1 AND seq <= coalesce("
+            "(SELECT rolled_seq FROM delivery d WHERE d.probe_id = results.probe_id), 0)"
+            " LIMIT ?2)"
             " RETURNING probe_id, seq",
             -1, &s, NULL) != SQLITE_OK)
         return -EIO;

@@ -531,7 +531,7 @@ static int keep_row(void *arg, const struct ctl_window_row *r)
         return 0;
     /* Every record is at or below "rolled": all go into the rollups now. */
     rc = roll_up_stored(st, r->probe_id, UINT64_MAX, 0);
-    ctl_deltas_end(st->deltas, 1, 0); /* nothing was kept for memory */
+    ctl_deltas_unstage(st->deltas); /* all written: nothing kept for memory */
     drop_stored(st);
     return rc;
 }

@@ -517,6 +517,79 @@ START_TEST(pair_rows_of_a_level)
 }
 END_TEST
 
+/*
+ * Retention keeps a raw window its probe's deltas still hold (above its
+ * rolled_seq): after a crash the store would need it to fold it again.
+ */
+START_TEST(retention_spares_what_is_not_rolled_up)
+{
+    char path[] = "/tmp/ixmesh-history-XXXXXX";
+    struct ctl_store *st = test_store_new(path);
+    struct ctl_retention rt = {.raw_s = 3600, .level_s = {0, 0, 0}};
+    int64_t now = BASE_MS + 10 * 86400000LL;
+    struct ctl_expired gone;
+    struct ctl_ingest in;
+    uint32_t seed = 31;
+
+    store_run(st, "a", 1, 200, BASE_MS, &seed, &in); /* days old, in memory only */
+    ck_assert_int_eq(ctl_store_expire(st, &rt, now, 1000, &gone), 0);
+    ck_assert_uint_eq(gone.raw, 0);
+    ck_assert_int_eq(ctl_store_flush(st, now, 1), 0);
+    ck_assert_int_eq(ctl_store_expire(st, &rt, now, 1000, &gone), 0);
+    ck_assert_uint_eq(gone.raw, 200);
+    ck_assert_int_eq(test_query_int(st, "SELECT sum(windows) FROM rollup_60"), 200);
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
+static json_int_t point_sent(json_t *doc, size_t i)
+{
+    return json_integer_value(
+        json_object_get(json_array_get(json_object_get(doc, "points"), i), "sent"));
+}
+
+/*
+ * A series whose newest part comes from the raw windows: the bucket that
+ * holds the split is read once, raw, not whole from its rollup and again.
+ */
+START_TEST(series_counts_each_window_once)
+{
+    char path[] = "/tmp/ixmesh-history-XXXXXX";
+    struct ctl_store *st = test_store_new(path);
+    int64_t hour0 = 1700002800000LL; /* a whole hour */
+    struct ctl_query q = {.kind = CTL_Q_SERIES,
+                          .from_ms = hour0,
+                          .to_ms = hour0 + 3 * 3600000,
+                          .step_ms = 3600000,
+                          .method = PROTO_METHOD_STAMP,
+                          .src = "a",
+                          .dst = "b"};
+    struct ctl_ingest in;
+    uint32_t seed = 37;
+    json_t *doc;
+    char sql[256];
+    int err;
+
+    store_spaced(st, "a", 1, 1080, hour0, 10000, &seed, &in); /* 3 hours */
+    ck_assert_int_eq(ctl_store_flush(st, 0, 1), 0);
+    q.horizons.fresh_from = hour0 + 2 * 3600000 + 1800000; /* mid third hour */
+    doc = ctl_pair_history(st, &q, &err);
+    ck_assert_int_eq(err, 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT sum(sent) FROM results WHERE target_id = 'b' AND"
+                 " window_start_ms >= %lld AND window_start_ms < %lld",
+                 (long long)(hour0 + i * 3600000LL),
+                 (long long)(hour0 + (i + 1) * 3600000LL));
+        ck_assert_int_eq(point_sent(doc, (size_t)i), test_query_int(st, sql));
+    }
+    json_decref(doc);
+    ctl_store_close(st);
+    unlink(path);
+}
+END_TEST
+
 Suite *history_suite(void)
 {
     Suite *s = suite_create("history");
@@ -530,6 +603,8 @@ Suite *history_suite(void)
     tcase_add_test(tc, late_hole_goes_in_at_once);
     tcase_add_test(tc, range_from_levels_equals_raw);
     tcase_add_test(tc, pair_rows_of_a_level);
+    tcase_add_test(tc, retention_spares_what_is_not_rolled_up);
+    tcase_add_test(tc, series_counts_each_window_once);
     tcase_add_test(tc, retention_deletes_past_each_horizon);
     tcase_add_test(tc, file_stops_growing);
     suite_add_tcase(s, tc);

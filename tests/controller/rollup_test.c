@@ -238,6 +238,8 @@ START_TEST(times_parse)
     ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00Zjunk", &ms), -EINVAL);
     ck_assert_int_eq(ctl_parse_time("17650000001765000000", &ms), -EINVAL);
     ck_assert_int_eq(ctl_parse_time("-5", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00.5e300Z", &ms), -EINVAL);
+    ck_assert_int_eq(ctl_parse_time("2026-12-07T06:00:00.Z", &ms), -EINVAL);
 }
 END_TEST
 
