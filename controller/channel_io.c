@@ -30,9 +30,12 @@
 #define HELLO_STORE_EVERY_MS 60000 /* an unchanged HELLO is written so often at most */
 #define REFUSAL_LOG_MS       60000 /* one line a minute per probe about refusals */
 #define GIVEN_MAX            (4 * PROTO_TASKS_MAX)
+/* A probe's batches waiting for the store at most; then its reads stop. */
+#define WRITING_MAX 4
 
 static void on_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void resume_reads(struct ctl_conn *k, uint64_t now);
 static void note_content(struct ctl *c, const struct proto_hello *h);
 static void schedule_expiry(struct ctl *c);
 static struct ctl_conn *conn_of(struct ctl *c, const char *id);
@@ -54,6 +57,13 @@ static void unlink_conn(struct ctl *c, struct ctl_conn *k)
     }
 }
 
+static void conn_free(struct ctl_conn *k)
+{
+    proto_chan_free(k->chan);
+    free(k->ids);
+    free(k);
+}
+
 static void on_closed_cb(uv_handle_t *h)
 {
     struct ctl_conn *k = h->data;
@@ -69,9 +79,11 @@ static void on_closed_cb(uv_handle_t *h)
         ctl_roster_leave(&c->roster, k->hello.probe_id, uv_now(c->loop));
         schedule_expiry(c);
     }
-    proto_chan_free(k->chan);
-    free(k->ids);
-    free(k);
+    /* A batch still at the store holds it: the last one back frees it. */
+    if (k->writing > 0)
+        k->gone = 1;
+    else
+        conn_free(k);
 }
 
 static void on_shutdown_cb(uv_shutdown_t *req, int status)
@@ -294,6 +306,8 @@ static uint32_t rtt_max_ms(const struct ctl_config *cfg)
 static int task_of_id(struct ctl *c, uint32_t id, struct ctl_task_ref *t)
 {
     uint32_t method = id % 16;
+    struct ctl_store *st;
+    int rc;
 
     memset(t, 0, sizeof(*t));
     t->method = (uint8_t)method;
@@ -314,7 +328,10 @@ static int task_of_id(struct ctl *c, uint32_t id, struct ctl_task_ref *t)
             return 0;
         }
     }
-    return ctl_store_probe_id(c->store, id / 16, t->target_id) == 0 ? 0 : -ENOENT;
+    st = ctl_store_take(c);
+    rc = ctl_store_probe_id(st, id / 16, t->target_id);
+    ctl_store_give(c);
+    return rc == 0 ? 0 : -ENOENT;
 }
 
 /* Checks one record of probe w; the rule it broke, or CTL_REC_OK. */
@@ -464,6 +481,8 @@ static int remember(struct ctl_conn *k, struct ctl_watch *w, const struct proto_
 {
     struct ctl *c = k->ctl;
     uint64_t now = uv_now(c->loop);
+    struct ctl_store *st;
+    int rc;
 
     if (m != NULL && same_hello(&m->hello, h) && w->stored_ms != 0 &&
         now - w->stored_ms < HELLO_STORE_EVERY_MS) {
@@ -472,7 +491,12 @@ static int remember(struct ctl_conn *k, struct ctl_watch *w, const struct proto_
         k->key = m->key;
         return 0;
     }
-    if (ctl_store_probe_seen(c->store, h, ctl_now_ms(), &k->key) < 0)
+    st = ctl_store_take(c);
+    rc = ctl_store_probe_seen(st, h, ctl_now_ms(), &k->key);
+    if (rc < 0)
+        log_error("store: %s", ctl_store_error(st));
+    ctl_store_give(c);
+    if (rc < 0)
         return -1;
     w->stored_ms = now;
     return 0;
@@ -506,7 +530,6 @@ static void handle_hello(struct ctl_conn *k, const struct proto_hello *h)
     if (m != NULL && !same_addresses(&m->hello, h))
         w->addrs_changed_ms = uv_now(c->loop);
     if (remember(k, w, h, m) < 0) {
-        log_error("store: %s", ctl_store_error(c->store));
         refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
         return;
     }
@@ -597,41 +620,114 @@ static void spend_budget(struct ctl_conn *k, struct ctl_watch *w, uint32_t n)
               (unsigned long long)wait_ms);
 }
 
-static void handle_results(struct ctl_conn *k, const struct proto_results *rs)
+/*
+ * A batch on its way to the store (writer_io.c): the records, taken from
+ * the message, and what the writer made of them.  The connection stays
+ * allocated until every batch of it is back (conn_release()).
+ */
+struct batch {
+    struct ctl_conn *k;
+    char probe_id[PROTO_ID_MAX + 1];
+    struct proto_results rs;
+    uint8_t *refused;
+    uint32_t n; /* records in the batch */
+    int64_t now_ms;
+    struct ctl_ingest in;
+    char err[256];
+};
+
+static void batch_free(struct batch *b)
+{
+    struct proto_msg m = {.type = PROTO_MSG_RESULTS};
+
+    m.u.results = b->rs;
+    proto_msg_free(&m);
+    free(b->refused);
+    free(b);
+}
+
+/* On the writer thread. */
+static int store_batch(struct ctl_store *st, void *arg)
+{
+    struct batch *b = arg;
+    int rc =
+        ctl_store_results_checked(st, b->probe_id, &b->rs, b->refused, b->now_ms, &b->in);
+
+    if (rc < 0)
+        snprintf(b->err, sizeof(b->err), "%s", ctl_store_error(st));
+    return rc;
+}
+
+static int reads_may_run(const struct ctl_conn *k)
+{
+    return !k->closing && !k->paused && k->writing < WRITING_MAX;
+}
+
+/* Back on the loop: the ACK, once the batch is durable. */
+static void batch_stored(struct ctl *c, void *arg, int rc)
+{
+    struct batch *b = arg;
+    struct ctl_conn *k = b->k;
+    struct proto_msg ack = {.type = PROTO_MSG_ACK};
+    int held = k->writing >= WRITING_MAX;
+
+    k->writing--;
+    if (k->gone) {
+        if (k->writing == 0)
+            conn_free(k);
+    } else if (rc < 0) {
+        /* Not acknowledged: the probe keeps the records and sends them again. */
+        log_error("store: %s", b->err);
+        refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
+    } else if (!k->closing) {
+        ack.u.ack.seq = b->in.acked;
+        if (b->in.duplicates > 0)
+            log_info("probe %s: %u of %u records were stored already (sent again)",
+                     b->probe_id, b->in.duplicates, b->n);
+        log_debug("probe %s: stored %u records up to %llu, refused %u", b->probe_id,
+                  b->n - b->in.duplicates - b->in.refused,
+                  (unsigned long long)ack.u.ack.seq, b->in.refused);
+        proto_chan_send(k->chan, &ack);
+        pump_out(k);
+        if (held && reads_may_run(k))
+            resume_reads(k, uv_now(c->loop));
+    }
+    batch_free(b);
+}
+
+static void handle_results(struct ctl_conn *k, struct proto_results *rs)
 {
     struct ctl *c = k->ctl;
-    struct proto_msg ack = {.type = PROTO_MSG_ACK};
-    int64_t now = ctl_now_ms();
     struct ctl_watch *w = ctl_watch_of(c, k->hello.probe_id);
-    uint8_t *refused = calloc(rs->nresults ? rs->nresults : 1, 1);
-    struct ctl_ingest in;
+    struct batch *b = calloc(1, sizeof(*b));
+    int rc;
 
-    if (w == NULL || refused == NULL) {
-        free(refused);
+    if (w == NULL || b == NULL ||
+        (b->refused = calloc(rs->nresults ? rs->nresults : 1, 1)) == NULL) {
+        free(b);
         refuse(k, PROTO_ERR_INTERNAL, "controller out of memory");
         return;
     }
-    check_batch(k, w, rs, refused);
+    check_batch(k, w, rs, b->refused);
     /* Refused records are acknowledged too: sent again, they would be
      * refused again, forever.  They are counted, not stored. */
-    if (ctl_store_results_checked(c->store, k->hello.probe_id, rs, refused, now, &in) <
-        0) {
-        /* Not acknowledged: the probe keeps the records and sends them again. */
-        free(refused);
-        log_error("store: %s", ctl_store_error(c->store));
-        refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
+    b->k = k;
+    snprintf(b->probe_id, sizeof(b->probe_id), "%s", k->hello.probe_id);
+    b->rs = *rs; /* the batch owns the records now */
+    rs->results = NULL;
+    rs->nresults = 0;
+    b->n = b->rs.nresults;
+    b->now_ms = ctl_now_ms();
+    if ((rc = ctl_writer_submit(c, store_batch, batch_stored, b)) < 0) {
+        batch_free(b);
+        refuse(k, rc == -ESHUTDOWN ? PROTO_ERR_SHUTDOWN : PROTO_ERR_INTERNAL,
+               rc == -ESHUTDOWN ? "controller is stopping" : "controller out of memory");
         return;
     }
-    free(refused);
-    ack.u.ack.seq = in.acked;
-    if (in.duplicates > 0)
-        log_info("probe %s: %u of %u records were stored already (sent again)",
-                 k->hello.probe_id, in.duplicates, rs->nresults);
-    log_debug("probe %s: stored %u records up to %llu, refused %u", k->hello.probe_id,
-              rs->nresults - in.duplicates - in.refused,
-              (unsigned long long)ack.u.ack.seq, in.refused);
-    proto_chan_send(k->chan, &ack);
-    spend_budget(k, w, rs->nresults);
+    /* Enough of it waits for the disk: TCP holds the probe back meanwhile. */
+    if (++k->writing >= WRITING_MAX)
+        uv_read_stop((uv_stream_t *)&k->tcp);
+    spend_budget(k, w, b->n);
 }
 
 static void on_peer_error(struct ctl_conn *k, const struct proto_error *e)
@@ -812,7 +908,7 @@ static void drain(struct ctl_conn *k)
     struct proto_msg m;
     int rc = 0;
 
-    while (!k->closing && !k->paused && (rc = proto_chan_recv(k->chan, &m)) > 0) {
+    while (reads_may_run(k) && (rc = proto_chan_recv(k->chan, &m)) > 0) {
         handle_msg(k, &m);
         proto_msg_free(&m);
     }
@@ -858,7 +954,7 @@ static void resume_reads(struct ctl_conn *k, uint64_t now)
     k->paused = 0;
     k->last_rx_ms = now; /* it was not silent: we did not listen */
     drain(k);
-    if (!k->closing && !k->paused)
+    if (reads_may_run(k))
         uv_read_start((uv_stream_t *)&k->tcp, on_alloc_cb, on_read_cb);
 }
 
@@ -1025,9 +1121,11 @@ static void recall_member(void *arg, const struct proto_hello *h, int64_t key)
 static void recall_roster(struct ctl *c)
 {
     int64_t since = ctl_now_ms() - (int64_t)c->cfg.grace_s * 1000;
+    struct ctl_store *st = ctl_store_take(c);
 
-    if (ctl_store_recent_probes(c->store, since, recall_member, c) < 0)
-        log_warn("store: %s", ctl_store_error(c->store));
+    if (ctl_store_recent_probes(st, since, recall_member, c) < 0)
+        log_warn("store: %s", ctl_store_error(st));
+    ctl_store_give(c);
     if (c->roster.n > 0)
         log_info(
             "%zu probes seen in the last %u s are kept in the mesh while they return",
@@ -1065,7 +1163,7 @@ static void check_conn(struct ctl_conn *k, uint64_t now)
     }
     if (k->paused && now >= k->resume_ms)
         resume_reads(k, now);
-    if (k->paused || k->closing) {
+    if (!reads_may_run(k)) {
         /* Not silent: we are not listening.  It still hears from us. */
         if (!k->closing && now - k->last_tx_ms >= (uint64_t)c->cfg.heartbeat_s * 1000) {
             proto_chan_send(k->chan, &hb);

@@ -1,6 +1,7 @@
 /*
  * controller.h - ixmesh-controller: one libuv loop that serves the probes'
- * TLS channel, plans their tasks, stores their results and publishes the map.
+ * TLS channel, plans their tasks and publishes the map; a writer thread
+ * stores their results, and libuv's pool answers the history queries.
  *
  * Files, and who touches libuv:
  *   main.c        arguments, signals, the loop
@@ -16,10 +17,13 @@
  *   channel_io.c  the TLS server for probes: HELLO, TASKS, RESULTS, ACK
  *   http_io.c     libmicrohttpd driven from the loop: the API and the page
  *   quota.c       how many lines a minute the log gives to noise
+ *   writer_io.c   the store's writes (RESULTS, retention) on their own thread
+ *   query_io.c    the map and history queries in libuv's pool, read-only
  */
 #ifndef IXMESH_CONTROLLER_H
 #define IXMESH_CONTROLLER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -433,19 +437,52 @@ struct ctl_queries {
 /* http_io.c: lets MHD run now (a suspended connection was resumed). */
 void ctl_http_kick(struct ctl *c);
 
-/* retention_io.c: the store's retention, run from the loop. */
+/* retention_io.c: the store's retention, on the writer thread. */
 struct ctl_retention_state {
     uv_timer_t timer;
     struct ctl_expired gone; /* since the last log line */
+    struct ctl_expired step; /* the last step's, written by the writer thread */
     uint64_t next_log_ms;    /* loop time of the next; 0: not logged yet */
 };
 void ctl_retention_start(struct ctl *c);
 void ctl_retention_stop(struct ctl *c);
 
+/*
+ * writer_io.c: the store's writes on a thread of their own.  work runs
+ * there with the write connection, in the order submitted; done runs on
+ * the loop afterwards with what work returned.
+ */
+typedef int (*ctl_write_fn)(struct ctl_store *st, void *arg);
+typedef void (*ctl_written_fn)(struct ctl *c, void *arg, int rc);
+struct ctl_write;
+struct ctl_writer {
+    uv_thread_t thread;
+    uv_mutex_t lock; /* the lists below */
+    uv_cond_t wake;
+    uv_mutex_t store_lock; /* c->store: the thread's, or the loop's for a moment */
+    atomic_int loop_waiting;
+    uv_async_t async; /* the writer tells the loop */
+    struct ctl_write *todo, *todo_tail, *done, *done_tail;
+    size_t queued;
+    int inited, has_async, running, stopping, ended;
+};
+int ctl_writer_init(struct ctl *c);
+/* The thread: after the privileges are dropped (it would keep them). */
+int ctl_writer_start(struct ctl *c);
+/* 0, or -ESHUTDOWN once stopping (work will not run), or -ENOMEM. */
+int ctl_writer_submit(struct ctl *c, ctl_write_fn work, ctl_written_fn done, void *arg);
+/* Writes what is queued, then ends the thread; the loop's handle closes after. */
+void ctl_writer_stop(struct ctl *c);
+void ctl_writer_free(struct ctl *c);
+/* The write connection, for the loop's short uses; give it back at once. */
+struct ctl_store *ctl_store_take(struct ctl *c);
+void ctl_store_give(struct ctl *c);
+
 struct ctl {
     uv_loop_t *loop;
     struct ctl_config cfg;
-    struct ctl_store *store;
+    struct ctl_store *store; /* the writer's (writer_io.c) */
+    struct ctl_writer writer;
     SSL_CTX *tls;
     uv_tcp_t listener;
     struct ctl_conn *conns; /* every open probe connection */

@@ -147,8 +147,9 @@ static enum MHD_Result serve_query(struct ctl *c, struct MHD_Connection *conn,
 /* The probes from the store, with what the channel refused of each. */
 static json_t *probes_doc(struct ctl *c)
 {
-    json_t *doc = ctl_map_probes(c->store, ctl_channel_connected, c);
+    json_t *doc = ctl_map_probes(ctl_store_take(c), ctl_channel_connected, c);
 
+    ctl_store_give(c);
     if (doc != NULL)
         ctl_channel_annotate(c, doc);
     return doc;

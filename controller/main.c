@@ -77,6 +77,7 @@ static void begin_stop(struct ctl *c)
     ctl_http_stop(c);
     ctl_channel_stop(c);
     ctl_retention_stop(c);
+    ctl_writer_stop(c); /* what is queued is still written */
     uv_close((uv_handle_t *)&c->sigint, NULL);
     uv_close((uv_handle_t *)&c->sigterm, NULL);
 }
@@ -148,7 +149,8 @@ static int setup(struct ctl *c, const struct privs_user *u)
         log_error("database: %s", err);
         return -1;
     }
-    if (ctl_query_init(c) < 0 || ctl_channel_start(c) < 0 || ctl_http_start(c) < 0)
+    if (ctl_writer_init(c) < 0 || ctl_query_init(c) < 0 || ctl_channel_start(c) < 0 ||
+        ctl_http_start(c) < 0)
         return -1;
     ctl_retention_start(c);
     return 0;
@@ -232,7 +234,8 @@ int main(int argc, char **argv)
         log_info("not started as root: running as uid %u with the privileges it has "
                  "(user = %s applies to a start as root)",
                  (unsigned)geteuid(), c.cfg.user);
-    if (setup(&c, as_root ? &user : NULL) < 0 || (as_root && leave_root(&user) < 0)) {
+    if (setup(&c, as_root ? &user : NULL) < 0 || (as_root && leave_root(&user) < 0) ||
+        ctl_writer_start(&c) < 0) {
         status = 1;
         begin_stop(&c);
     } else {
@@ -240,6 +243,7 @@ int main(int argc, char **argv)
     }
     uv_run(c.loop, UV_RUN_DEFAULT);
     ctl_query_close(&c);
+    ctl_writer_free(&c);
     ctl_store_close(c.store);
     ctl_roster_free(&c.roster);
     ctl_config_free(&c.cfg);

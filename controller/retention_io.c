@@ -1,5 +1,6 @@
 /*
- * retention_io.c - runs the store's retention ([store]) from the loop: a
+ * retention_io.c - runs the store's retention ([store]) on the writer thread
+ * (writer_io.c), timed from the loop: a
  * step deletes at most RETENTION_BATCH rows of each level, each level in
  * its own short transaction, and the next step follows soon after while
  * anything was deleted, so that storing RESULTS is never held up for
@@ -24,12 +25,15 @@
 static void log_store(struct ctl *c, const char *when)
 {
     struct ctl_retention_state *r = &c->retention;
+    struct ctl_store *st = ctl_store_take(c);
     struct ctl_store_size sz;
+    int rc = ctl_store_size(st, &sz);
 
-    if (ctl_store_size(c->store, &sz) < 0) {
-        log_warn("store: cannot read the database's size: %s", ctl_store_error(c->store));
+    if (rc < 0)
+        log_warn("store: cannot read the database's size: %s", ctl_store_error(st));
+    ctl_store_give(c);
+    if (rc < 0)
         return;
-    }
     log_info("store: %s: the database is %.1f MB (%.1f MB of it free pages, reused "
              "first); retention deleted %" PRIu64 " raw windows and %" PRIu64 ", %" PRIu64
              " and %" PRIu64 " rows of the minute, hour and day levels",
@@ -37,36 +41,60 @@ static void log_store(struct ctl *c, const char *when)
              r->gone.raw, r->gone.level[0], r->gone.level[1], r->gone.level[2]);
 }
 
-static void on_retention_cb(uv_timer_t *h)
+/* One step, on the writer thread (writer_io.c), between two batches. */
+static int retention_step(struct ctl_store *st, void *arg)
 {
-    struct ctl *c = h->data;
+    struct ctl *c = arg;
     struct ctl_retention_state *r = &c->retention;
-    struct ctl_expired e;
-    uint64_t n;
 
     /* The rollups' deltas of probes that stopped sending: theirs are not
      * written by their own batches (store/deltas.c). */
-    if (ctl_store_flush(c->store, ctl_now_ms(), 0) < 0)
-        log_warn("store: writing the rollups: %s", ctl_store_error(c->store));
-    if (ctl_store_expire(c->store, &c->cfg.retention, ctl_now_ms(), RETENTION_BATCH, &e) <
+    if (ctl_store_flush(st, ctl_now_ms(), 0) < 0)
+        log_warn("store: writing the rollups: %s", ctl_store_error(st));
+    memset(&r->step, 0, sizeof(r->step));
+    if (ctl_store_expire(st, &c->cfg.retention, ctl_now_ms(), RETENTION_BATCH, &r->step) <
         0) {
-        log_warn("store: retention: %s; trying again in a minute",
-                 ctl_store_error(c->store));
-        uv_timer_start(h, on_retention_cb, RETENTION_IDLE_MS, 0);
+        log_warn("store: retention: %s; trying again in a minute", ctl_store_error(st));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_retention_cb(uv_timer_t *h);
+
+/* Back on the loop: counts what went, logs now and then, and goes on. */
+static void retention_stepped(struct ctl *c, void *arg, int rc)
+{
+    struct ctl_retention_state *r = &c->retention;
+    uint64_t n = r->step.raw;
+
+    (void)arg;
+    if (c->stopping)
+        return; /* the timer is closed */
+    if (rc < 0) {
+        uv_timer_start(&r->timer, on_retention_cb, RETENTION_IDLE_MS, 0);
         return;
     }
-    n = e.raw;
-    r->gone.raw += e.raw;
+    r->gone.raw += r->step.raw;
     for (int i = 0; i < CTL_ROLLUP_LEVELS; i++) {
-        n += e.level[i];
-        r->gone.level[i] += e.level[i];
+        n += r->step.level[i];
+        r->gone.level[i] += r->step.level[i];
     }
     if (n == 0 && uv_now(c->loop) >= r->next_log_ms) {
         log_store(c, r->next_log_ms == 0 ? "at start" : "in the last hour");
         memset(&r->gone, 0, sizeof(r->gone));
         r->next_log_ms = uv_now(c->loop) + RETENTION_LOG_MS;
     }
-    uv_timer_start(h, on_retention_cb, n > 0 ? RETENTION_BUSY_MS : RETENTION_IDLE_MS, 0);
+    uv_timer_start(&r->timer, on_retention_cb,
+                   n > 0 ? RETENTION_BUSY_MS : RETENTION_IDLE_MS, 0);
+}
+
+static void on_retention_cb(uv_timer_t *h)
+{
+    struct ctl *c = h->data;
+
+    if (ctl_writer_submit(c, retention_step, retention_stepped, c) < 0)
+        uv_timer_start(h, on_retention_cb, RETENTION_IDLE_MS, 0);
 }
 
 static void describe(const struct ctl_retention *rt)

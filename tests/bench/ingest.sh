@@ -5,7 +5,9 @@
 # window of every task each second, against a real controller storing into
 # a real SQLite file with synchronous=FULL, raw windows and rollups.
 # Measured over the steady seconds: records stored and acknowledged per
-# second, the controller's CPU per record (its utime + stime), its RSS.
+# second, the controller's CPU per record (its utime + stime), how busy its
+# event loop was (the main thread's CPU, a share of one core) and its store
+# writer thread, its RSS.
 #
 # The reference, in the same script: Python's sqlite3 inserting as many
 # rows of the same columns, in batches of TASKS, one commit a batch with
@@ -17,9 +19,17 @@ set -euo pipefail
 # shellcheck source=../e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 
-# cpu_ticks: the controller's utime + stime.
+# cpu_ticks [TID]: the controller's utime + stime, or one thread's of it.
 cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$(pid_of controller)/stat"
+    local pid
+    pid=$(pid_of controller)
+    awk '{ print $14 + $15 }' "/proc/$pid/${1:+task/$1/}stat"
+}
+
+# writer_tid: the thread that writes the store (named ixmesh-writer).
+writer_tid() {
+    grep -l '^ixmesh-writer$' /proc/"$(pid_of controller)"/task/*/comm 2>/dev/null |
+        awk -F/ '{ print $5; exit }'
 }
 
 # acked: the loadgen's acknowledged records, from a fresh status line.
@@ -32,7 +42,7 @@ acked() {
 
 main() {
     local sims=${4:-100} tasks=${5:-50} secs=${6:-10} tck i a0 a1 c0 c1 t0 t1 rss
-    local rate cpu_us ref_us
+    local rate cpu_us ref_us pid wtid l0 l1 w0 w1 loop_pct writer_pct
 
     e2e_setup bench.ingest 46 "$1" "$2"
     LOADGEN_BIN=$3/ixmesh-loadgen
@@ -54,12 +64,19 @@ main() {
     spawn loadgen "$TMP/loadgen.sh" /dev/null
     allow_exit loadgen
     sleep 6 # connected, given their tasks, past the first batches
+    pid=$(pid_of controller)
+    wtid=$(writer_tid)
+    [[ -n $wtid ]] || fail "the controller has no thread named ixmesh-writer"
     a0=$(acked)
     c0=$(cpu_ticks)
+    l0=$(cpu_ticks "$pid")
+    w0=$(cpu_ticks "$wtid")
     t0=$(date +%s.%N)
     sleep "$secs"
     a1=$(acked)
     c1=$(cpu_ticks)
+    l1=$(cpu_ticks "$pid")
+    w1=$(cpu_ticks "$wtid")
     t1=$(date +%s.%N)
     rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$(pid_of controller)/status")
     stop loadgen
@@ -94,14 +111,21 @@ EOF
     rate=$(awk -v a="$a0" -v b="$a1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
     cpu_us=$(awk -v a="$a0" -v b="$a1" -v c="$c0" -v d="$c1" -v t="$tck" \
         'BEGIN { printf "%.2f", (d - c) / t * 1e6 / (b > a ? b - a : 1) }')
+    # The loop is the main thread: its share of one core is how busy it was.
+    loop_pct=$(awk -v a="$l0" -v b="$l1" -v s="$t0" -v e="$t1" -v t="$tck" \
+        'BEGIN { printf "%.0f", (b - a) / t / (e - s) * 100 }')
+    writer_pct=$(awk -v a="$w0" -v b="$w1" -v s="$t0" -v e="$t1" -v t="$tck" \
+        'BEGIN { printf "%.0f", (b - a) / t / (e - s) * 100 }')
     printf '%-40s %12s\n' "$sims probes x $tasks tasks, 1 record/s each" "figure"
     printf '%-40s %12s\n' "offered (records/s)" $((sims * tasks)) \
         "stored and acknowledged (records/s)" "$rate" \
         "controller CPU per record (us)" "$cpu_us" \
+        "event loop thread, % of a core" "$loop_pct" \
+        "store writer thread, % of a core" "$writer_pct" \
         "controller RSS (kB)" "$rss" \
         "reference: bare SQLite, us per row" "$ref_us"
     awk -v a="$cpu_us" -v b="$ref_us" 'BEGIN { printf "ratio controller CPU / bare SQLite time per record: %.2f\n", a / (b > 0 ? b : 0.01) }'
-    echo "probes=$sims tasks=$tasks offered_rps=$((sims * tasks)) acked_rps=$rate cpu_us_per_record=$cpu_us rss_kb=$rss ref_us_per_row=$ref_us"
+    echo "probes=$sims tasks=$tasks offered_rps=$((sims * tasks)) acked_rps=$rate cpu_us_per_record=$cpu_us loop_pct=$loop_pct writer_pct=$writer_pct rss_kb=$rss ref_us_per_row=$ref_us"
     ((rate * 10 >= sims * tasks * 9)) || fail "stored $rate records/s of the $((sims * tasks)) offered"
     note ok
 }

@@ -30,28 +30,34 @@ caps_hex() {
     printf '%016x' "$m"
 }
 
-# check_creds NAME CAPS_HEX: NAME runs as the user, with exactly CAPS_HEX.
+# check_creds NAME CAPS_HEX: NAME runs as the user, with exactly CAPS_HEX, in
+# every one of its threads (capabilities are a thread's: the controller's
+# store writer is made after the drop, and must not hold root's).
 check_creds() {
-    local name=$1 want=$2 pid f got uid gid
+    local name=$1 want=$2 pid t f got uid gid n=0
     pid=$(pid_of "$name")
     uid=$(id -u "$USER_NAME")
     gid=$(id -g "$USER_NAME")
-    [[ $(status_field "$pid" Uid) == "$uid $uid $uid $uid" ]] ||
-        fail "$name: Uid is '$(status_field "$pid" Uid)', not $USER_NAME's $uid four times"
-    [[ $(status_field "$pid" Gid) == "$gid $gid $gid $gid" ]] ||
-        fail "$name: Gid is '$(status_field "$pid" Gid)', not $gid four times"
-    [[ -z $(status_field "$pid" Groups) ]] ||
-        fail "$name: supplementary groups '$(status_field "$pid" Groups)' kept"
-    for f in CapPrm CapEff CapBnd; do
-        got=$(status_field "$pid" "$f")
-        [[ $got == "$want" ]] || fail "$name: $f is $got, not $want"
+    for t in /proc/"$pid"/task/*; do
+        t=$pid/task/${t##*/}
+        [[ $(status_field "$t" Uid) == "$uid $uid $uid $uid" ]] ||
+            fail "$name (thread $t): Uid is '$(status_field "$t" Uid)', not $USER_NAME's $uid four times"
+        [[ $(status_field "$t" Gid) == "$gid $gid $gid $gid" ]] ||
+            fail "$name (thread $t): Gid is '$(status_field "$t" Gid)', not $gid four times"
+        [[ -z $(status_field "$t" Groups) ]] ||
+            fail "$name (thread $t): supplementary groups '$(status_field "$t" Groups)' kept"
+        for f in CapPrm CapEff CapBnd; do
+            got=$(status_field "$t" "$f")
+            [[ $got == "$want" ]] || fail "$name (thread $t): $f is $got, not $want"
+        done
+        for f in CapInh CapAmb; do
+            got=$(status_field "$t" "$f")
+            [[ $got == 0000000000000000 ]] || fail "$name (thread $t): $f is $got, not empty"
+        done
+        [[ $(status_field "$t" NoNewPrivs) == 1 ]] || fail "$name (thread $t): NoNewPrivs is not 1"
+        n=$((n + 1))
     done
-    for f in CapInh CapAmb; do
-        got=$(status_field "$pid" "$f")
-        [[ $got == 0000000000000000 ]] || fail "$name: $f is $got, not empty"
-    done
-    [[ $(status_field "$pid" NoNewPrivs) == 1 ]] || fail "$name: NoNewPrivs is not 1"
-    note "$name: uid $uid gid $gid, CapPrm=CapEff=CapBnd=$want, NoNewPrivs 1"
+    note "$name: uid $uid gid $gid, CapPrm=CapEff=CapBnd=$want, NoNewPrivs 1, in all $n of its threads"
 }
 
 # check_mode PATH MODE: PATH is the user's, with that octal mode.
