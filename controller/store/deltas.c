@@ -3,6 +3,11 @@
  * written about once a minute, so that a rollup row is written once for
  * several windows (six a minute at 10-s windows) instead of at each.
  *
+ * Memory holds the minute level only.  The hour and day rows a flush
+ * writes are merged from the probe's minute deltas at that moment (minutes
+ * nest in hours and days): a window costs one sketch merge, not three, and
+ * a pair one delta, not three.
+ *
  * Why the sums stay exact:
  *  - Memory changes only after the transaction that stored the windows has
  *    committed (ctl_deltas_end): a rolled-back batch leaves no delta.
@@ -60,7 +65,9 @@ struct ctl_deltas {
     size_t stg_probe;
     int stg_flushed;
     uint32_t gen;
-    struct ctl_pair one; /* a staged window, decoded once for its three deltas */
+    /* The hour and day deltas of the probe being written, merged from its
+     * minute deltas by make_coarse(); empty outside write_all(). */
+    struct probe_deltas coarse;
 };
 
 int ctl_deltas_new(struct ctl_rollup *ru, struct ctl_deltas **out)
@@ -70,7 +77,6 @@ int ctl_deltas_new(struct ctl_rollup *ru, struct ctl_deltas **out)
         return -ENOMEM;
     (*out)->ru = ru;
     (*out)->stg_probe = SIZE_MAX;
-    ctl_pair_init(&(*out)->one);
     return 0;
 }
 
@@ -95,8 +101,10 @@ void ctl_deltas_free(struct ctl_deltas *d)
         free(d->probes[i].slot);
     }
     free(d->probes);
+    clear_probe(&d->coarse);
+    free(d->coarse.v);
+    free(d->coarse.slot);
     free(d->stg);
-    ctl_pair_free(&d->one);
     free(d);
 }
 
@@ -181,20 +189,49 @@ static int reserve(struct probe_deltas *p, size_t want)
     return 0;
 }
 
-static struct delta *find_or_add(struct probe_deltas *p, const struct staged *s,
-                                 int level)
+/* The delta of (pair, level, bucket), made empty if p has none; NULL when
+ * out of memory (never when room was reserved). */
+static struct delta *find_or_add(struct probe_deltas *p, int64_t pair, int level,
+                                 int64_t bucket, int *added)
 {
-    int64_t bucket = ctl_bucket_start(s->row->window_start_ms, ctl_rollup_levels[level]);
-    struct delta *x = find(p, s->pair, level, bucket);
+    struct delta *x = find(p, pair, level, bucket);
 
+    *added = 0;
     if (x != NULL || reserve(p, p->n + 1) < 0)
         return x;
     x = &p->v[p->n];
-    *x = (struct delta){.pair = s->pair, .bucket = bucket, .level = level};
+    *x = (struct delta){.pair = pair, .bucket = bucket, .level = level};
     ctl_pair_init(&x->acc);
-    ctl_pair_start(&x->acc, s->row);
-    p->slot[slot_of(p, s->pair, level, bucket)] = (uint32_t)++p->n;
+    p->slot[slot_of(p, pair, level, bucket)] = (uint32_t)++p->n;
+    *added = 1;
     return x;
+}
+
+/* d->coarse: the hour and day deltas of p's minute deltas. */
+static int make_coarse(struct ctl_deltas *d, const struct probe_deltas *p)
+{
+    struct probe_deltas *c = &d->coarse;
+    int added;
+
+    clear_probe(c);
+    if (reserve(c, (CTL_ROLLUP_LEVELS - 1) * p->n) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct ctl_pair *m = &p->v[i].acc;
+
+        for (int level = 1; level < CTL_ROLLUP_LEVELS; level++) {
+            int64_t b = ctl_bucket_start(p->v[i].bucket, ctl_rollup_levels[level]);
+            struct delta *x = find_or_add(c, p->v[i].pair, level, b, &added);
+
+            if (added) {
+                memcpy(x->acc.src, m->src, sizeof(m->src));
+                memcpy(x->acc.dst, m->dst, sizeof(m->dst));
+                x->acc.method = m->method;
+            }
+            ctl_pair_merge(&x->acc, m);
+        }
+    }
+    return 0;
 }
 
 static int staged_order(const void *a, const void *b)
@@ -223,7 +260,9 @@ static int write_runs(struct ctl_deltas *d, struct probe_deltas *p, int level,
             ctl_bucket_start(stg[i].row->window_start_ms, ctl_rollup_levels[level]);
     qsort(stg, n, sizeof(*stg), staged_order);
     for (size_t i = 0, j; rc == 0 && i < n; i = j) {
-        struct delta *x = p != NULL ? find(p, stg[i].pair, level, stg[i].bucket) : NULL;
+        struct delta *x = p != NULL ? find(level == 0 ? p : &d->coarse, stg[i].pair,
+                                           level, stg[i].bucket)
+                                    : NULL;
         size_t k = 0;
 
         for (j = i; j < n && k < 256 && stg[j].pair == stg[i].pair &&
@@ -240,20 +279,35 @@ static int write_runs(struct ctl_deltas *d, struct probe_deltas *p, int level,
     return rc;
 }
 
+/* The deltas of p (or of the coarse levels made from it) that no window of
+ * the batch touched: written alone. */
+static int write_rest(struct ctl_deltas *d, const struct probe_deltas *p, uint32_t gen)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < p->n; i++)
+        if (p->v[i].gen != gen)
+            rc = ctl_rollup_write(d->ru, p->v[i].level, p->v[i].pair, p->v[i].bucket,
+                                  &p->v[i].acc, NULL, 0);
+    return rc;
+}
+
 /* Every level's rows of stg, with p's deltas when p is given: those of p
  * no window of stg touched are written alone. */
 static int write_all(struct ctl_deltas *d, struct probe_deltas *p, struct staged *stg,
                      size_t n)
 {
     uint32_t gen = ++d->gen ? d->gen : ++d->gen;
-    int rc = 0;
+    int rc = p != NULL ? make_coarse(d, p) : 0;
 
     for (int level = 0; rc == 0 && level < CTL_ROLLUP_LEVELS; level++)
         rc = write_runs(d, p, level, stg, n, gen);
-    for (size_t i = 0; p != NULL && rc == 0 && i < p->n; i++)
-        if (p->v[i].gen != gen)
-            rc = ctl_rollup_write(d->ru, p->v[i].level, p->v[i].pair, p->v[i].bucket,
-                                  &p->v[i].acc, NULL, 0);
+    if (p != NULL && rc == 0)
+        rc = write_rest(d, p, gen);
+    if (p != NULL && rc == 0)
+        rc = write_rest(d, &d->coarse, gen);
+    if (p != NULL)
+        clear_probe(&d->coarse);
     return rc;
 }
 
@@ -304,9 +358,9 @@ int ctl_deltas_stage(struct ctl_deltas *d, const char *probe_id,
     p = &d->probes[d->stg_probe];
     if (rc < 0 || d->nstg == 0)
         return rc;
-    if (!due(p, now_ms) && p->n + CTL_ROLLUP_LEVELS * d->nstg < FLUSH_MAX_PER_PROBE)
+    if (!due(p, now_ms) && p->n + d->nstg < FLUSH_MAX_PER_PROBE)
         /* Kept for ctl_deltas_end(), which then cannot fail for memory. */
-        return reserve(p, p->n + CTL_ROLLUP_LEVELS * d->nstg);
+        return reserve(p, p->n + d->nstg);
     rc = write_all(d, p, d->stg, d->nstg);
     d->stg_flushed = 1;
     *new_rolled = p->max_seq;
@@ -348,13 +402,15 @@ void ctl_deltas_end(struct ctl_deltas *d, int committed, int64_t now_ms)
         clear_probe(p);
     } else {
         for (size_t i = 0; i < d->nstg; i++) {
-            ctl_pair_start(&d->one, d->stg[i].row);
-            ctl_pair_add(&d->one, d->stg[i].row);
-            for (int level = 0; level < CTL_ROLLUP_LEVELS; level++) {
-                struct delta *x = find_or_add(p, &d->stg[i], level);
+            const struct ctl_window_row *r = d->stg[i].row;
+            int64_t b = ctl_bucket_start(r->window_start_ms, ctl_rollup_levels[0]);
+            int added;
+            struct delta *x = find_or_add(p, d->stg[i].pair, 0, b, &added);
 
-                if (x != NULL) /* room was reserved: it is not */
-                    ctl_pair_merge(&x->acc, &d->one);
+            if (x != NULL) { /* room was reserved: it is not NULL */
+                if (added)
+                    ctl_pair_start(&x->acc, r);
+                ctl_pair_add(&x->acc, r);
             }
             if (d->stg[i].row->seq > p->max_seq)
                 p->max_seq = d->stg[i].row->seq;
