@@ -1,7 +1,7 @@
 #!/bin/bash
 # e2e.demo: the main job, deploy/demo.sh, as a user runs it.
 #
-# Runs deploy/demo.sh --duration 90 --probes 3 against the build under test
+# Runs deploy/demo.sh --duration 75 --probes 3 against the build under test
 # (IXMESH_BUILD_DIR; --no-build, so that the binaries tested are the ones
 # ctest was started for, even if the sources moved on), checks that within
 # 30 s of its start the map shows all six pairs healthy and the content node
@@ -122,7 +122,7 @@ main() {
 
     t0=$(date +%s)
     IXMESH_BUILD_DIR=$(dirname "$BIN_DIR") \
-        bash "$SRC_DIR/deploy/demo.sh" --duration 90 --probes 3 --state "$STATE" --no-build \
+        bash "$SRC_DIR/deploy/demo.sh" --duration 75 --probes 3 --state "$STATE" --no-build \
         </dev/null >"$TMP/demo.out" 2>&1 &
     DEMO_PID=$!
     note "deploy/demo.sh started (pid $DEMO_PID), state in $STATE"
@@ -138,12 +138,12 @@ main() {
     unprivileged
     content_node
 
-    # --duration 45 ends it; give it time to stop everything.
+    # --duration ends it; give it time to stop everything.
     for ((i = 0; i < 160; i++)); do
         kill -0 "$DEMO_PID" 2>/dev/null || break
         sleep 0.5
     done
-    kill -0 "$DEMO_PID" 2>/dev/null && fail "deploy/demo.sh still runs after --duration 90 (+80 s)"
+    kill -0 "$DEMO_PID" 2>/dev/null && fail "deploy/demo.sh still runs after --duration 75 (+80 s)"
     st=0
     wait "$DEMO_PID" || st=$?
     DEMO_PID=
