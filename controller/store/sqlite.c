@@ -168,7 +168,8 @@ int ctl_store_open(const char *path, struct ctl_store **out, char *err, size_t e
     *out = NULL;
     if (st == NULL)
         return -ENOMEM;
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         ctl_store_fail(st, path);
         goto done;
@@ -203,7 +204,8 @@ int ctl_store_open_ro(const char *path, struct ctl_store **out, char *err, size_
     *out = NULL;
     if (st == NULL)
         return -ENOMEM;
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
         ctl_store_close(st);
         return -EIO;

@@ -14,6 +14,12 @@
 
 #include "proto.h"
 
+/*
+ * A store is one SQLite connection, used by one thread at a time: its user
+ * serializes (the controller's store lock, writer_io.c; the query lock,
+ * query_io.c), so SQLite's own mutex around every call is left out
+ * (SQLITE_OPEN_NOMUTEX: it was 11 % of a map's time).
+ */
 struct ctl_store;
 
 /* Opens (creating if needed) the SQLite database at path, in WAL mode. */
