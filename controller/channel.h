@@ -26,6 +26,7 @@ struct ctl_conn {
     uint64_t resume_ms; /* loop time they start again */
     uint32_t writing;   /* its batches at the store (writer_io.c), not yet back */
     int gone;           /* closed while some were: the last one back frees it */
+    int store_failed;   /* one of them failed: the writer drops the rest (its own) */
     uint8_t
         source[CTL_SOURCE_KEY]; /* what max_pending_per_source counts: see set_peer() */
     /* What the probe runs, as far as it said (tasks_io.c). */

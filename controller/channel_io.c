@@ -303,11 +303,16 @@ static uint32_t rtt_max_ms(const struct ctl_config *cfg)
     return cfg->mesh.window_s * 1000 + longest;
 }
 
-static int task_of_id(struct ctl *c, uint32_t id, struct ctl_task_ref *t)
+/*
+ * The target of task id.  A member that left the roster is looked up in the
+ * store: *st is the store, taken on first need and kept for the rest of the
+ * batch (check_batch() gives it back), so that a backlog of records for
+ * members gone waits for the writer once, not once a record.
+ */
+static int task_of_id(struct ctl *c, uint32_t id, struct ctl_task_ref *t,
+                      struct ctl_store **st)
 {
     uint32_t method = id % 16;
-    struct ctl_store *st;
-    int rc;
 
     memset(t, 0, sizeof(*t));
     t->method = (uint8_t)method;
@@ -328,19 +333,18 @@ static int task_of_id(struct ctl *c, uint32_t id, struct ctl_task_ref *t)
             return 0;
         }
     }
-    st = ctl_store_take(c);
-    rc = ctl_store_probe_id(st, id / 16, t->target_id);
-    ctl_store_give(c);
-    return rc == 0 ? 0 : -ENOENT;
+    if (*st == NULL)
+        *st = ctl_store_take(c);
+    return ctl_store_probe_id(*st, id / 16, t->target_id) == 0 ? 0 : -ENOENT;
 }
 
 /* Checks one record of probe w; the rule it broke, or CTL_REC_OK. */
 static enum ctl_record_rule check_record(struct ctl *c, struct ctl_watch *w,
                                          const struct proto_result *r, int64_t now_ms,
-                                         char *why, size_t len)
+                                         struct ctl_store **st, char *why, size_t len)
 {
     struct ctl_task_ref t;
-    int known = task_of_id(c, r->task_id, &t) == 0;
+    int known = task_of_id(c, r->task_id, &t, st) == 0;
 
     /* Windows since its first list from this run come from tasks we gave;
      * older ones from the lists of a run before (its clock may be ahead). */
@@ -579,10 +583,11 @@ static void check_batch(struct ctl_conn *k, struct ctl_watch *w,
     struct ctl *c = k->ctl;
     int64_t now = ctl_now_ms();
     char why[PROTO_REASON_MAX], full[PROTO_REASON_MAX];
+    struct ctl_store *st = NULL; /* taken if a record needs it */
 
     for (uint32_t i = 0; i < rs->nresults; i++) {
         const struct proto_result *r = &rs->results[i];
-        enum ctl_record_rule rule = check_record(c, w, r, now, why, sizeof(why));
+        enum ctl_record_rule rule = check_record(c, w, r, now, &st, why, sizeof(why));
 
         if (rule == CTL_REC_OK)
             continue;
@@ -592,6 +597,8 @@ static void check_batch(struct ctl_conn *k, struct ctl_watch *w,
                  (unsigned long long)r->seq, ctl_record_rule_name(rule), why);
         note_refusal(w, full, uv_now(c->loop));
     }
+    if (st != NULL)
+        ctl_store_give(c);
 }
 
 /*
@@ -623,7 +630,7 @@ static void spend_budget(struct ctl_conn *k, struct ctl_watch *w, uint32_t n)
 /*
  * A batch on its way to the store (writer_io.c): the records, taken from
  * the message, and what the writer made of them.  The connection stays
- * allocated until every batch of it is back (conn_release()).
+ * allocated until every batch of it is back (batch_stored()).
  */
 struct batch {
     struct ctl_conn *k;
@@ -650,11 +657,19 @@ static void batch_free(struct batch *b)
 static int store_batch(struct ctl_store *st, void *arg)
 {
     struct batch *b = arg;
-    int rc =
-        ctl_store_results_checked(st, b->probe_id, &b->rs, b->refused, b->now_ms, &b->in);
+    int rc;
 
-    if (rc < 0)
+    /* After a batch failed, the later ones of its connection are not
+     * stored: they would leave a hole where the failed one was, taken for
+     * records the probe dropped.  The probe sends them all again. */
+    if (b->k->store_failed)
+        return -ECANCELED;
+    rc =
+        ctl_store_results_checked(st, b->probe_id, &b->rs, b->refused, b->now_ms, &b->in);
+    if (rc < 0) {
+        b->k->store_failed = 1;
         snprintf(b->err, sizeof(b->err), "%s", ctl_store_error(st));
+    }
     return rc;
 }
 
@@ -672,13 +687,16 @@ static void batch_stored(struct ctl *c, void *arg, int rc)
     int held = k->writing >= WRITING_MAX;
 
     k->writing--;
+    /* Not acknowledged: the probe keeps the records and sends them again.
+     * ECANCELED: after a failed batch of the same connection, said then. */
+    if (rc < 0 && rc != -ECANCELED)
+        log_error("store: probe %s: %s", b->probe_id, b->err);
     if (k->gone) {
         if (k->writing == 0)
             conn_free(k);
     } else if (rc < 0) {
-        /* Not acknowledged: the probe keeps the records and sends them again. */
-        log_error("store: %s", b->err);
-        refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
+        if (rc != -ECANCELED && !k->closing)
+            refuse(k, PROTO_ERR_INTERNAL, "controller store failure");
     } else if (!k->closing) {
         ack.u.ack.seq = b->in.acked;
         if (b->in.duplicates > 0)

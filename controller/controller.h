@@ -432,7 +432,9 @@ struct ctl_queries {
     struct ctl_job *jobs;     /* running or answered, newest first */
     size_t njobs;
     unsigned running;
-    int stopping; /* ctl_query_stop() was called */
+    int stopping;       /* ctl_query_stop() was called */
+    uv_timer_t sweeper; /* drops kept answers once their time is up */
+    int has_sweeper;
 };
 /* http_io.c: lets MHD run now (a suspended connection was resumed). */
 void ctl_http_kick(struct ctl *c);
@@ -463,7 +465,6 @@ struct ctl_writer {
     atomic_int loop_waiting;
     uv_async_t async; /* the writer tells the loop */
     struct ctl_write *todo, *todo_tail, *done, *done_tail;
-    size_t queued;
     int inited, has_async, running, stopping, ended;
 };
 int ctl_writer_init(struct ctl *c);

@@ -13,7 +13,9 @@
  * one query.  Queries run one at a time (one reader connection): on two
  * cores a second concurrent scan would only slow the first.  A query whose
  * only client has gone (its socket reads end-of-file) stops at its next
- * look, a few thousand rows on.
+ * look, a few thousand rows on.  Kept answers go once their time is up,
+ * whether or not another request comes (on_sweep_cb): a map of a large
+ * mesh must not stay in memory until the next one.
  */
 #include <errno.h>
 #ifdef __GLIBC__
@@ -66,6 +68,7 @@ struct ctl_job {
 };
 
 static void sweep(struct ctl_queries *qs, uint64_t now);
+static void arm_sweeper(struct ctl *c);
 
 static int id_cmp(const void *a, const void *b)
 {
@@ -184,9 +187,43 @@ static void after_work_cb(uv_work_t *w, int status)
         MHD_resume_connection(x->conn);
     ctl_http_kick(c);
     sweep(&c->queries, uv_now(c->loop));
+    arm_sweeper(c);
 }
 
 /* Octets of the answers kept. */
+static size_t kept_octets(const struct ctl_queries *qs);
+
+static void on_sweep_cb(uv_timer_t *h)
+{
+    struct ctl *c = h->data;
+    size_t before = kept_octets(&c->queries);
+
+    sweep(&c->queries, uv_now(c->loop));
+#ifdef __GLIBC__
+    /* The worker trimmed after folding; this gives back the answer itself. */
+    if (before - kept_octets(&c->queries) > TRIM_OVER)
+        malloc_trim(0);
+#endif
+    if (c->queries.jobs != NULL)
+        arm_sweeper(c);
+}
+
+/* A sweep once the newest answer's time is up. */
+static void arm_sweeper(struct ctl *c)
+{
+    struct ctl_queries *qs = &c->queries;
+
+    if (qs->stopping)
+        return;
+    if (!qs->has_sweeper) {
+        if (uv_timer_init(c->loop, &qs->sweeper) < 0)
+            return; /* the next request sweeps */
+        qs->sweeper.data = c;
+        qs->has_sweeper = 1;
+    }
+    uv_timer_start(&qs->sweeper, on_sweep_cb, SHARE_MS + 100, 0);
+}
+
 static size_t kept_octets(const struct ctl_queries *qs)
 {
     size_t n = 0;
@@ -337,6 +374,8 @@ void ctl_query_done(struct ctl *c, void **state)
 
 void ctl_query_stop(struct ctl *c)
 {
+    if (c->queries.has_sweeper && !c->queries.stopping)
+        uv_close((uv_handle_t *)&c->queries.sweeper, NULL);
     c->queries.stopping = 1;
     for (struct ctl_job *j = c->queries.jobs; j != NULL; j = j->next) {
         atomic_store(&j->stopping, 1);

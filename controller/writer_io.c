@@ -7,8 +7,11 @@
  * One thread, one queue, in order: a probe's batches are stored in the
  * order they arrived, and its ACKs (cumulative) go out in that order too.
  * The write connection (c->store) belongs to the thread; the loop's few
- * other uses of it (a HELLO, /api/v1/probes, a probe's id) take the store
- * lock for a moment, and the thread lets them in between two jobs.
+ * other uses of it take the store lock, and the thread lets them in
+ * between two jobs, so such a use may wait for one job: a HELLO (whose
+ * upsert, at most once a minute for an unchanged probe, still commits on
+ * the loop), /api/v1/probes, and the ids of members that left the roster
+ * (once per batch).
  *
  * Stopping: what is queued is still written (stored without an ACK is safe:
  * the probe sends it again and the store knows it), then the thread ends
@@ -71,7 +74,6 @@ static void writer_main(void *arg)
             uv_cond_wait(&w->wake, &w->lock);
         if ((j = pop(&w->todo, &w->todo_tail)) == NULL)
             break; /* stopping, and nothing is left */
-        w->queued--;
         uv_mutex_unlock(&w->lock);
         store_lock_for_writer(w);
         j->rc = j->work(c->store, j->arg);
@@ -159,7 +161,6 @@ int ctl_writer_submit(struct ctl *c, ctl_write_fn work, ctl_written_fn done, voi
     j->arg = arg;
     uv_mutex_lock(&w->lock);
     push(&w->todo, &w->todo_tail, j);
-    w->queued++;
     uv_cond_signal(&w->wake);
     uv_mutex_unlock(&w->lock);
     return 0;

@@ -467,6 +467,8 @@ static int roll_up_stored(struct ctl_store *st, const char *probe_id, uint64_t r
     if (rc == 0 && rolled > 0 &&
         ctl_delivery_rolled(st->db, probe_id, (int64_t)rolled) < 0)
         rc = -EIO;
+    if (rc == -ENOMEM)
+        snprintf(st->err, sizeof(st->err), "store rollups: out of memory");
     return rc == -EIO ? ctl_store_fail(st, "store rollups") : rc;
 }
 

@@ -32,32 +32,40 @@ caps_hex() {
 
 # check_creds NAME CAPS_HEX: NAME runs as the user, with exactly CAPS_HEX, in
 # every one of its threads (capabilities are a thread's: the controller's
-# store writer is made after the drop, and must not hold root's).
+# store writer is made after the drop, and must not hold root's).  Each
+# thread's status is read once; one that ended meanwhile is passed over.
 check_creds() {
-    local name=$1 want=$2 pid t f got uid gid n=0
+    local name=$1 want=$2 pid t st f got uid gid n=0
     pid=$(pid_of "$name")
     uid=$(id -u "$USER_NAME")
     gid=$(id -g "$USER_NAME")
     for t in /proc/"$pid"/task/*; do
-        t=$pid/task/${t##*/}
-        [[ $(status_field "$t" Uid) == "$uid $uid $uid $uid" ]] ||
-            fail "$name (thread $t): Uid is '$(status_field "$t" Uid)', not $USER_NAME's $uid four times"
-        [[ $(status_field "$t" Gid) == "$gid $gid $gid $gid" ]] ||
-            fail "$name (thread $t): Gid is '$(status_field "$t" Gid)', not $gid four times"
-        [[ -z $(status_field "$t" Groups) ]] ||
-            fail "$name (thread $t): supplementary groups '$(status_field "$t" Groups)' kept"
+        st=$(cat "$t/status" 2>/dev/null) || continue
+        t="$name (thread ${t##*/})"
+        [[ $(field_of "$st" Uid) == "$uid $uid $uid $uid" ]] ||
+            fail "$t: Uid is '$(field_of "$st" Uid)', not $USER_NAME's $uid four times"
+        [[ $(field_of "$st" Gid) == "$gid $gid $gid $gid" ]] ||
+            fail "$t: Gid is '$(field_of "$st" Gid)', not $gid four times"
+        [[ -z $(field_of "$st" Groups) ]] ||
+            fail "$t: supplementary groups '$(field_of "$st" Groups)' kept"
         for f in CapPrm CapEff CapBnd; do
-            got=$(status_field "$t" "$f")
-            [[ $got == "$want" ]] || fail "$name (thread $t): $f is $got, not $want"
+            got=$(field_of "$st" "$f")
+            [[ $got == "$want" ]] || fail "$t: $f is $got, not $want"
         done
         for f in CapInh CapAmb; do
-            got=$(status_field "$t" "$f")
-            [[ $got == 0000000000000000 ]] || fail "$name (thread $t): $f is $got, not empty"
+            got=$(field_of "$st" "$f")
+            [[ $got == 0000000000000000 ]] || fail "$t: $f is $got, not empty"
         done
-        [[ $(status_field "$t" NoNewPrivs) == 1 ]] || fail "$name (thread $t): NoNewPrivs is not 1"
+        [[ $(field_of "$st" NoNewPrivs) == 1 ]] || fail "$t: NoNewPrivs is not 1"
         n=$((n + 1))
     done
+    ((n > 0)) || fail "$name: no thread of pid $pid could be read"
     note "$name: uid $uid gid $gid, CapPrm=CapEff=CapBnd=$want, NoNewPrivs 1, in all $n of its threads"
+}
+
+# field_of STATUS FIELD: that line of a status text, after the colon.
+field_of() {
+    awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ +/, ""); print; exit }' <<<"$1"
 }
 
 # check_mode PATH MODE: PATH is the user's, with that octal mode.
