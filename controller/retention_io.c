@@ -1,10 +1,10 @@
 /*
  * retention_io.c - runs the store's retention ([store]) on the writer thread
- * (writer_io.c), timed from the loop: a
- * step deletes at most RETENTION_BATCH rows of each level, each level in
- * its own short transaction, and the next step follows soon after while
- * anything was deleted, so that storing RESULTS is never held up for
- * long; once nothing is older than its horizon, a step a minute.
+ * (writer_io.c), timed from the loop: a step deletes at most RETENTION_BATCH
+ * rows of each level, each level in its own short transaction, and the next
+ * step follows soon after while anything was deleted, so that storing
+ * RESULTS is never held up for long; once nothing is older than its
+ * horizon, a step a minute.
  *
  * What went and how large the file is are logged at start and then at most
  * once an hour: deleting is steady work, not news.  Each step first writes

@@ -26,6 +26,13 @@ cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$pid/${1:+task/$1/}stat"
 }
 
+# core_pct TICKS0 TICKS1 T0 T1 CLK_TCK: a thread's CPU between two readings,
+# as a share of one core, in %.
+core_pct() {
+    awk -v a="$1" -v b="$2" -v s="$3" -v e="$4" -v t="$5" \
+        'BEGIN { printf "%.0f", (b - a) / t / (e - s) * 100 }'
+}
+
 # writer_tid: the thread that writes the store (named ixmesh-writer).
 writer_tid() {
     grep -l '^ixmesh-writer$' /proc/"$(pid_of controller)"/task/*/comm 2>/dev/null |
@@ -112,10 +119,8 @@ EOF
     cpu_us=$(awk -v a="$a0" -v b="$a1" -v c="$c0" -v d="$c1" -v t="$tck" \
         'BEGIN { printf "%.2f", (d - c) / t * 1e6 / (b > a ? b - a : 1) }')
     # The loop is the main thread: its share of one core is how busy it was.
-    loop_pct=$(awk -v a="$l0" -v b="$l1" -v s="$t0" -v e="$t1" -v t="$tck" \
-        'BEGIN { printf "%.0f", (b - a) / t / (e - s) * 100 }')
-    writer_pct=$(awk -v a="$w0" -v b="$w1" -v s="$t0" -v e="$t1" -v t="$tck" \
-        'BEGIN { printf "%.0f", (b - a) / t / (e - s) * 100 }')
+    loop_pct=$(core_pct "$l0" "$l1" "$t0" "$t1" "$tck")
+    writer_pct=$(core_pct "$w0" "$w1" "$t0" "$t1" "$tck")
     printf '%-40s %12s\n' "$sims probes x $tasks tasks, 1 record/s each" "figure"
     printf '%-40s %12s\n' "offered (records/s)" $((sims * tasks)) \
         "stored and acknowledged (records/s)" "$rate" \

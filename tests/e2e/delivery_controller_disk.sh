@@ -16,15 +16,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=delivery_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/delivery_lib.sh"
 
-# content_nodes N: N content nodes on 127.0.0.1 (echo, and a closed TCP
-# port): each gives every probe two more records a window.
-content_nodes() {
-    local i
-    for ((i = 1; i <= $1; i++)); do
-        printf '\n[content c%d]\naddress = 127.0.0.1\nmethods = icmp tcp\nport = 9\n' "$i"
-    done >>"$TMP/controller.ini"
-}
-
 # store_errors: the batches the store failed, as the controller logged them.
 store_errors() {
     grep -c 'ixmesh-controller error: store: ' "$TMP/controller.log" || true
@@ -40,7 +31,7 @@ main() {
         fail "cannot mount a tmpfs on $TMP/disk (root should be able to)"
     E2E_ON_EXIT="umount '$TMP/disk' 2>/dev/null || true"
     dl_configure p1 p2
-    content_nodes 20
+    dl_content_nodes 20
     # The helpers read $TMP/ixmesh.db: SQLite follows the link to the file,
     # and finds its -wal and -shm files beside it.
     sed -i "s|^database = .*|database = $TMP/disk/ixmesh.db|" "$TMP/controller.ini"

@@ -11,15 +11,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=delivery_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/delivery_lib.sh"
 
-# content_nodes N: N content nodes on 127.0.0.1 (echo, and a closed TCP
-# port): each gives every probe two more records a window.
-content_nodes() {
-    local i
-    for ((i = 1; i <= $1; i++)); do
-        printf '\n[content c%d]\naddress = 127.0.0.1\nmethods = icmp tcp\nport = 9\n' "$i"
-    done >>"$TMP/controller.ini"
-}
-
 # dropped_in_log NAME: the records NAME's log says its spool dropped.
 dropped_in_log() {
     grep -o 'dropped the [0-9]* oldest' "$TMP/$1.log" | awk '{ n += $3 } END { print n + 0 }'
@@ -37,7 +28,7 @@ main() {
     # shellcheck disable=SC2034 # read by spool_dir (lib.sh)
     SPOOL_BASE_p1=$TMP/tiny
     dl_configure p1 p2
-    content_nodes 30
+    dl_content_nodes 30
     dl_mesh_up p1 p2
 
     stop controller

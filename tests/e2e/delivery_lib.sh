@@ -27,6 +27,15 @@ dl_configure() {
     sed -i 's/^window = 2$/window = 1/' "$TMP/controller.ini"
 }
 
+# dl_content_nodes N: N content nodes on 127.0.0.1 (echo, and a closed TCP
+# port): each gives every probe two more records a window.
+dl_content_nodes() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        printf '\n[content c%d]\naddress = 127.0.0.1\nmethods = icmp tcp\nport = 9\n' "$i"
+    done >>"$TMP/controller.ini"
+}
+
 # dl_mesh_up ID...: the controller, then probe K of the list on $NET.K,
 # until every pair has records.
 dl_mesh_up() {
